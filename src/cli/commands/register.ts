@@ -1,0 +1,77 @@
+import { StudioHttp } from '../../studio/index.js';
+import { ensureRegistered, registrationState, resetRegistration } from '../../registration/index.js';
+import { EngineDispatcher, SyntheticEngine } from '../../engines/index.js';
+import { probeHost } from '../../platform/index.js';
+import { UserError } from '../../util/index.js';
+import { USER_AGENT, VERSION } from '../../version.js';
+import type { CommandContext } from '../context.js';
+import { onShutdownSignal } from '../signals.js';
+
+export async function registerCommand(
+  ctx: CommandContext,
+  opts: { apiBaseUrl?: string; reset?: boolean },
+): Promise<void> {
+  if (opts.apiBaseUrl !== undefined) {
+    try {
+      new URL(opts.apiBaseUrl);
+    } catch {
+      throw new UserError(
+        `--api-base-url expects a URL like https://studio.minis.gg/, got "${opts.apiBaseUrl}"`,
+      );
+    }
+  }
+  if (opts.reset) {
+    await resetRegistration(ctx.store);
+    ctx.out('forgot the previous registration');
+  }
+  const apiBaseUrl = opts.apiBaseUrl;
+  const config = await ctx.store.update((c) => {
+    if (apiBaseUrl !== undefined) c.apiBaseUrl = apiBaseUrl;
+  });
+  const state = registrationState(config);
+  if (state.state === 'approved') {
+    ctx.out(`already registered as worker ${state.workerId} with ${config.apiBaseUrl}`);
+    return;
+  }
+  const host = await probeHost(ctx.log);
+  const engines = new EngineDispatcher([new SyntheticEngine()]).capabilities();
+  const http = new StudioHttp({ apiBaseUrl: config.apiBaseUrl, userAgent: USER_AGENT, log: ctx.log });
+  const abort = new AbortController();
+  const offSignals = onShutdownSignal(() => {
+    abort.abort();
+    return Promise.resolve();
+  }, ctx.log);
+  try {
+    const creds = await ensureRegistered({
+      store: ctx.store,
+      http,
+      version: VERSION,
+      log: ctx.log,
+      signal: abort.signal,
+      capabilities: () => ({
+        ...host,
+        agentVersion: VERSION,
+        engine: 'multi',
+        vramThresholdGb: config.vramThresholdGb,
+        autoEnabled: true,
+        autoStart: config.autoStart,
+        ...engines,
+      }),
+      onState: (s) => {
+        if (s.state === 'pending') {
+          ctx.out(`registration request ${s.requestId} is waiting for the studio operator's approval…`);
+        }
+      },
+    });
+    ctx.out(`registered: worker ${creds.workerId}. Start it with: studio-worker run`);
+  } catch (e) {
+    if (abort.signal.aborted) {
+      ctx.out('stopped waiting; the request stays pending and `studio-worker register` or `run` resumes it');
+      return;
+    }
+    throw e;
+  } finally {
+    offSignals();
+    await http.close();
+  }
+}

@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import { Outbox } from '../../outbox/index.js';
+import { registrationState } from '../../registration/index.js';
+import type { CommandContext } from '../context.js';
+
+export async function statusCommand(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
+  const config = await ctx.store.load();
+  const registration = registrationState(config);
+  const pending = await new Outbox(join(ctx.store.dir, 'outbox')).list();
+  const status = {
+    configPath: ctx.store.path,
+    apiBaseUrl: config.apiBaseUrl,
+    registration,
+    vramThresholdGb: config.vramThresholdGb,
+    pendingUploads: pending.length,
+  };
+  if (opts.json) {
+    ctx.out(JSON.stringify(status));
+    return;
+  }
+  const reg =
+    registration.state === 'approved'
+      ? `registered as worker ${registration.workerId}`
+      : registration.state === 'pending'
+        ? `pending approval (request ${registration.requestId}${registration.since ? `, since ${registration.since}` : ''})`
+        : registration.state === 'rejected'
+          ? `rejected: ${registration.reason} (run \`studio-worker register --reset\` to ask again)`
+          : 'not registered yet (run `studio-worker register` or `studio-worker run`)';
+  ctx.out(`registration:   ${reg}`);
+  ctx.out(`studio:         ${config.apiBaseUrl}`);
+  ctx.out(`vram threshold: ${config.vramThresholdGb} GB`);
+  ctx.out(`outbox:         ${pending.length} result(s) waiting for upload`);
+  ctx.out(`config:         ${ctx.store.path}`);
+}

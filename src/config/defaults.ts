@@ -1,0 +1,24 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { WorkerConfig } from './types.js';
+
+/** Contract §6 defaults. Internal keys without a value stay absent. */
+export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
+  apiBaseUrl: 'https://studio.minis.gg/',
+  vramThresholdGb: 12.0,
+  autoStart: true,
+  autoUpdateEnabled: true,
+  autoUpdateIntervalSecs: 1800,
+  autoUpdateFeed: 'https://api.github.com/repos/minis-gg/studio-worker/releases',
+  autoUpdatePrerelease: false,
+  // Stored literally so a config file moves between machines and users; callers expandHome() it.
+  modelsRoot: '~/models',
+  wsReconnectAttempts: 5,
+});
+
+/** Expands a leading `~` (alone, or followed by `/` or `\`) to the home directory. */
+export function expandHome(p: string, home: string = os.homedir()): string {
+  if (p === '~') return home;
+  if (p.startsWith('~/') || p.startsWith('~\\')) return path.join(home, p.slice(2));
+  return p;
+}

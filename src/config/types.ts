@@ -1,0 +1,29 @@
+/**
+ * The resolved config: every key of the contract (§6) with its default applied. TOML keys are the
+ * snake_case spellings of these fields (`apiBaseUrl` ↔ `api_base_url`).
+ */
+export interface WorkerConfig {
+  // Operator fields
+  apiBaseUrl: string;
+  vramThresholdGb: number;
+  autoStart: boolean;
+  autoUpdateEnabled: boolean;
+  autoUpdateIntervalSecs: number;
+  autoUpdateFeed: string;
+  autoUpdatePrerelease: boolean;
+  modelsRoot: string;
+  // Internal state, managed by the worker (secrets masked by `config` and never logged)
+  workerId?: string | undefined;
+  authToken?: string | undefined;
+  wsReconnectAttempts: number;
+  installId?: string | undefined;
+  registrationRequestId?: string | undefined;
+  registrationSecret?: string | undefined;
+  /** When the pending registration request was posted (ISO 8601); ours, beyond the contract's keys. */
+  registrationRequestedAt?: string | undefined;
+  /** Why the operator rejected this worker; set only in the Rejected state. Ours, beyond the contract. */
+  registrationRejectedReason?: string | undefined;
+}
+
+/** Keys of WorkerConfig that hold secrets: masked by `config`, redacted from logs and telemetry. */
+export const SECRET_KEYS = ['authToken', 'registrationSecret'] as const;

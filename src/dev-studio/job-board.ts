@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { z } from 'zod';
+import { ClaimSchema, TaskSchema } from '../protocol/index.js';
+import type { ModelSource, Task, TaskKind } from '../protocol/index.js';
+import { badRequest, conflict, DevStudioError, notFound } from './errors.js';
+import { FINAL_JOB_STATUSES } from './types.js';
+import type { DevStudioEvents, EnqueueJobInput, Job, JobResult, WaitForJobOptions } from './types.js';
+
+const DEFAULT_MODEL_SOURCE: ModelSource = {
+  engine: 'synthetic',
+  files: [],
+  cliDefaults: { cfgScale: 7, steps: 20, width: 512, height: 512 },
+};
+
+const MODEL_SHORT_NAMES: Record<TaskKind, string> = {
+  image: 'image',
+  llm: 'llm',
+  audio_stt: 'stt',
+  audio_tts: 'tts',
+  video: 'video',
+};
+
+interface JobRecord extends Job {
+  /** Workers that held the job before it went back to the queue; their late upload still completes it. */
+  previousWorkers: Set<string>;
+}
+
+const now = (): string => new Date().toISOString();
+
+function defaultPrompt(task: Task): string | undefined {
+  if ('prompt' in task && task.prompt !== undefined) return task.prompt;
+  if ('text' in task) return task.text;
+  return undefined;
+}
+
+function snapshot(job: JobRecord): Job {
+  const { previousWorkers: _previousWorkers, ...rest } = job;
+  return { ...rest };
+}
+
+/**
+ * Every job and the FIFO queue of those waiting for a worker. A job moves
+ * queued → offered → accepted → completed | failed, or offered → rejected; a job whose worker's
+ * socket drops goes back to the front of the queue. Every change emits a `job` snapshot.
+ */
+export class JobBoard {
+  private readonly jobs = new Map<string, JobRecord>();
+  private queue: string[] = [];
+  private seq = 0;
+  /** Rejecters of pending `waitFor` calls, so `close` can end them. */
+  private readonly waiters = new Set<(e: Error) => void>();
+
+  constructor(private readonly events: EventEmitter<DevStudioEvents>) {}
+
+  enqueue(input: EnqueueJobInput): Job {
+    const parsed = TaskSchema.safeParse(input.task);
+    if (!parsed.success) throw badRequest(`invalid task: ${z.prettifyError(parsed.error)}`);
+    const task = parsed.data;
+    this.seq += 1;
+    const rawJobId = (input.rawClaim as { jobId?: unknown } | undefined)?.jobId;
+    const jobId = typeof rawJobId === 'string' ? rawJobId : `j-${this.seq}-${randomBytes(4).toString('hex')}`;
+    if (this.jobs.has(jobId)) throw conflict(`job ${jobId} already exists`);
+    const prompt = input.prompt ?? defaultPrompt(task);
+    const ext = input.ext ?? ('ext' in task ? task.ext : undefined);
+    const claimInput = {
+      jobId,
+      gameId: input.gameId ?? 'dev-game',
+      assetName: input.assetName ?? `${task.kind}-${this.seq}`,
+      model: input.model ?? `synthetic-${MODEL_SHORT_NAMES[task.kind]}`,
+      vramGbEstimate: input.vramGbEstimate ?? 1,
+      task,
+      modelSource: input.modelSource ?? DEFAULT_MODEL_SOURCE,
+      ...(prompt !== undefined ? { prompt } : {}),
+      ...(ext !== undefined ? { ext } : {}),
+    };
+    const claim = ClaimSchema.safeParse(claimInput);
+    if (!claim.success) throw badRequest(`invalid claim: ${z.prettifyError(claim.error)}`);
+    const job: JobRecord = {
+      jobId,
+      status: 'queued',
+      kind: task.kind,
+      enqueuedAt: now(),
+      claim: claim.data,
+      previousWorkers: new Set(),
+      ...(input.workerId !== undefined ? { targetWorkerId: input.workerId } : {}),
+      ...('rawClaim' in input ? { rawClaim: input.rawClaim } : {}),
+    };
+    this.jobs.set(jobId, job);
+    this.queue.push(jobId);
+    this.emit(job);
+    return snapshot(job);
+  }
+
+  list(): Job[] {
+    return [...this.jobs.values()].map(snapshot);
+  }
+
+  get(jobId: string): Job {
+    return snapshot(this.record(jobId));
+  }
+
+  find(jobId: string): Job | undefined {
+    const job = this.jobs.get(jobId);
+    return job && snapshot(job);
+  }
+
+  result(jobId: string): JobResult {
+    const job = this.record(jobId);
+    if (!job.result) throw conflict(`job ${jobId} has no result (status ${job.status})`);
+    return job.result;
+  }
+
+  /** Takes the first queued job this worker may run off the queue and marks it offered to it. */
+  offerNext(workerId: string): { jobId: string; claim: unknown } | undefined {
+    const index = this.queue.findIndex((id) => {
+      const target = this.jobs.get(id)?.targetWorkerId;
+      return target === undefined || target === workerId;
+    });
+    if (index < 0) return undefined;
+    const [jobId] = this.queue.splice(index, 1);
+    const job = jobId === undefined ? undefined : this.jobs.get(jobId);
+    if (!job) return undefined;
+    job.status = 'offered';
+    job.workerId = workerId;
+    job.offeredAt = now();
+    this.emit(job);
+    return { jobId: job.jobId, claim: 'rawClaim' in job ? job.rawClaim : job.claim };
+  }
+
+  accept(jobId: string): void {
+    const job = this.record(jobId);
+    job.status = 'accepted';
+    job.acceptedAt = now();
+    this.emit(job);
+  }
+
+  reject(jobId: string, reason: string): void {
+    this.finish(this.record(jobId), { status: 'rejected', rejectReason: reason });
+  }
+
+  fail(jobId: string, error: string, retryable: boolean): void {
+    this.finish(this.record(jobId), { status: 'failed', error, retryable });
+  }
+
+  complete(jobId: string, result: JobResult, workerId: string): void {
+    const job = this.record(jobId);
+    this.queue = this.queue.filter((id) => id !== jobId);
+    job.workerId = workerId;
+    this.finish(job, { status: 'completed', result });
+  }
+
+  /** The job's worker went away before finishing it: back to the front of the queue. */
+  requeue(jobId: string): void {
+    const job = this.jobs.get(jobId);
+    if (!job || FINAL_JOB_STATUSES.has(job.status) || job.status === 'queued') return;
+    if (job.workerId !== undefined) job.previousWorkers.add(job.workerId);
+    job.status = 'queued';
+    this.queue.unshift(jobId);
+    this.emit(job);
+  }
+
+  /**
+   * Whether `workerId` may upload the result of `jobId`: it holds the job now, or held it before
+   * the job was re-queued and not yet finished.
+   */
+  mayUpload(jobId: string, workerId: string): boolean {
+    const job = this.jobs.get(jobId);
+    if (!job || FINAL_JOB_STATUSES.has(job.status)) return false;
+    const holds = (job.status === 'offered' || job.status === 'accepted') && job.workerId === workerId;
+    return holds || job.previousWorkers.has(workerId);
+  }
+
+  waitFor(jobId: string, opts: WaitForJobOptions = {}): Promise<Job> {
+    const until = opts.until ?? ((j: Job) => FINAL_JOB_STATUSES.has(j.status));
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const current = this.get(jobId);
+    if (until(current)) return Promise.resolve(current);
+    return new Promise((resolve, reject) => {
+      const onJob = (job: Job): void => {
+        if (job.jobId !== jobId || !until(job)) return;
+        cleanup();
+        resolve(job);
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        const state = JSON.stringify(this.find(jobId) ?? null);
+        reject(new DevStudioError(504, `job ${jobId} did not get there within ${timeoutMs} ms: ${state}`));
+      }, timeoutMs);
+      const onClose = (e: Error): void => {
+        cleanup();
+        reject(e);
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        this.events.off('job', onJob);
+        this.waiters.delete(onClose);
+      };
+      this.waiters.add(onClose);
+      this.events.on('job', onJob);
+    });
+  }
+
+  /** Ends every pending `waitFor` with an error: the studio is closing. */
+  close(): void {
+    for (const reject of [...this.waiters]) reject(new Error('the dev studio closed'));
+  }
+
+  private finish(job: JobRecord, patch: Partial<Job>): void {
+    Object.assign(job, patch, { finishedAt: now() });
+    this.emit(job);
+  }
+
+  private record(jobId: string): JobRecord {
+    const job = this.jobs.get(jobId);
+    if (!job) throw notFound(`job ${jobId}`);
+    return job;
+  }
+
+  private emit(job: JobRecord): void {
+    this.events.emit('job', snapshot(job));
+  }
+}

@@ -1,0 +1,139 @@
+import type { Logger } from 'pino';
+import type {
+  Capabilities,
+  Claim,
+  LogEntry,
+  ModelSource,
+  StudioFrameInput,
+  TaskInput,
+  TaskKind,
+  WorkerFrame,
+} from '../protocol/index.js';
+
+export interface DevStudioOptions {
+  /** 0 picks a free port. Default 8787. */
+  port?: number;
+  /** Default 127.0.0.1 (loopback only). */
+  host?: string;
+  /** Approve every register-request at once. Settable later through `admin.autoApprove`. */
+  autoApprove?: boolean;
+  /** Default: a silent logger. */
+  log?: Logger;
+  /** Where uploaded results land. Default: a temp folder removed on close. */
+  resultsDir?: string;
+  /** A connection that sends no frame for this long is closed with 1001. Default 30000. */
+  heartbeatTimeoutMs?: number;
+  /** A connection that sends no `hello` for this long is a protocol violation. Default 10000. */
+  helloTimeoutMs?: number;
+}
+
+export type RegistrationStatus = 'pending' | 'approved' | 'rejected';
+
+export interface Registration {
+  requestId: string;
+  installId: string;
+  status: RegistrationStatus;
+  workerId?: string;
+  reason?: string;
+  capabilities: Capabilities;
+  createdAt: string;
+}
+
+export interface WorkerSnapshot {
+  workerId: string;
+  connected: boolean;
+  welcomed: boolean;
+  deleted: boolean;
+  lastHeartbeatAt?: string;
+  heartbeats: number;
+  /** As the worker last reported it (hello or heartbeat). */
+  capabilities?: Capabilities;
+  /** As the worker's last heartbeat reported it. */
+  currentJobId?: string;
+  /** The job the studio has offered to / seen accepted by this worker's live connection. */
+  offeredJobId?: string;
+}
+
+export type JobStatus = 'queued' | 'offered' | 'accepted' | 'completed' | 'failed' | 'rejected';
+export const FINAL_JOB_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'rejected']);
+
+export type JobResult =
+  | { type: 'json'; value: unknown }
+  | { type: 'file'; ext: string; contentType: string; filename: string; bytes: number; path: string };
+
+export interface Job {
+  jobId: string;
+  status: JobStatus;
+  kind: TaskKind;
+  /** The worker the job is (or was last) offered to. */
+  workerId?: string;
+  /** When set, the job is offered only to this worker. */
+  targetWorkerId?: string;
+  rejectReason?: string;
+  error?: string;
+  retryable?: boolean;
+  result?: JobResult;
+  enqueuedAt: string;
+  offeredAt?: string;
+  acceptedAt?: string;
+  finishedAt?: string;
+  /** The claim as built and validated; what is sent unless `rawClaim` was given. */
+  claim: Claim;
+  /** Sent instead of `claim`, unvalidated, when given at enqueue. */
+  rawClaim?: unknown;
+}
+
+export interface EnqueueJobInput {
+  task: TaskInput;
+  modelSource?: ModelSource;
+  model?: string;
+  vramGbEstimate?: number;
+  gameId?: string;
+  assetName?: string;
+  prompt?: string;
+  ext?: string;
+  /** Offer only to this worker. */
+  workerId?: string;
+  /** Send exactly this as the claim, unvalidated (to test how a worker handles a bad offer). */
+  rawClaim?: unknown;
+}
+
+export interface WaitForJobOptions {
+  /** Default 30000. */
+  timeoutMs?: number;
+  /** Default: the job reached a final status. */
+  until?: (job: Job) => boolean;
+}
+
+export interface Violation {
+  at: string;
+  workerId?: string;
+  reason: string;
+  /** The offending frame as received (parsed JSON when it parsed, else the text, else a byte count). */
+  frame?: unknown;
+}
+
+/** An offer frame whose claim may be a raw, unvalidated value. */
+export type OutgoingFrame = StudioFrameInput | { type: 'offer'; claim: unknown };
+
+export type FrameEvent =
+  | { direction: 'in'; workerId: string; frame: WorkerFrame }
+  | { direction: 'out'; workerId: string; frame: OutgoingFrame };
+
+export interface WorkerEvent {
+  workerId: string;
+  type: 'connected' | 'welcomed' | 'disconnected';
+  /** Close code, on `disconnected`. */
+  code?: number;
+  reason?: string;
+}
+
+/** The typed event map of `DevStudio.events`. */
+export interface DevStudioEvents {
+  frame: [FrameEvent];
+  violation: [Violation];
+  job: [Job];
+  worker: [WorkerEvent];
+}
+
+export type { LogEntry };

@@ -1,0 +1,97 @@
+import type { Claim, EngineName, TaskKind } from '../protocol/index.js';
+import { TASK_KINDS } from '../protocol/index.js';
+import { isAbortError, toError } from '../util/index.js';
+import { EngineError, type Engine, type EngineResult, type EngineRunContext } from './types.js';
+
+/** What the dispatcher's engines serve together, in the shape the worker's capabilities carry. */
+export interface DispatcherCapabilities {
+  taskKinds: TaskKind[];
+  supportedModels: string[];
+  supportedModelsPerKind: Partial<Record<TaskKind, string[]>>;
+}
+
+/**
+ * Routes a claim to the engine named by `claim.modelSource.engine` and to no other: the contract
+ * forbids falling back, so a job for an engine not installed here is refused, never rerouted.
+ */
+export class EngineDispatcher {
+  private readonly engines = new Map<EngineName, Engine>();
+  private closing: Promise<void> | undefined;
+
+  constructor(engines: Engine[]) {
+    for (const engine of engines) {
+      if (this.engines.has(engine.name)) throw new Error(`engine "${engine.name}" is registered twice`);
+      this.engines.set(engine.name, engine);
+    }
+  }
+
+  capabilities(): DispatcherCapabilities {
+    const kinds = new Set<TaskKind>();
+    const perKind = new Map<TaskKind, Set<string>>();
+    for (const engine of this.engines.values()) {
+      const caps = engine.capabilities();
+      for (const kind of caps.taskKinds) kinds.add(kind);
+      for (const kind of TASK_KINDS) {
+        const models = caps.modelsPerKind[kind] ?? [];
+        if (models.length === 0) continue;
+        const set = perKind.get(kind) ?? new Set<string>();
+        for (const model of models) set.add(model);
+        perKind.set(kind, set);
+      }
+    }
+    const supportedModelsPerKind: Partial<Record<TaskKind, string[]>> = {};
+    for (const [kind, models] of perKind) supportedModelsPerKind[kind] = [...models];
+    return {
+      taskKinds: TASK_KINDS.filter((kind) => kinds.has(kind)),
+      supportedModels: [...new Set([...perKind.values()].flatMap((models) => [...models]))],
+      supportedModelsPerKind,
+    };
+  }
+
+  /** Why this worker will not run `claim` (a sentence for the studio and the operator), or undefined. */
+  refuse(claim: Claim): string | undefined {
+    const wanted = claim.modelSource.engine;
+    const engine = this.engines.get(wanted);
+    if (!engine) {
+      const here = [...this.engines.keys()].join(', ') || 'none';
+      return `engine "${wanted}" is not installed on this worker (engines here: ${here})`;
+    }
+    const kinds = engine.capabilities().taskKinds;
+    if (!kinds.includes(claim.task.kind)) {
+      return `engine "${wanted}" does not serve ${claim.task.kind} jobs (it serves: ${kinds.join(', ') || 'nothing'})`;
+    }
+    return engine.refuse?.(claim);
+  }
+
+  /**
+   * Runs the claim on its engine. Refusals and engine failures reject with an `EngineError`
+   * (anything else an engine throws becomes a non-retryable one); cancellation rejects with the
+   * engine's AbortError unchanged.
+   */
+  async run(claim: Claim, ctx: EngineRunContext): Promise<EngineResult> {
+    if (this.closing) throw new EngineError('the worker is shutting down', true);
+    const refusal = this.refuse(claim);
+    if (refusal) throw new EngineError(refusal, false);
+    const engine = this.engines.get(claim.modelSource.engine);
+    if (!engine) throw new EngineError(`engine "${claim.modelSource.engine}" is not installed`, false);
+    try {
+      return await engine.run(claim.task, claim.modelSource, ctx);
+    } catch (e) {
+      if (e instanceof EngineError || isAbortError(e)) throw e;
+      const error = toError(e);
+      throw new EngineError(`engine "${engine.name}" failed: ${error.message}`, false, { cause: error });
+    }
+  }
+
+  /** Closes every engine once; later calls return the same promise. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const results = await Promise.allSettled(
+        [...this.engines.values()].map((engine) => engine.close?.() ?? Promise.resolve()),
+      );
+      const errors = results.flatMap((r) => (r.status === 'rejected' ? [toError(r.reason)] : []));
+      if (errors.length > 0) throw new AggregateError(errors, `closing ${errors.length} engine(s) failed`);
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,59 @@
+import type { Logger } from 'pino';
+import type { Claim, EngineName, ModelSource, Task, TaskKind } from '../protocol/index.js';
+
+/** What an engine can serve; merged by the dispatcher into the worker's capabilities. */
+export interface EngineCapabilities {
+  taskKinds: TaskKind[];
+  /** Model names advertised per kind (the synthetic engine advertises only `synthetic*` names). */
+  modelsPerKind: Partial<Record<TaskKind, string[]>>;
+}
+
+/** Progress an engine reports while it runs (fraction in 0..1 when known). */
+export interface EngineProgress {
+  fraction?: number;
+  message?: string;
+}
+
+export interface EngineRunContext {
+  /** Aborted when the job is cancelled or the worker shuts down past its grace period. */
+  signal: AbortSignal;
+  /** A logger already bound to the job (`jobId`, `category: "engine"`). */
+  log: Logger;
+  /** A scratch folder owned by this job; removed after the job. Engines write file results here. */
+  workDir: string;
+  /** The claim being run (job id, model name, prompt, ext) for engines that need more than the task. */
+  claim: Claim;
+  onProgress?: (progress: EngineProgress) => void;
+}
+
+/** A finished job's output: JSON (llm, audio_stt) or binary bytes/file (image, audio_tts, video). */
+export type EngineResult =
+  | { type: 'json'; value: unknown }
+  | { type: 'bytes'; ext: string; data: Uint8Array }
+  | { type: 'file'; ext: string; path: string };
+
+/** One inference backend. Routing to it is strictly by `modelSource.engine === name`. */
+export interface Engine {
+  readonly name: EngineName;
+  capabilities(): EngineCapabilities;
+  /** Why this engine will not run the claim (model not served, kind not served), or undefined if it will. */
+  refuse?(claim: Claim): string | undefined;
+  run(task: Task, modelSource: ModelSource, ctx: EngineRunContext): Promise<EngineResult>;
+  /** Frees what the engine holds (loaded models, child processes). Idempotent. */
+  close?(): Promise<void>;
+}
+
+/**
+ * A job failure with its classification: `retryable` tells the studio whether another attempt
+ * (here or on another worker) may succeed.
+ */
+export class EngineError extends Error {
+  override readonly name: string = 'EngineError';
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

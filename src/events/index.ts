@@ -1,0 +1,66 @@
+import type { Logger } from 'pino';
+import type { Claim, TaskKind } from '../protocol/index.js';
+import { toError } from '../util/index.js';
+
+/**
+ * Everything observers (logs, dashboard, tray, tests) can see happen, named `noun:verb`.
+ * Payloads are plain data so a listener can serialise them as they are.
+ */
+export interface WorkerEvents {
+  'worker:state': { state: WorkerLifecycleState; reason?: string };
+  'registration:state': { state: 'pristine' | 'pending' | 'approved' | 'rejected'; requestId?: string };
+  'session:connecting': { attempt: number; url: string };
+  'session:welcomed': { workerId: string };
+  'session:closed': { code: number; reason: string };
+  'session:reconnecting': { attempt: number; delayMs: number };
+  'job:offered': { claim: Claim };
+  'job:accepted': { jobId: string; kind: TaskKind; model: string };
+  'job:rejected': { jobId: string; reason: string };
+  'job:progress': { jobId: string; fraction?: number; message?: string };
+  'job:completed': { jobId: string; kind: TaskKind; ms: number; bytes?: number };
+  'job:failed': { jobId: string; kind?: TaskKind; error: string; retryable: boolean };
+  'upload:retrying': { jobId: string; attempt: number };
+}
+
+/** The documented lifecycle of a worker process (see src/worker/README.md). */
+export type WorkerLifecycleState =
+  'starting' | 'registering' | 'connecting' | 'running' | 'draining' | 'stopped' | 'failed';
+
+type Listener<T> = (payload: T) => void;
+
+/**
+ * A typed event stream. `emit` is safe: a listener that throws is logged and skipped, so a bad
+ * observer can never break the job loop.
+ */
+export class WorkerEventBus {
+  private readonly listeners = new Map<keyof WorkerEvents, Set<Listener<never>>>();
+
+  constructor(private readonly log?: Logger) {}
+
+  on<K extends keyof WorkerEvents>(name: K, listener: Listener<WorkerEvents[K]>): () => void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  once<K extends keyof WorkerEvents>(name: K, listener: Listener<WorkerEvents[K]>): () => void {
+    const off = this.on(name, (payload) => {
+      off();
+      listener(payload);
+    });
+    return off;
+  }
+
+  emit<K extends keyof WorkerEvents>(name: K, payload: WorkerEvents[K]): void {
+    const set = this.listeners.get(name);
+    if (!set) return;
+    for (const listener of [...set]) {
+      try {
+        (listener as Listener<WorkerEvents[K]>)(payload);
+      } catch (e) {
+        this.log?.error({ err: toError(e), event: name }, `event listener for ${name} threw`);
+      }
+    }
+  }
+}

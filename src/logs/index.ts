@@ -1,0 +1,14 @@
+/**
+ * Logging: a pino logger (pretty on a TTY, JSON lines otherwise) that redacts secrets, and the
+ * LogShipper buffer the session drains into `logBatch` frames.
+ */
+export {
+  createLogger,
+  REDACT_PATHS,
+  type CreateLoggerOptions,
+  type RecordListener,
+  type WorkerLogger,
+} from './logger.js';
+export { LogShipper, type LogShipperOptions } from './shipper.js';
+export { toLogEntry, DEFAULT_CATEGORY } from './records.js';
+export { MIN_SECRET_LENGTH, REDACTED } from './scrub.js';

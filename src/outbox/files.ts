@@ -1,0 +1,77 @@
+import { randomUUID } from 'node:crypto';
+import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** Prefix of files being written; never an outbox entry (job-id stems cannot contain a dot). */
+export const TEMP_PREFIX = '.tmp-';
+
+function tempPathBeside(path: string): string {
+  return join(dirname(path), `${TEMP_PREFIX}${randomUUID()}`);
+}
+
+/** Writes `data` to `path` so that a crash leaves either the old file or the whole new one. */
+export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  const tmp = tempPathBeside(path);
+  try {
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Moves `src` to `dest` durably: a rename on the same disk, otherwise a copy to a temp file beside
+ * `dest`, fsync, rename, and only then the source is deleted. Returns the size in bytes.
+ */
+export async function moveFileDurably(src: string, dest: string): Promise<number> {
+  await fsyncFile(src);
+  try {
+    await rename(src, dest);
+  } catch (e) {
+    if ((e as { code?: unknown }).code !== 'EXDEV') throw e;
+    const tmp = tempPathBeside(dest);
+    try {
+      await copyFile(src, tmp);
+      await fsyncFile(tmp);
+      await rename(tmp, dest);
+    } catch (copyError) {
+      await rm(tmp, { force: true });
+      throw copyError;
+    }
+    await rm(src, { force: true });
+  }
+  return (await stat(dest)).size;
+}
+
+async function fsyncFile(path: string): Promise<void> {
+  // 'r+' because Windows refuses to flush a handle opened read-only.
+  const fh = await open(path, 'r+');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Makes renames inside `dir` durable. Windows cannot open a directory for fsync; NTFS journals renames. */
+export async function fsyncDir(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export function isNotFound(e: unknown): boolean {
+  return (e as { code?: unknown } | null)?.code === 'ENOENT';
+}

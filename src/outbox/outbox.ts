@@ -1,0 +1,220 @@
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { fsyncDir, isNotFound, moveFileDurably, TEMP_PREFIX, writeFileAtomic } from './files.js';
+import { checkExt, safeJobId } from './names.js';
+
+/** A binary result waiting on disk for its upload. */
+export interface OutboxEntry {
+  jobId: string;
+  workerId: string;
+  apiBaseUrl: string;
+  ext: string;
+  prompt?: string | undefined;
+  createdAt: string;
+  /** Failed upload attempts so far, across restarts. */
+  attempts: number;
+  filePath: string;
+  bytes: number;
+  /** Why the last attempt failed. */
+  lastError?: string | undefined;
+}
+
+export type OutboxMeta = Omit<OutboxEntry, 'createdAt' | 'attempts' | 'filePath' | 'bytes' | 'lastError'>;
+
+/** Something in the outbox folder that is not a whole entry; kept on disk for the operator. */
+export interface OutboxProblem {
+  path: string;
+  reason: string;
+}
+
+const SidecarSchema = z.object({
+  version: z.literal(1),
+  jobId: z.string().min(1),
+  workerId: z.string(),
+  apiBaseUrl: z.string(),
+  ext: z.string(),
+  prompt: z.string().optional(),
+  createdAt: z.string(),
+  attempts: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  /** The data file's name, relative to the sidecar's folder (the folder may move). */
+  file: z.string().regex(/^[A-Za-z0-9_~%^-]+\.[a-z0-9]{1,8}$/, 'a file name inside the outbox'),
+  lastError: z.string().optional(),
+  rejectedReason: z.string().optional(),
+  rejectedAt: z.string().optional(),
+});
+type Sidecar = z.infer<typeof SidecarSchema>;
+
+/**
+ * Results on disk until the studio has them. Each entry is a data file `<stem>.<ext>` plus a JSON
+ * sidecar `<stem>.json`, where `<stem>` is the sanitised job id. Both are written temp + fsync +
+ * rename, data first: an entry exists only once its sidecar does, so a crash mid-`put` leaves at
+ * worst an orphan data file, reported by `scan()` and never uploaded half-described.
+ * `quarantine` moves an entry to `rejected/` (the studio refused it): kept for the operator.
+ */
+export class Outbox {
+  readonly rejectedDir: string;
+
+  constructor(readonly dir: string) {
+    this.rejectedDir = join(dir, 'rejected');
+  }
+
+  async put(meta: OutboxMeta, source: { data: Uint8Array } | { path: string }): Promise<OutboxEntry> {
+    checkExt(meta.ext);
+    await mkdir(this.dir, { recursive: true });
+    const stem = safeJobId(meta.jobId);
+    const file = `${stem}.${meta.ext}`;
+    const filePath = join(this.dir, file);
+    // Only to tidy superseded bytes below; an unreadable old sidecar is simply replaced.
+    const previous = await this.readSidecar(this.dir, stem).catch(() => undefined);
+
+    let bytes: number;
+    if ('data' in source) {
+      await writeFileAtomic(filePath, source.data);
+      bytes = source.data.byteLength;
+    } else {
+      bytes = await moveFileDurably(source.path, filePath);
+    }
+    const sidecar: Sidecar = {
+      version: 1,
+      jobId: meta.jobId,
+      workerId: meta.workerId,
+      apiBaseUrl: meta.apiBaseUrl,
+      ext: meta.ext,
+      ...(meta.prompt === undefined ? {} : { prompt: meta.prompt }),
+      createdAt: new Date().toISOString(),
+      attempts: 0,
+      bytes,
+      file,
+    };
+    await this.writeSidecar(this.dir, stem, sidecar);
+    // The same job put again with another extension: its old bytes are now superseded.
+    if (previous && previous.file !== file) await rm(join(this.dir, previous.file), { force: true });
+    return toEntry(this.dir, sidecar);
+  }
+
+  /** Whole entries, oldest first. */
+  async list(): Promise<OutboxEntry[]> {
+    return (await this.scan()).entries;
+  }
+
+  /** Whole entries, oldest first, and everything else found in the folder that needs a look. */
+  async scan(): Promise<{ entries: OutboxEntry[]; problems: OutboxProblem[] }> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch (e) {
+      if (isNotFound(e)) return { entries: [], problems: [] };
+      throw e;
+    }
+    const entries: OutboxEntry[] = [];
+    const problems: OutboxProblem[] = [];
+    const claimed = new Set<string>();
+    for (const name of names.filter((n) => n.endsWith('.json') && !n.startsWith(TEMP_PREFIX))) {
+      const stem = name.slice(0, -'.json'.length);
+      const path = join(this.dir, name);
+      let sidecar: Sidecar;
+      try {
+        sidecar = await this.readSidecar(this.dir, stem);
+      } catch (e) {
+        problems.push({ path, reason: `unreadable sidecar: ${e instanceof Error ? e.message : String(e)}` });
+        continue;
+      }
+      claimed.add(sidecar.file);
+      if (await exists(join(this.dir, sidecar.file))) entries.push(toEntry(this.dir, sidecar));
+      else problems.push({ path, reason: `data file ${sidecar.file} is missing` });
+    }
+    for (const name of names) {
+      if (name.startsWith(TEMP_PREFIX) || name.endsWith('.json') || claimed.has(name)) continue;
+      const path = join(this.dir, name);
+      if (await exists(path)) problems.push({ path, reason: 'data file without a sidecar' });
+    }
+    entries.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.jobId.localeCompare(b.jobId));
+    return { entries, problems };
+  }
+
+  /** Forgets a delivered entry. Idempotent. */
+  async remove(jobId: string): Promise<void> {
+    const stem = safeJobId(jobId);
+    let sidecar: Sidecar;
+    try {
+      sidecar = await this.readSidecar(this.dir, stem);
+    } catch (e) {
+      if (isNotFound(e)) return;
+      throw e;
+    }
+    // Sidecar first: once it is gone the entry no longer exists, whatever happens next.
+    await rm(join(this.dir, `${stem}.json`), { force: true });
+    await rm(join(this.dir, sidecar.file), { force: true });
+    await fsyncDir(this.dir);
+  }
+
+  /** Counts one failed upload attempt (and why) on the entry, durably. */
+  async markAttempt(jobId: string, lastError?: string): Promise<OutboxEntry> {
+    const stem = safeJobId(jobId);
+    const sidecar = await this.readSidecar(this.dir, stem);
+    const next: Sidecar = { ...sidecar, attempts: sidecar.attempts + 1 };
+    if (lastError !== undefined) next.lastError = lastError;
+    await this.writeSidecar(this.dir, stem, next);
+    return toEntry(this.dir, next);
+  }
+
+  /**
+   * Moves an entry the studio refused into `rejected/`, the reason written into its sidecar.
+   * Order: rejected sidecar, then data, then the live sidecar, so a crash at any point leaves the
+   * bytes described somewhere. Returns the data file's new path.
+   */
+  async quarantine(jobId: string, reason: string): Promise<string> {
+    const stem = safeJobId(jobId);
+    const sidecar = await this.readSidecar(this.dir, stem);
+    await mkdir(this.rejectedDir, { recursive: true });
+    const rejected: Sidecar = { ...sidecar, rejectedReason: reason, rejectedAt: new Date().toISOString() };
+    await this.writeSidecar(this.rejectedDir, stem, rejected);
+    const dest = join(this.rejectedDir, sidecar.file);
+    try {
+      await rename(join(this.dir, sidecar.file), dest);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    await rm(join(this.dir, `${stem}.json`), { force: true });
+    await fsyncDir(this.rejectedDir);
+    await fsyncDir(this.dir);
+    return dest;
+  }
+
+  private async readSidecar(dir: string, stem: string): Promise<Sidecar> {
+    const text = await readFile(join(dir, `${stem}.json`), 'utf8');
+    return SidecarSchema.parse(JSON.parse(text));
+  }
+
+  private async writeSidecar(dir: string, stem: string, sidecar: Sidecar): Promise<void> {
+    await writeFileAtomic(join(dir, `${stem}.json`), `${JSON.stringify(sidecar, null, 2)}\n`);
+    await fsyncDir(dir);
+  }
+}
+
+function toEntry(dir: string, s: Sidecar): OutboxEntry {
+  const entry: OutboxEntry = {
+    jobId: s.jobId,
+    workerId: s.workerId,
+    apiBaseUrl: s.apiBaseUrl,
+    ext: s.ext,
+    createdAt: s.createdAt,
+    attempts: s.attempts,
+    filePath: join(dir, s.file),
+    bytes: s.bytes,
+  };
+  if (s.prompt !== undefined) entry.prompt = s.prompt;
+  if (s.lastError !== undefined) entry.lastError = s.lastError;
+  return entry;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch (e) {
+    if (isNotFound(e)) return false;
+    throw e;
+  }
+}

@@ -1,0 +1,2 @@
+export { probeHost } from './host.js';
+export type { HostInfo } from './host.js';

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+
+/** Task kinds, spelled exactly as the studio spells them (snake_case). */
+export const TaskKindSchema = z.enum(['image', 'llm', 'audio_stt', 'audio_tts', 'video']);
+export type TaskKind = z.infer<typeof TaskKindSchema>;
+export const TASK_KINDS: readonly TaskKind[] = TaskKindSchema.options;
+
+/** Engines a `modelSource` can name (kebab-case). Routing is strictly by this value. */
+export const EngineNameSchema = z.enum(['sd-cpp', 'llama-cpp', 'onnx', 'parakeet', 'synthetic']);
+export type EngineName = z.infer<typeof EngineNameSchema>;
+
+/** Roles a model file can play (kebab-case). */
+export const FileRoleSchema = z.enum([
+  'diffusion-model',
+  'text-encoder',
+  'text-encoder-vision',
+  'vae',
+  'lora',
+  'model',
+]);
+export type FileRole = z.infer<typeof FileRoleSchema>;
+
+/** Codes of the studio's `error` frame. */
+export const StudioErrorCodeSchema = z.enum([
+  'auth_failed',
+  'protocol_violation',
+  'duplicate_worker',
+  'worker_deleted',
+  'internal_error',
+]);
+export type StudioErrorCode = z.infer<typeof StudioErrorCodeSchema>;
+
+/** Levels a shipped log entry can carry. */
+export const LogLevelSchema = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+export type LogLevel = z.infer<typeof LogLevelSchema>;
+
+/** WebSocket close codes of the contract. */
+export const CloseCode = {
+  normal: 1000,
+  authFailed: 4001,
+  protocolViolation: 4002,
+  duplicateWorker: 4003,
+  workerDeleted: 4004,
+} as const;
+export type CloseCodeValue = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Close codes after which the worker must not reconnect. */
+export const FATAL_CLOSE_CODES: ReadonlySet<number> = new Set([
+  CloseCode.authFailed,
+  CloseCode.duplicateWorker,
+  CloseCode.workerDeleted,
+]);

@@ -1,0 +1,187 @@
+import { openAsBlob } from 'node:fs';
+import type { Logger } from 'pino';
+import { Agent, FormData, request } from 'undici';
+import type { Dispatcher } from 'undici';
+import type { z } from 'zod';
+import {
+  COMPLETE_FIELDS,
+  RegisterResponseSchema,
+  RegisterStatusSchema,
+  contentTypeForExt,
+  routes,
+  studioUrl,
+} from '../protocol/index.js';
+import type { RegisterRequest, RegisterResponse, RegisterStatus } from '../protocol/index.js';
+import { isAbortError, toError } from '../util/index.js';
+import { StudioHttpError } from './errors.js';
+
+/** Answers larger than this are cut (JSON answers of the studio are tiny; error pages need not be kept whole). */
+const ANSWER_LIMIT = 1024 * 1024;
+
+export interface StudioHttpOptions {
+  apiBaseUrl: string;
+  /** The `User-Agent` header of every request, `studio-worker/<version>`. */
+  userAgent: string;
+  log: Logger;
+  /** Connect timeout, and the longest wait for an answer's headers or the next chunk of its body. */
+  timeoutMs?: number;
+}
+
+export interface UploadResultOptions {
+  workerId: string;
+  jobId: string;
+  authToken: string;
+  filePath: string;
+  ext: string;
+  prompt?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+interface Answer {
+  status: number;
+  text: string;
+}
+
+/**
+ * The studio's HTTP routes (registration and the multipart `complete` upload) over one keep-alive
+ * undici agent. Every failure is a StudioHttpError naming the operation, except an abort, which
+ * rejects with the signal's AbortError untouched so callers can tell "stopped" from "failed".
+ */
+export class StudioHttp {
+  private readonly agent: Agent;
+  private readonly timeoutMs: number;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly opts: StudioHttpOptions) {
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: this.timeoutMs } });
+  }
+
+  async postRegisterRequest(body: RegisterRequest, signal?: AbortSignal): Promise<RegisterResponse> {
+    const operation = 'post register request';
+    const answer = await this.send(operation, routes.registerRequest(), signal, () => ({
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+    }));
+    return parseAnswer(operation, RegisterResponseSchema, answer);
+  }
+
+  async getRegisterStatus(
+    requestId: string,
+    secret: string,
+    signal?: AbortSignal,
+  ): Promise<RegisterStatus | { status: 'gone' }> {
+    const operation = `poll register request ${requestId}`;
+    const answer = await this.send(
+      operation,
+      routes.registerStatus(requestId),
+      signal,
+      () => ({ method: 'GET', headers: { authorization: `Bearer ${secret}`, accept: 'application/json' } }),
+      (status) => status === 404,
+    );
+    if (answer.status === 404) return { status: 'gone' };
+    return parseAnswer(operation, RegisterStatusSchema, answer);
+  }
+
+  /**
+   * Uploads a finished job's bytes as the contract's multipart `complete` request. The file is
+   * streamed from disk (a Blob over the open file), never read into memory: results can be large.
+   */
+  async uploadResult(o: UploadResultOptions): Promise<{ status: number }> {
+    const operation = `upload result of job ${o.jobId}`;
+    const answer = await this.send(operation, routes.complete(o.workerId, o.jobId), o.signal, async () => {
+      const form = new FormData();
+      form.set(COMPLETE_FIELDS.prompt, o.prompt ?? '');
+      form.set(COMPLETE_FIELDS.ext, o.ext);
+      const file = await openAsBlob(o.filePath, { type: contentTypeForExt(o.ext) });
+      form.set(COMPLETE_FIELDS.file, file, `${o.jobId}.${o.ext}`);
+      return { method: 'POST', headers: { authorization: `Bearer ${o.authToken}` }, body: form };
+    });
+    return { status: answer.status };
+  }
+
+  /** Closes the keep-alive connections. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= this.agent.close();
+    return this.closing;
+  }
+
+  /**
+   * Sends one request and reads its answer. Non-2xx statuses throw unless `accept` takes them;
+   * the body is read (capped) in every case so the connection can be reused.
+   */
+  private async send(
+    operation: string,
+    route: string,
+    signal: AbortSignal | undefined,
+    build: () => Promise<RequestParts> | RequestParts,
+    accept: (status: number) => boolean = () => false,
+  ): Promise<Answer> {
+    const url = studioUrl(this.opts.apiBaseUrl, route);
+    let answer: Answer;
+    try {
+      const parts = await build();
+      const res = await request(url, {
+        ...parts,
+        headers: { ...parts.headers, 'user-agent': this.opts.userAgent },
+        dispatcher: this.agent,
+        signal,
+        headersTimeout: this.timeoutMs,
+        bodyTimeout: this.timeoutMs,
+      });
+      answer = { status: res.statusCode, text: await readCapped(res.body, ANSWER_LIMIT) };
+    } catch (e) {
+      const err = toError(e);
+      if (signal?.aborted || isAbortError(err)) throw err;
+      throw StudioHttpError.fromNetwork(operation, err);
+    }
+    this.opts.log.debug({ operation, status: answer.status }, `${operation}: HTTP ${answer.status}`);
+    if ((answer.status >= 200 && answer.status < 300) || accept(answer.status)) return answer;
+    throw StudioHttpError.fromStatus(operation, answer.status, answer.text);
+  }
+}
+
+interface RequestParts {
+  method: Dispatcher.HttpMethod;
+  headers: Record<string, string>;
+  body?: string | FormData;
+}
+
+async function readCapped(body: AsyncIterable<unknown>, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Leaving the loop early destroys the stream: an oversized answer costs its connection, not our memory.
+  for await (const chunk of body) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    chunks.push(buf.subarray(0, limit - size));
+    size += buf.length;
+    if (size >= limit) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseAnswer<T>(operation: string, schema: z.ZodType<T>, answer: Answer): T {
+  let json: unknown;
+  try {
+    json = JSON.parse(answer.text);
+  } catch {
+    throw new StudioHttpError({
+      operation,
+      status: answer.status,
+      detail: 'answer is not JSON',
+      body: answer.text,
+      retryable: false,
+    });
+  }
+  const parsed = schema.safeParse(json);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+  throw new StudioHttpError({
+    operation,
+    status: answer.status,
+    detail: `malformed answer (${problems.join('; ')})`,
+    body: answer.text,
+    retryable: false,
+  });
+}

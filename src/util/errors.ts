@@ -1,0 +1,46 @@
+/** Turns anything thrown into an Error, so every `catch (e)` has a message and a stack to log. */
+export function toError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  if (typeof e === 'string') return new Error(e);
+  try {
+    return new Error(JSON.stringify(e));
+  } catch {
+    return new Error(String(e));
+  }
+}
+
+/** Process exit codes of the CLI; documented in README and `--help`. */
+export const ExitCode = {
+  ok: 0,
+  /** An unexpected internal error (a bug): reported, not the operator's fault. */
+  internal: 1,
+  /** Bad usage or bad input the operator can fix (a corrupt config, a wrong flag). */
+  usage: 2,
+  /** The studio refused this worker: registration rejected, credentials bad (401 / close 4001), 4003, 4004. */
+  refused: 3,
+  /** The session dropped and every reconnect attempt failed; a service manager should restart us. */
+  disconnected: 4,
+  /** A check failed (the demo saw a job fail or a result not decode). */
+  checkFailed: 5,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/**
+ * An error the operator caused or can fix: shown as its message (no stack) and mapped to an exit
+ * code. Anything else reaching the top is an internal error.
+ */
+export class UserError extends Error {
+  override readonly name: string = 'UserError';
+  constructor(
+    message: string,
+    readonly exitCode: ExitCodeValue = ExitCode.usage,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** True when `e` is the rejection of an aborted operation (our own `AbortSignal`s). */
+export function isAbortError(e: unknown): boolean {
+  return e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR');
+}

@@ -1,0 +1,3 @@
+export { Worker } from './worker.js';
+export type { WorkerOptions } from './worker.js';
+export type { WorkerStatus } from './status.js';

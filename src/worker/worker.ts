@@ -1,0 +1,320 @@
+import { unwatchFile, watchFile } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ConfigStore } from '../config/index.js';
+import type { WorkerConfig } from '../config/types.js';
+import type { Engine } from '../engines/index.js';
+import { EngineDispatcher, SyntheticEngine } from '../engines/index.js';
+import type { WorkerLifecycleState } from '../events/index.js';
+import { WorkerEventBus } from '../events/index.js';
+import type { LogShipper, WorkerLogger } from '../logs/index.js';
+import type { OutboxEntry } from '../outbox/index.js';
+import { Outbox, deliverWithRetry } from '../outbox/index.js';
+import type { HostInfo } from '../platform/index.js';
+import { probeHost } from '../platform/index.js';
+import type { Capabilities } from '../protocol/index.js';
+import type { RegistrationState } from '../registration/index.js';
+import { ensureRegistered, registrationState } from '../registration/index.js';
+import { JobRunner } from '../runner/index.js';
+import { Session } from '../session/index.js';
+import { StudioHttp } from '../studio/index.js';
+import { isAbortError, toError } from '../util/index.js';
+import { USER_AGENT, VERSION } from '../version.js';
+import type { WorkerStatus } from './status.js';
+
+export interface WorkerOptions {
+  store: ConfigStore;
+  log: WorkerLogger;
+  shipper: LogShipper;
+  /** Engines to serve; default: the synthetic engine. */
+  engines?: Engine[];
+  /** Skip the host probes (tests, benchmarks). */
+  host?: HostInfo;
+  registrationPollMs?: number;
+  retryBackoff?: { baseMs: number; capMs: number };
+  reconnectBackoff?: { baseMs: number; capMs: number };
+  uploadBackoff?: { baseMs: number; capMs: number };
+  heartbeatMs?: number;
+  logFlushMs?: number;
+  deadAfterMs?: number;
+  /** How long a stop waits for the running job before cancelling it. */
+  graceMs?: number;
+}
+
+/**
+ * The whole worker process as one object with one lifecycle:
+ * starting → registering → connecting → running → draining → stopped (or failed).
+ * `run()` resolves after a clean `stop()` and rejects when the studio refuses us or the session
+ * cannot be restored; observers read `events` and `getStatus()`.
+ */
+export class Worker {
+  readonly events: WorkerEventBus;
+  private state: WorkerLifecycleState = 'starting';
+  private config: WorkerConfig | undefined;
+  private host: HostInfo | undefined;
+  private registration: RegistrationState = { state: 'pristine' };
+  private runner: JobRunner | undefined;
+  private session: Session | undefined;
+  private readonly stopController = new AbortController();
+  private stopPromise: Promise<void> | undefined;
+  private readonly counts = { completed: 0, failed: 0, rejected: 0 };
+  private readonly background = new Set<Promise<unknown>>();
+  /** Deliveries of results an earlier run left in the outbox, by job id, while in flight. */
+  private readonly leftovers = new Map<string, Promise<'delivered' | 'rejected'>>();
+
+  constructor(private readonly opts: WorkerOptions) {
+    this.events = new WorkerEventBus(opts.log);
+    this.events.on('job:completed', () => this.counts.completed++);
+    this.events.on('job:failed', () => this.counts.failed++);
+    this.events.on('job:rejected', () => this.counts.rejected++);
+  }
+
+  async run(): Promise<void> {
+    const log = this.opts.log.child({ category: 'worker' });
+    const signal = this.stopController.signal;
+    let http: StudioHttp | undefined;
+    let dispatcher: EngineDispatcher | undefined;
+    try {
+      const config = await this.opts.store.load();
+      this.config = config;
+      if (config.registrationSecret) this.opts.log.addSecret(config.registrationSecret);
+      if (config.authToken) this.opts.log.addSecret(config.authToken);
+      log.info(`studio-worker ${VERSION} starting (config ${this.opts.store.path})`);
+      this.host = this.opts.host ?? (await probeHost(this.opts.log));
+      dispatcher = new EngineDispatcher(this.opts.engines ?? [new SyntheticEngine()]);
+      const engines = dispatcher.capabilities();
+
+      this.setState('registering');
+      http = new StudioHttp({ apiBaseUrl: config.apiBaseUrl, userAgent: USER_AGENT, log: this.opts.log });
+      const studio = http;
+      const creds = await ensureRegistered({
+        store: this.opts.store,
+        http: studio,
+        capabilities: () => this.capabilities(engines),
+        version: VERSION,
+        log: this.opts.log,
+        signal,
+        ...(this.opts.registrationPollMs !== undefined
+          ? { pollIntervalMs: this.opts.registrationPollMs }
+          : {}),
+        ...(this.opts.retryBackoff ? { retryBackoff: this.opts.retryBackoff } : {}),
+        onState: (s) => {
+          this.registration = s;
+          if (s.state === 'pending') this.opts.log.addSecret(this.config?.registrationSecret ?? '');
+          this.events.emit('registration:state', {
+            state: s.state,
+            ...(s.state === 'pending' ? { requestId: s.requestId } : {}),
+          });
+        },
+      });
+      this.opts.log.addSecret(creds.authToken);
+      this.config = await this.opts.store.load();
+      this.registration = registrationState(this.config);
+      this.watchConfig(log);
+
+      const outbox = new Outbox(join(this.opts.store.dir, 'outbox'));
+      const deliver = (entry: OutboxEntry, jobSignal: AbortSignal) =>
+        deliverWithRetry({
+          entry,
+          outbox,
+          log: this.opts.log.child({ category: 'outbox', jobId: entry.jobId }),
+          signal: AbortSignal.any([jobSignal, signal]),
+          ...(this.opts.uploadBackoff ? { backoff: this.opts.uploadBackoff } : {}),
+          onRetry: (attempt) => this.events.emit('upload:retrying', { jobId: entry.jobId, attempt }),
+          upload: (e) =>
+            studio
+              .uploadResult({
+                workerId: e.workerId,
+                jobId: e.jobId,
+                authToken: creds.authToken,
+                filePath: e.filePath,
+                ext: e.ext,
+                ...(e.prompt !== undefined ? { prompt: e.prompt } : {}),
+                signal,
+              })
+              .then(() => undefined),
+        });
+      this.track(this.deliverLeftovers(await outbox.list(), deliver));
+
+      const session = new Session({
+        apiBaseUrl: config.apiBaseUrl,
+        workerId: creds.workerId,
+        authToken: creds.authToken,
+        userAgent: USER_AGENT,
+        capabilities: () => this.capabilities(engines),
+        currentJobId: () => this.runner?.currentJob?.jobId,
+        onOffer: (claim) => this.runner?.offer(claim),
+        shipper: this.opts.shipper,
+        log: this.opts.log,
+        events: this.events,
+        reconnectAttempts: config.wsReconnectAttempts,
+        ...(this.opts.reconnectBackoff ? { backoff: this.opts.reconnectBackoff } : {}),
+        ...(this.opts.heartbeatMs !== undefined ? { heartbeatMs: this.opts.heartbeatMs } : {}),
+        ...(this.opts.logFlushMs !== undefined ? { logFlushMs: this.opts.logFlushMs } : {}),
+        ...(this.opts.deadAfterMs !== undefined ? { deadAfterMs: this.opts.deadAfterMs } : {}),
+      });
+      this.session = session;
+      this.runner = new JobRunner(
+        { ...session.io, deliver },
+        {
+          dispatcher,
+          outbox,
+          events: this.events,
+          log: this.opts.log.child({ category: 'runner' }),
+          workRoot: join(this.opts.store.dir, 'work'),
+          vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
+          identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
+          leftoverDelivery: (jobId) => this.leftovers.get(jobId),
+        },
+      );
+      this.setState('connecting');
+      const offWelcome = this.events.on('session:welcomed', () => this.setState('running'));
+      try {
+        await session.run(signal);
+      } finally {
+        offWelcome();
+      }
+      await this.stopPromise;
+      this.setState('stopped');
+    } catch (e) {
+      if (isAbortError(e) && signal.aborted) {
+        this.setState('stopped');
+        return;
+      }
+      const err = toError(e);
+      this.setState('failed', err.message);
+      this.stopController.abort();
+      throw err;
+    } finally {
+      unwatchFile(this.opts.store.path);
+      await Promise.allSettled([...this.background]);
+      await dispatcher?.close();
+      await http?.close();
+    }
+  }
+
+  /**
+   * Graceful stop: no new offers, the running job gets `graceMs` to finish, logs are flushed and
+   * the session closes with 1000. Idempotent; every call returns the same promise.
+   */
+  stop(): Promise<void> {
+    this.stopPromise ??= (async () => {
+      if (this.state !== 'failed' && this.state !== 'stopped') this.setState('draining');
+      await this.runner?.drain(this.opts.graceMs ?? 30_000);
+      await this.session?.stop();
+      this.stopController.abort();
+    })();
+    return this.stopPromise;
+  }
+
+  pause(): void {
+    this.runner?.setPaused(true);
+    this.opts.log.child({ category: 'worker' }).info('paused: offers will be rejected until resumed');
+  }
+  resume(): void {
+    this.runner?.setPaused(false);
+    this.opts.log.child({ category: 'worker' }).info('resumed: taking offers again');
+  }
+
+  getStatus(): WorkerStatus {
+    const job = this.runner?.currentJob;
+    return {
+      state: this.state,
+      version: VERSION,
+      registration: this.registration,
+      workerId: this.config?.workerId,
+      apiBaseUrl: this.config?.apiBaseUrl,
+      vramTotalGb: this.host?.vramTotalGb,
+      vramThresholdGb: this.config?.vramThresholdGb,
+      paused: this.runner?.isPaused ?? false,
+      currentJob: job && {
+        jobId: job.jobId,
+        kind: job.claim.task.kind,
+        model: job.claim.model,
+        phase: job.phase,
+        elapsedMs: Date.now() - job.startedAt,
+        ...(job.progress ? { progress: job.progress } : {}),
+      },
+      session: {
+        state: this.session?.state ?? 'idle',
+        nextAttemptAt: this.session?.nextAttemptAt,
+        lastHeartbeatAt: this.session?.lastHeartbeatSentAt,
+      },
+      counts: { ...this.counts },
+    };
+  }
+
+  private capabilities(engines: ReturnType<EngineDispatcher['capabilities']>): Capabilities {
+    const host = this.host ?? { machineName: 'unknown', username: 'unknown', vramTotalGb: 0 };
+    return {
+      machineName: host.machineName,
+      username: host.username,
+      agentVersion: VERSION,
+      engine: 'multi',
+      vramTotalGb: host.vramTotalGb,
+      vramThresholdGb: this.config?.vramThresholdGb ?? 0,
+      autoEnabled: !(this.runner?.isPaused ?? false),
+      autoStart: this.config?.autoStart ?? true,
+      supportedModels: engines.supportedModels,
+      taskKinds: engines.taskKinds,
+      supportedModelsPerKind: engines.supportedModelsPerKind,
+    };
+  }
+
+  private setState(state: WorkerLifecycleState, reason?: string): void {
+    this.state = state;
+    this.events.emit('worker:state', { state, ...(reason !== undefined ? { reason } : {}) });
+  }
+
+  private track(p: Promise<unknown>): void {
+    const tracked = p.catch((e: unknown) => {
+      if (!isAbortError(e)) this.opts.log.error({ err: toError(e) }, 'background task failed');
+    });
+    this.background.add(tracked);
+    void tracked.finally(() => this.background.delete(tracked));
+  }
+
+  /**
+   * Results an earlier run finished but could not upload are delivered one after another. Each is
+   * registered before the session opens, so an offer of the same job (re-queued by the studio when
+   * that run died) is answered with the stored result instead of running the job again.
+   */
+  private deliverLeftovers(
+    pending: OutboxEntry[],
+    deliver: (e: OutboxEntry, s: AbortSignal) => Promise<'delivered' | 'rejected'>,
+  ): Promise<unknown> {
+    const log = this.opts.log.child({ category: 'outbox' });
+    if (pending.length > 0) {
+      log.info(`${pending.length} result(s) from an earlier run are waiting in the outbox; delivering`);
+    }
+    let chain: Promise<unknown> = Promise.resolve();
+    for (const entry of pending) {
+      const delivery = chain.then(() => deliver(entry, this.stopController.signal));
+      this.leftovers.set(entry.jobId, delivery);
+      chain = delivery.then(
+        (outcome) => log.info(`outbox: result of job ${entry.jobId} ${outcome}`),
+        (e: unknown) => {
+          if (!isAbortError(e)) log.error({ err: toError(e) }, `outbox: job ${entry.jobId} not delivered`);
+        },
+      );
+      void chain.finally(() => this.leftovers.delete(entry.jobId));
+    }
+    return chain;
+  }
+
+  /** Operator fields edited while we run (`set-threshold`, an editor) apply without a restart. */
+  private watchConfig(log: Logger): void {
+    watchFile(this.opts.store.path, { interval: 2000, persistent: false }, () => {
+      this.opts.store.load().then(
+        (c) => {
+          if (this.config && c.vramThresholdGb !== this.config.vramThresholdGb) {
+            log.info(`vram threshold changed to ${c.vramThresholdGb} GB`);
+          }
+          this.config = c;
+        },
+        (e: unknown) =>
+          log.warn(`config changed on disk but does not load; keeping the old values: ${toError(e).message}`),
+      );
+    });
+  }
+}

@@ -1,0 +1,266 @@
+import { readFile } from 'node:fs/promises';
+import { fetch } from 'undici';
+import { describe, expect, it } from 'vitest';
+import { approvedWorker, session, studio, uploadResult } from './helpers.js';
+
+const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 9, 9]);
+
+describe('dev studio jobs', () => {
+  it('runs an image job: offer with defaults filled, accept, multipart upload, completeAck, bytes stored', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'a red fox', ext: 'png' } });
+
+    const { claim } = await client.next('offer');
+    expect(claim).toEqual({
+      jobId: job.jobId,
+      gameId: 'dev-game',
+      assetName: expect.any(String) as unknown,
+      model: 'synthetic-image',
+      vramGbEstimate: 1,
+      task: { kind: 'image', prompt: 'a red fox', width: 512, height: 512, steps: 20, ext: 'png' },
+      modelSource: {
+        engine: 'synthetic',
+        files: [],
+        cliDefaults: { cfgScale: 7, steps: 20, width: 512, height: 512 },
+      },
+      prompt: 'a red fox',
+      ext: 'png',
+    });
+    expect(s.admin.getJob(job.jobId)).toMatchObject({ status: 'offered', workerId: w.workerId });
+
+    client.send({ type: 'accept', jobId: job.jobId });
+    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
+    expect(await uploadResult(s, w, job.jobId, { bytes: png })).toEqual({ status: 200, body: '{"ok":true}' });
+    expect(await client.next('completeAck')).toEqual({ type: 'completeAck', jobId: job.jobId });
+
+    const done = await s.admin.waitForJob(job.jobId);
+    expect(done.status).toBe('completed');
+    const result = s.admin.jobResult(job.jobId);
+    expect(result).toMatchObject({
+      type: 'file',
+      ext: 'png',
+      contentType: 'image/png',
+      filename: `${job.jobId}.png`,
+      bytes: png.length,
+    });
+    if (result.type !== 'file') throw new Error('expected a file result');
+    expect(new Uint8Array(await readFile(result.path))).toEqual(png);
+
+    const served = await fetch(`${s.url}admin/jobs/${job.jobId}/result`);
+    expect(served.headers.get('content-type')).toBe('image/png');
+    expect(new Uint8Array(await served.arrayBuffer())).toEqual(png);
+  });
+
+  it('completes an llm job from a completeJson frame and offers the next job right after', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const llm = s.admin.enqueueJob({ task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] } });
+    const next = s.admin.enqueueJob({
+      task: { kind: 'llm', messages: [{ role: 'user', content: 'again' }] },
+    });
+
+    const offer = await client.next('offer');
+    expect(offer.claim).toMatchObject({ jobId: llm.jobId, model: 'synthetic-llm', task: { maxTokens: 512 } });
+    expect(offer.claim.prompt).toBeUndefined();
+    client.send({ type: 'accept', jobId: llm.jobId });
+    const result = {
+      object: 'chat.completion',
+      choices: [{ message: { role: 'assistant', content: 'hello' } }],
+    };
+    client.send({ type: 'completeJson', jobId: llm.jobId, result });
+    expect(await client.next('completeAck')).toEqual({ type: 'completeAck', jobId: llm.jobId });
+    expect((await client.next('offer')).claim.jobId).toBe(next.jobId);
+    expect(s.admin.jobResult(llm.jobId)).toEqual({ type: 'json', value: result });
+  });
+
+  it('records a failure with its retryable flag and answers failAck', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'video', prompt: 'waves' } });
+    await client.next('offer');
+    client.send({ type: 'accept', jobId: job.jobId });
+    client.send({ type: 'fail', jobId: job.jobId, error: 'engine crashed', retryable: true });
+    expect(await client.next('failAck')).toEqual({ type: 'failAck', jobId: job.jobId });
+    expect(s.admin.getJob(job.jobId)).toMatchObject({
+      status: 'failed',
+      error: 'engine crashed',
+      retryable: true,
+    });
+  });
+
+  it('records a rejection with its reason and does not offer that job again', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'audio_tts', text: 'hello' }, vramGbEstimate: 40 });
+    expect((await client.next('offer')).claim).toMatchObject({
+      prompt: 'hello',
+      ext: 'wav',
+      model: 'synthetic-tts',
+    });
+    client.send({ type: 'reject', jobId: job.jobId, reason: 'needs 40 GB of VRAM' });
+    const done = await s.admin.waitForJob(job.jobId);
+    expect(done).toMatchObject({ status: 'rejected', rejectReason: 'needs 40 GB of VRAM' });
+    const other = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'x' } });
+    expect((await client.next('offer')).claim.jobId).toBe(other.jobId);
+  });
+
+  it('puts an accepted job back in the queue when the socket drops, and offers it on reconnect', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const first = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fox' } });
+    await first.next('offer');
+    first.send({ type: 'accept', jobId: job.jobId });
+    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
+
+    s.admin.dropWorker(w.workerId);
+    expect((await first.closed).code).toBe(1006);
+    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'queued' });
+
+    const second = await session(s, w);
+    expect((await second.next('offer')).claim.jobId).toBe(job.jobId);
+  });
+
+  it('still completes a re-queued job when its old worker uploads the result late', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fox', ext: 'png' } });
+    await client.next('offer');
+    client.send({ type: 'accept', jobId: job.jobId });
+    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
+    client.ws.terminate();
+    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'queued' });
+
+    expect((await uploadResult(s, w, job.jobId)).status).toBe(200);
+    expect(s.admin.getJob(job.jobId).status).toBe('completed');
+  });
+
+  it('answers the next uploads with an injected failure, then accepts a retry', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fox', ext: 'png' } });
+    await client.next('offer');
+    client.send({ type: 'accept', jobId: job.jobId });
+    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
+    s.admin.failNextUploads(1);
+
+    expect((await uploadResult(s, w, job.jobId)).status).toBe(500);
+    expect(s.admin.getJob(job.jobId).status).toBe('accepted');
+    expect((await uploadResult(s, w, job.jobId)).status).toBe(200);
+    expect(s.admin.getJob(job.jobId).status).toBe('completed');
+  });
+
+  it('refuses uploads that break the contract, and uploads from a worker without the job', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const other = await approvedWorker(s);
+    const client = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fox', ext: 'png' } });
+    await client.next('offer');
+    client.send({ type: 'accept', jobId: job.jobId });
+    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
+
+    const wrongType = await uploadResult(s, w, job.jobId, { contentType: 'image/webp' });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body).toContain("ext 'png' needs 'image/png'");
+    const wrongName = await uploadResult(s, w, job.jobId, { filename: 'result.png' });
+    expect(wrongName.body).toContain(`expected '${job.jobId}.png'`);
+    expect((await uploadResult(s, w, job.jobId, { field: 'file' })).body).toContain("expected 'image'");
+    expect((await uploadResult(s, w, job.jobId, { prompt: undefined })).body).toContain(
+      "missing text field 'prompt'",
+    );
+    expect((await uploadResult(s, other, job.jobId)).status).toBe(409);
+    expect((await uploadResult(s, { ...w, authToken: 'nope' }, job.jobId)).status).toBe(401);
+    expect((await uploadResult(s, w, 'j-missing')).status).toBe(404);
+    expect(s.admin.getJob(job.jobId).status).toBe('accepted');
+  });
+
+  it('treats accepting a job that was not offered, and completeJson for an image job, as violations', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const first = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fox' } });
+    await first.next('offer');
+    first.send({ type: 'accept', jobId: 'j-other' });
+    expect((await first.closed).code).toBe(4002);
+
+    const second = await session(s, w);
+    await second.next('offer');
+    second.send({ type: 'accept', jobId: job.jobId });
+    second.send({ type: 'completeJson', jobId: job.jobId, result: {} });
+    expect((await second.closed).code).toBe(4002);
+    expect(s.admin.violations().map((v) => v.reason)).toEqual([
+      `accept for job j-other, but ${job.jobId} is offered to this worker`,
+      expect.stringContaining(`completeJson for image job ${job.jobId}`),
+    ]);
+  });
+
+  it('sends a raw claim untouched, and offers a targeted job only to its worker', async () => {
+    const s = await studio();
+    const a = await approvedWorker(s);
+    const b = await approvedWorker(s);
+    const clientA = await session(s, a);
+    const targeted = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'for b' }, workerId: b.workerId });
+    const raw = s.admin.enqueueJob({
+      task: { kind: 'image', prompt: 'x' },
+      rawClaim: { jobId: 'j-raw', gameId: 1 },
+    });
+    expect(raw.jobId).toBe('j-raw');
+    expect((await clientA.next('offer')).claim).toEqual({ jobId: 'j-raw', gameId: 1 });
+    clientA.send({ type: 'fail', jobId: 'j-raw', error: 'claim has no task', retryable: false });
+    await clientA.next('failAck');
+
+    const clientB = await session(s, b);
+    expect((await clientB.next('offer')).claim.jobId).toBe(targeted.jobId);
+  });
+
+  it('refuses an invalid task at enqueue, in process and over HTTP', async () => {
+    const s = await studio();
+    expect(() => s.admin.enqueueJob({ task: { kind: 'image' } as never })).toThrow(/prompt/);
+    const res = await fetch(`${s.url}admin/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ task: { kind: 'painting', prompt: 'x' } }),
+    });
+    expect(res.status).toBe(400);
+    expect(s.admin.listJobs()).toEqual([]);
+  });
+
+  it('enqueues and waits for a job over the admin HTTP API', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const res = await fetch(`${s.url}admin/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] } }),
+    });
+    expect(res.status).toBe(201);
+    const { jobId } = (await res.json()) as { jobId: string };
+    const waited = fetch(`${s.url}admin/jobs/${jobId}?wait=1`);
+    await client.next('offer');
+    client.send({ type: 'accept', jobId });
+    client.send({ type: 'completeJson', jobId, result: { text: 'ok' } });
+    expect(await (await waited).json()).toMatchObject({ jobId, status: 'completed' });
+    expect(await (await fetch(`${s.url}admin/jobs/${jobId}/result`)).json()).toEqual({ text: 'ok' });
+  });
+
+  it('serves the built-in sample WAV and added files', async () => {
+    const s = await studio();
+    const wav = Buffer.from(await (await fetch(s.admin.sampleAudioUrl)).arrayBuffer());
+    expect(wav.toString('ascii', 0, 4)).toBe('RIFF');
+    expect(wav.readUInt32LE(24)).toBe(16_000);
+    expect(wav.length).toBe(44 + 32_000);
+    const url = s.admin.addFile('init.png', png, 'image/png');
+    const res = await fetch(url);
+    expect(res.headers.get('content-type')).toBe('image/png');
+    expect(new Uint8Array(await res.arrayBuffer())).toEqual(png);
+  });
+});

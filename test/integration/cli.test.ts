@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
+
+interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sw-cli-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('the studio-worker command', () => {
+  it('teaches its commands, examples and exit codes in --help', async () => {
+    const { code, stdout } = await cli(['--help']);
+    expect(code).toBe(0);
+    for (const word of [
+      'run',
+      'register',
+      'status',
+      'set-threshold',
+      'config',
+      'dev-studio',
+      'demo',
+      'Exit codes',
+    ]) {
+      expect(stdout).toContain(word);
+    }
+  });
+
+  it('leaves a corrupt config untouched and names the file, line and key', async () => {
+    const path = join(dir, 'config.toml');
+    const text = 'api_base_url = "http://127.0.0.1:1/"\nvram_threshold_gb = "lots"\n';
+    await writeFile(path, text);
+    for (const args of [['status'], ['set-threshold', '8'], ['run']]) {
+      const { code, stderr } = await cli(['--config-dir', dir, ...args]);
+      expect(code).toBe(2);
+      expect(stderr).toContain(path);
+      expect(stderr).toContain('vram_threshold_gb');
+      expect(stderr).toMatch(/:2\b/);
+      expect(await readFile(path, 'utf8')).toBe(text);
+    }
+  });
+
+  it('saves set-threshold atomically with mode 0600 and shows it in config --json', async () => {
+    expect((await cli(['--config-dir', dir, 'set-threshold', '7.5'])).code).toBe(0);
+    expect((await stat(join(dir, 'config.toml'))).mode & 0o777).toBe(0o600);
+    const shown = await cli(['--config-dir', dir, 'config', '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ config: { vram_threshold_gb: 7.5 } });
+    expect((await cli(['--config-dir', dir, 'set-threshold', 'lots'])).code).toBe(2);
+  });
+
+  it('masks secrets in config output', async () => {
+    await writeFile(
+      join(dir, 'config.toml'),
+      'worker_id = "w-1"\nauth_token = "super-secret-token"\nregistration_secret = "abcdef0123456789"\n',
+    );
+    const { stdout } = await cli(['--config-dir', dir, 'config']);
+    expect(stdout).not.toContain('super-secret-token');
+    expect(stdout).not.toContain('abcdef0123456789');
+    expect(stdout).toContain('w-1');
+  });
+
+  it('reports the registration state in status --json', async () => {
+    await writeFile(join(dir, 'config.toml'), 'worker_id = "w-9"\nauth_token = "t0k3n-t0k3n"\n');
+    const { code, stdout } = await cli(['--config-dir', dir, 'status', '--json']);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout)).toMatchObject({
+      registration: { state: 'approved', workerId: 'w-9' },
+      pendingUploads: 0,
+    });
+    expect(stdout).not.toContain('t0k3n-t0k3n');
+  });
+
+  it('runs the demo: five kinds, every result checked, exit 0', async () => {
+    const { code, stdout, stderr } = await cli(['demo', '--json']);
+    expect(stderr).not.toMatch(/internal error/);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { ok: boolean; jobs: { kind: string; status: string }[] };
+    expect(report.ok).toBe(true);
+    expect(report.jobs.map((j) => j.kind).sort()).toEqual([
+      'audio_stt',
+      'audio_tts',
+      'image',
+      'llm',
+      'video',
+    ]);
+    expect(report.jobs.every((j) => j.status === 'completed')).toBe(true);
+  }, 60_000);
+});

@@ -1,0 +1,172 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TaskInput } from '../../src/protocol/index.js';
+import { TaskSchema } from '../../src/protocol/index.js';
+import { verifyResult } from '../../src/results/index.js';
+import type { Harness, RunningWorker } from '../support/harness.js';
+import { startHarness } from '../support/harness.js';
+
+let h: Harness;
+let w: RunningWorker;
+
+beforeAll(async () => {
+  h = await startHarness({ config: { vramThresholdGb: 12 } });
+  w = h.startWorker();
+  await w.next('session:welcomed');
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function runToEnd(input: Parameters<Harness['studio']['admin']['enqueueJob']>[0]) {
+  const job = h.studio.admin.enqueueJob(input);
+  return h.studio.admin.waitForJob(job.jobId, { timeoutMs: 20_000 });
+}
+
+describe('each task kind, end to end through the dev studio', () => {
+  const cases: TaskInput[] = [
+    { kind: 'image', prompt: 'a red fox', width: 64, height: 64, ext: 'png' },
+    { kind: 'llm', messages: [{ role: 'user', content: 'hello' }], maxTokens: 16 },
+    { kind: 'audio_tts', text: 'hello there' },
+    { kind: 'video', prompt: 'waves', seconds: 1, fps: 4, width: 64, height: 64 },
+  ];
+  for (const task of cases) {
+    it(`delivers a real, decodable ${task.kind} result`, async () => {
+      const done = await runToEnd({ task });
+      expect(done.status).toBe('completed');
+      const result = h.studio.admin.jobResult(done.jobId);
+      const parsed = TaskSchema.parse(task);
+      const check =
+        result?.type === 'json'
+          ? await verifyResult(task.kind, { json: result.value }, parsed)
+          : await verifyResult(task.kind, { path: result.path, ext: result.ext }, parsed);
+      expect(check).toMatchObject({ ok: true });
+    });
+  }
+
+  it('transcribes the audio the studio points at (audio_stt downloads inputUrl)', async () => {
+    const done = await runToEnd({ task: { kind: 'audio_stt', inputUrl: h.studio.admin.sampleAudioUrl } });
+    expect(done.status).toBe('completed');
+    const result = h.studio.admin.jobResult(done.jobId);
+    expect(result?.type).toBe('json');
+    if (result?.type !== 'json') return;
+    expect(await verifyResult('audio_stt', { json: result.value })).toMatchObject({ ok: true });
+  });
+
+  it('uploads binary results as multipart with the file name <jobId>.<ext>', async () => {
+    const done = await runToEnd({ task: { kind: 'image', prompt: 'x', width: 32, height: 32, ext: 'webp' } });
+    const result = h.studio.admin.jobResult(done.jobId);
+    expect(result).toMatchObject({
+      type: 'file',
+      ext: 'webp',
+      contentType: 'image/webp',
+      filename: `${done.jobId}.webp`,
+    });
+    if (result?.type !== 'file') return;
+    const bytes = await readFile(result.path);
+    expect(bytes.subarray(8, 12).toString()).toBe('WEBP');
+  });
+
+  it('sends currentJobId in heartbeats while a job runs', async () => {
+    const seen: unknown[] = [];
+    const onFrame = (e: { direction: string; frame: { type: string; currentJobId?: string } }) => {
+      if (e.direction === 'in' && e.frame.type === 'heartbeat' && e.frame.currentJobId)
+        seen.push(e.frame.currentJobId);
+    };
+    h.studio.events.on('frame', onFrame);
+    const done = await runToEnd({
+      task: { kind: 'video', prompt: 'slow', seconds: 3, fps: 12, width: 256, height: 256 },
+    });
+    h.studio.events.off('frame', onFrame);
+    expect(done.status).toBe('completed');
+    expect(seen).toContain(done.jobId);
+  });
+});
+
+describe('offers the worker must refuse', () => {
+  it('rejects a job whose VRAM estimate is above the threshold', async () => {
+    const done = await runToEnd({ task: { kind: 'image', prompt: 'big' }, vramGbEstimate: 16 });
+    expect(done.status).toBe('rejected');
+    expect(done.rejectReason).toContain('above');
+    expect(done.rejectReason).toContain('12');
+  });
+
+  it('rejects a job for an engine this worker does not have, saying which engines it has', async () => {
+    const done = await runToEnd({
+      task: { kind: 'image', prompt: 'real model' },
+      model: 'flux-schnell',
+      modelSource: {
+        engine: 'sd-cpp',
+        files: [],
+        cliDefaults: { cfgScale: 1, steps: 4, width: 512, height: 512 },
+      },
+    });
+    expect(done.status).toBe('rejected');
+    expect(done.rejectReason).toContain('sd-cpp');
+    expect(done.rejectReason).toContain('synthetic');
+  });
+
+  it('rejects a real model name on the synthetic engine (it serves only synthetic* models)', async () => {
+    const done = await runToEnd({
+      task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] },
+      model: 'llama-3-8b',
+    });
+    expect(done.status).toBe('rejected');
+    expect(done.rejectReason).toContain('synthetic');
+  });
+
+  it('rejects every offer while paused, says autoEnabled false, and takes offers again on resume', async () => {
+    w.worker.pause();
+    const paused = await new Promise<boolean>((resolve) => {
+      const onFrame = (e: {
+        direction: string;
+        frame: { type: string; capabilities?: { autoEnabled: boolean } };
+      }) => {
+        if (
+          e.direction === 'in' &&
+          e.frame.type === 'heartbeat' &&
+          e.frame.capabilities?.autoEnabled === false
+        ) {
+          h.studio.events.off('frame', onFrame);
+          resolve(true);
+        }
+      };
+      h.studio.events.on('frame', onFrame);
+    });
+    expect(paused).toBe(true);
+    const rejected = await runToEnd({ task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] } });
+    expect(rejected.status).toBe('rejected');
+    expect(rejected.rejectReason).toContain('paused');
+    w.worker.resume();
+    const accepted = await runToEnd({ task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] } });
+    expect(accepted.status).toBe('completed');
+  });
+});
+
+describe('jobs that fail', () => {
+  it('fails a job whose input cannot be fetched, as not retryable, naming the URL', async () => {
+    const inputUrl = `${h.studio.url}files/missing.wav`;
+    const done = await runToEnd({ task: { kind: 'audio_stt', inputUrl } });
+    expect(done.status).toBe('failed');
+    expect(done.retryable).toBe(false);
+    expect(done.error).toContain('missing.wav');
+  });
+
+  it('fails an offer that arrives without a task, never guessing', async () => {
+    const done = await runToEnd({
+      task: { kind: 'image', prompt: 'x' },
+      rawClaim: { jobId: 'raw-1', gameId: 'g', assetName: 'a', model: 'synthetic-image', vramGbEstimate: 1 },
+    });
+    expect(done.status).toBe('failed');
+    expect(done.retryable).toBe(false);
+    expect(done.error).toContain('task');
+  });
+
+  it('keeps the session after a malformed frame from the studio', async () => {
+    expect(h.studio.admin.violations()).toEqual([]);
+    const ok = await runToEnd({
+      task: { kind: 'llm', messages: [{ role: 'user', content: 'still there?' }] },
+    });
+    expect(ok.status).toBe('completed');
+  });
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import type { Claim } from '../../src/protocol/index.js';
+import { ClaimSchema } from '../../src/protocol/index.js';
+import { rejectionReason } from '../../src/runner/index.js';
+
+const claim: Claim = ClaimSchema.parse({
+  jobId: 'j-1',
+  gameId: 'g',
+  assetName: 'a',
+  model: 'synthetic-image',
+  vramGbEstimate: 8,
+  task: { kind: 'image', prompt: 'p' },
+  modelSource: {
+    engine: 'synthetic',
+    files: [],
+    cliDefaults: { cfgScale: 7, steps: 20, width: 512, height: 512 },
+  },
+});
+const idle = {
+  paused: false,
+  draining: false,
+  busyWith: undefined,
+  vramThresholdGb: 12,
+  engineRefusal: undefined,
+};
+
+describe('deciding on an offer', () => {
+  it('accepts a job that fits', () => {
+    expect(rejectionReason(claim, idle)).toBeUndefined();
+  });
+  it('accepts a job exactly at the threshold', () => {
+    expect(rejectionReason(claim, { ...idle, vramThresholdGb: 8 })).toBeUndefined();
+  });
+  it('rejects above the threshold, naming both figures', () => {
+    expect(rejectionReason(claim, { ...idle, vramThresholdGb: 6 })).toBe(
+      "VRAM estimate 8 GB is above this worker's threshold of 6 GB",
+    );
+  });
+  it('rejects while paused, busy or shutting down', () => {
+    expect(rejectionReason(claim, { ...idle, paused: true })).toContain('paused');
+    expect(rejectionReason(claim, { ...idle, busyWith: 'j-0' })).toContain('busy with job j-0');
+    expect(rejectionReason(claim, { ...idle, draining: true })).toContain('shutting down');
+  });
+  it('passes on the engine’s reason', () => {
+    expect(rejectionReason(claim, { ...idle, engineRefusal: 'engine "sd-cpp" is not installed' })).toBe(
+      'engine "sd-cpp" is not installed',
+    );
+  });
+});
