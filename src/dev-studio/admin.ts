@@ -35,6 +35,11 @@ export interface DevStudioAdmin {
   workerLogs(workerId: string): LogEntry[];
   /** Closes the worker's socket with `code` (default 1001). */
   disconnectWorker(workerId: string, code?: number, reason?: string): void;
+  /**
+   * Sends `data` to the worker unvalidated (a string as a text frame, bytes as a binary frame): the
+   * one way to make the dev studio break the contract, for testing the worker's handling of it.
+   */
+  sendRaw(workerId: string, data: string | Uint8Array): void;
   /** Cuts the worker's TCP connection without a close frame (the worker sees 1006). */
   dropWorker(workerId: string): void;
   /** Sends `error{worker_deleted}`, closes 4004; the worker's token is invalid from then on. */
@@ -82,6 +87,7 @@ export function createAdmin({ registry, board, hub, files, uploadFaults }: Admin
     disconnectWorker: (workerId, code = 1001, reason = 'disconnected by the operator') =>
       hub.disconnect(workerId, code, reason),
     dropWorker: (workerId) => hub.drop(workerId),
+    sendRaw: (workerId, data) => hub.sendRaw(workerId, data),
     deleteWorker: (workerId) => hub.deleteWorker(workerId),
     enqueueJob(input) {
       const job = board.enqueue(input);

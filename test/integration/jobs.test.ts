@@ -162,7 +162,22 @@ describe('jobs that fail', () => {
     expect(done.error).toContain('task');
   });
 
-  it('keeps the session after a malformed frame from the studio', async () => {
+  it('logs malformed, unknown and binary frames from the studio with the reason, and keeps the session', async () => {
+    const workerId = (await h.store.load()).workerId!;
+    let reconnects = 0;
+    const off = w.worker.events.on('session:reconnecting', () => reconnects++);
+    h.studio.admin.sendRaw(workerId, '{not json');
+    h.studio.admin.sendRaw(workerId, JSON.stringify({ type: 'surprise', x: 1 }));
+    h.studio.admin.sendRaw(workerId, JSON.stringify({ type: 'completeAck', jobId: 42 }));
+    h.studio.admin.sendRaw(workerId, new Uint8Array([1, 2, 3]));
+    await new Promise((r) => setTimeout(r, 200));
+    const logs = h.logText();
+    expect(logs).toContain('not JSON: {not json');
+    expect(logs).toContain('surprise');
+    expect(logs).toContain('jobId');
+    expect(logs).toContain('binary frame');
+    off();
+    expect(reconnects).toBe(0);
     expect(h.studio.admin.violations()).toEqual([]);
     const ok = await runToEnd({
       task: { kind: 'llm', messages: [{ role: 'user', content: 'still there?' }] },

@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Harness } from '../support/harness.js';
+import { startHarness } from '../support/harness.js';
+
+const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+describe('stopping a running worker process with SIGTERM', () => {
+  it('lets the running job finish, flushes its logs, closes with 1000 and exits 0', async () => {
+    h = await startHarness();
+    const registering = h.startWorker();
+    const { workerId } = await registering.next('session:welcomed');
+    expect(await registering.stop()).toBeUndefined();
+
+    const closes: number[] = [];
+    h.studio.events.on('worker', (e) => {
+      if (e.type === 'disconnected' && e.code !== undefined) closes.push(e.code);
+    });
+    const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, '--log-level', 'info', 'run'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const harness = h;
+      await new Promise<void>((resolve) => {
+        const check = () =>
+          harness.studio.admin.listWorkers().some((x) => x.workerId === workerId && x.welcomed)
+            ? resolve()
+            : setTimeout(check, 50);
+        check();
+      });
+      const job = h.studio.admin.enqueueJob({
+        task: { kind: 'video', prompt: 'slow enough to be running', seconds: 2, fps: 12, width: 256, height: 256 },
+      });
+      await h.studio.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
+      closes.length = 0;
+      child.kill('SIGTERM');
+      expect(await exit).toBe(0);
+      expect(h.studio.admin.getJob(job.jobId).status).toBe('completed');
+      expect(closes).toEqual([1000]);
+      expect(stderr).toContain('SIGTERM');
+      const shipped = h.studio.admin.workerLogs(workerId).map((e) => e.message);
+      expect(shipped.some((m) => m.includes('SIGTERM'))).toBe(true);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
