@@ -2,7 +2,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-check/**', 'schema/**', 'node_modules/**', 'coverage/**'] },
+  {
+    ignores: [
+      '.tmp/**',
+      'dist/**',
+      'dist-check/**',
+      'dist-bench/**',
+      'schema/**',
+      'node_modules/**',
+      'coverage/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

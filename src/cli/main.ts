@@ -4,12 +4,7 @@ import { ConfigStore, resolveConfigDir } from '../config/index.js';
 import { LogShipper, createLogger } from '../logs/index.js';
 import { ExitCode, UserError, toError } from '../util/index.js';
 import { VERSION } from '../version.js';
-import { configCommand, setThresholdCommand } from './commands/config.js';
-import { demoCommand } from './commands/demo.js';
-import { devStudioCommand } from './commands/dev-studio.js';
-import { registerCommand } from './commands/register.js';
-import { runCommand } from './commands/run.js';
-import { statusCommand } from './commands/status.js';
+import type { GenerateOptions } from './commands/generate.js';
 import type { CommandContext, GlobalOptions } from './context.js';
 
 const EXIT_CODES = `
@@ -26,6 +21,24 @@ Environment:
   LOG_LEVEL                 trace | debug | info | warn | error (same as --log-level)
 `;
 
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+const GENERATE_EXAMPLES = `
+Examples:
+  # an image on the synthetic engine (no model needed)
+  studio-worker generate --kind image --engine synthetic --prompt "a red fox" --width 256 --height 256 -o fox.webp
+  # chat with a GGUF model through llama.cpp (downloaded into models_root first)
+  studio-worker generate --kind llm --engine llama-cpp --file model=https://host/stories260K.gguf \\
+    --message "user:Tell me a story" --max-tokens 64
+  # an image on stable-diffusion.cpp
+  studio-worker generate --kind image --engine sd-cpp --file diffusion-model=https://host/flux.gguf \\
+    --file vae=https://host/ae.safetensors --file text-encoder=https://host/t5xxl.gguf --prompt "a lighthouse"
+  # the same job, enqueued on a running dev studio instead of run here
+  studio-worker generate --kind image --engine synthetic --prompt "a red fox" --enqueue http://127.0.0.1:8787/
+  # any task as JSON (the contract's task object)
+  studio-worker generate --engine synthetic --kind llm --task '{"kind":"llm","messages":[{"role":"user","content":"hi"}]}'
+`;
+
 function makeContext(program: Command, defaultLevel = 'info'): CommandContext {
   const opts = program.opts<GlobalOptions>();
   const shipper = new LogShipper();
@@ -40,6 +53,8 @@ function makeContext(program: Command, defaultLevel = 'info'): CommandContext {
 }
 
 export function buildProgram(): Command {
+  // Each command's module is loaded only when it runs, so `run` never loads the dev studio's
+  // server, the demo or the model tools (a long-running worker's memory is what operators see).
   const program = new Command('studio-worker')
     .description(
       'Pull-based generation worker for the minis.gg studio: registers once, holds a session, runs jobs.',
@@ -66,7 +81,9 @@ export function buildProgram(): Command {
     .description('register if needed, then hold the studio session and run jobs until stopped')
     .option('--grace <seconds>', 'how long a stop waits for the running job', '30')
     .addHelpText('after', '\nExample:\n  studio-worker run --log-level debug')
-    .action(async (o: { grace: string }) => runCommand(makeContext(program), o));
+    .action(async (o: { grace: string }) =>
+      (await import('./commands/run.js')).runCommand(makeContext(program), o),
+    );
 
   program
     .command('register')
@@ -77,26 +94,166 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  studio-worker register\n  studio-worker register --api-base-url http://127.0.0.1:8787/ --reset',
     )
-    .action(async (o: { apiBaseUrl?: string; reset?: boolean }) => registerCommand(makeContext(program), o));
+    .action(async (o: { apiBaseUrl?: string; reset?: boolean }) =>
+      (await import('./commands/register.js')).registerCommand(makeContext(program), o),
+    );
 
   program
     .command('status')
     .description('show registration state, worker id, studio URL and pending uploads')
     .option('--json', 'print one JSON object')
-    .action(async (o: { json?: boolean }) => statusCommand(makeContext(program, 'warn'), o));
+    .action(async (o: { json?: boolean }) =>
+      (await import('./commands/status.js')).statusCommand(makeContext(program, 'warn'), o),
+    );
 
   program
     .command('set-threshold')
     .description('set the largest VRAM estimate (GB) of a job this worker accepts')
     .argument('<gb>', 'gigabytes, e.g. 12 or 7.5')
     .addHelpText('after', '\nExample:\n  studio-worker set-threshold 7.5')
-    .action(async (gb: string) => setThresholdCommand(makeContext(program, 'warn'), gb));
+    .action(async (gb: string) =>
+      (await import('./commands/config.js')).setThresholdCommand(makeContext(program, 'warn'), gb),
+    );
 
   program
     .command('config')
     .description('print the config (secrets masked) and where it lives')
     .option('--json', 'print one JSON object')
-    .action(async (o: { json?: boolean }) => configCommand(makeContext(program, 'warn'), o));
+    .action(async (o: { json?: boolean }) =>
+      (await import('./commands/config.js')).configCommand(makeContext(program, 'warn'), o),
+    );
+
+  program
+    .command('generate')
+    .description('run one job locally, without a studio, and write the result to a file')
+    .requiredOption('--kind <kind>', 'image | llm | audio_stt | audio_tts | video')
+    .requiredOption('--engine <engine>', 'synthetic | sd-cpp | llama-cpp | onnx')
+    .option('--model <name>', 'model name the claim carries (default: the engine name)')
+    .option(
+      '--file <role=url[#sha256]>',
+      'a model file (repeatable); role: diffusion-model, text-encoder, vae, lora, model…',
+      collect,
+    )
+    .option(
+      '--cli-default <key=value>',
+      'a modelSource cliDefaults entry (repeatable), e.g. flowShift=3',
+      collect,
+    )
+    .option('--task <json|@file>', 'the whole task as JSON (overrides the task flags)')
+    .option('-o, --output <path>', 'where to write the result (default: <kind>-<time>.<ext> here)')
+    .option('--enqueue <devStudioUrl>', 'enqueue the job on a dev studio instead of running it here')
+    .option('--prompt <text>')
+    .option('--negative-prompt <text>')
+    .option('--width <px>')
+    .option('--height <px>')
+    .option('--steps <n>')
+    .option('--seed <n>')
+    .option('--cfg-scale <x>')
+    .option('--sampling-method <name>')
+    .option('--denoise <0..1>')
+    .option('--init-image-url <url>')
+    .option('--mask-url <url>')
+    .option('--ref-image-url <url>')
+    .option('--ext <ext>', 'result extension: webp, png, wav, mp4…')
+    .option('--message <role:text>', 'llm message (repeatable; role defaults to user)', collect)
+    .option('--system <text>')
+    .option('--max-tokens <n>')
+    .option('--temperature <x>')
+    .option('--top-p <x>')
+    .option('--stop <text>', 'stop string (repeatable)', collect)
+    .option('--json-schema <json|@file>', 'constrain llm output to this JSON schema')
+    .option('--input-url <url>', 'audio to transcribe (audio_stt)')
+    .option('--language <code>')
+    .option('--translate')
+    .option('--timestamps <segment|word>')
+    .option('--text <text>', 'text to speak (audio_tts)')
+    .option('--voice <name>')
+    .option('--speed <x>')
+    .option('--seconds <n>')
+    .option('--fps <n>')
+    .addHelpText('after', GENERATE_EXAMPLES)
+    .action(async (o: GenerateOptions) =>
+      (await import('./commands/generate.js')).generateCommand(makeContext(program), o),
+    );
+
+  const models = program.command('models').description('the model cache under models_root');
+  models
+    .command('list')
+    .description('cached model files: size, sha256, last used, in use')
+    .option('--json', 'print JSON')
+    .action(async (o: { json?: boolean }) =>
+      (await import('./commands/models.js')).modelsListCommand(makeContext(program, 'warn'), o),
+    );
+  models
+    .command('prune')
+    .description('delete least recently used model files until the cache fits --max-gb (never a file in use)')
+    .requiredOption('--max-gb <gb>', 'the size the cache may keep')
+    .option('--dry-run', 'only say what would be deleted')
+    .addHelpText('after', '\nExample:\n  studio-worker models prune --max-gb 40')
+    .action(async (o: { maxGb: string; dryRun?: boolean }) =>
+      (await import('./commands/models.js')).modelsPruneCommand(makeContext(program, 'warn'), o),
+    );
+
+  program
+    .command('ui')
+    .description('run the worker with a local dashboard on 127.0.0.1 (opens the browser)')
+    .option(
+      '--port <port>',
+      'dashboard port (default: dashboard_port from the config, 7878; 0 = any free port)',
+    )
+    .option('--no-open', 'do not open the browser; just print the URL')
+    .option('--grace <seconds>', 'how long a stop waits for the running job', '30')
+    .addHelpText('after', '\nExample:\n  studio-worker ui --no-open')
+    .action(async (o: { open: boolean; port?: string; grace: string }) => {
+      const ctx = makeContext(program);
+      const { uiCommand } = await import('./commands/ui.js');
+      const { currentTarget, reconcileAutostart } = await import('../platform/index.js');
+      const { checkForUpdate } = await import('../update/index.js');
+      await uiCommand(ctx, {
+        ...o,
+        checkForUpdate: async () =>
+          checkForUpdate(await ctx.store.load(), VERSION, { configDir: ctx.store.dir }),
+        // Autostart on login follows `auto_start`, reconciled each time the dashboard starts.
+        beforeStart: async () => {
+          const config = await ctx.store.load();
+          await reconcileAutostart({
+            ...currentTarget({ configDir: ctx.store.dir }),
+            enabled: config.autoStart,
+            log: ctx.log,
+          });
+        },
+      });
+    });
+
+  program
+    .command('check-update')
+    .description('read the release feed and say whether a newer version is available (installs nothing)')
+    .option('--json', 'print one JSON object')
+    .action(async (o: { json?: boolean }) =>
+      (await import('./commands/update.js')).checkUpdateCommand(makeContext(program, 'warn'), o),
+    );
+
+  program
+    .command('install-service')
+    .description(
+      'run the worker as a service: systemd user unit (Linux), LaunchAgent (macOS), Scheduled Task (Windows)',
+    )
+    .option('--dry-run', 'print the files and commands; change nothing')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  studio-worker install-service --dry-run\n  studio-worker install-service',
+    )
+    .action(async (o: { dryRun?: boolean }) =>
+      (await import('./commands/service.js')).installServiceCommand(makeContext(program), o),
+    );
+
+  program
+    .command('uninstall-service')
+    .description('stop the service and remove exactly what install-service wrote')
+    .option('--dry-run', 'print what would be removed; change nothing')
+    .action(async (o: { dryRun?: boolean }) =>
+      (await import('./commands/service.js')).uninstallServiceCommand(makeContext(program), o),
+    );
 
   program
     .command('dev-studio')
@@ -107,13 +264,17 @@ export function buildProgram(): Command {
       'after',
       '\nExample:\n  studio-worker dev-studio --auto-approve &\n  studio-worker --config-dir /tmp/w register --api-base-url http://127.0.0.1:8787/\n  studio-worker --config-dir /tmp/w run',
     )
-    .action(async (o: { port: string; autoApprove?: boolean }) => devStudioCommand(makeContext(program), o));
+    .action(async (o: { port: string; autoApprove?: boolean }) =>
+      (await import('./commands/dev-studio.js')).devStudioCommand(makeContext(program), o),
+    );
 
   program
     .command('demo')
     .description('start a dev studio and a worker, run one job of each kind, check every result')
     .option('--json', 'print {ok, jobs:[...]} instead of a table')
-    .action(async (o: { json?: boolean }) => demoCommand(makeContext(program, 'warn'), o));
+    .action(async (o: { json?: boolean }) =>
+      (await import('./commands/demo.js')).demoCommand(makeContext(program, 'warn'), o),
+    );
 
   return program;
 }

@@ -13,6 +13,13 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   autoUpdatePrerelease: false,
   // Stored literally so a config file moves between machines and users; callers expandHome() it.
   modelsRoot: '~/models',
+  llmIdleUnloadSecs: 300,
+  gpuOffload: true,
+  dashboardPort: 7878,
+  notifyJobCompleted: false,
+  notifyJobFailed: false,
+  notifyRegistrationApproved: false,
+  llmThreads: 0,
   wsReconnectAttempts: 5,
 });
 

@@ -10,3 +10,4 @@ export { ConfigError, type ConfigProblem } from './errors.js';
 export { ConfigStore, CONFIG_FILE } from './store.js';
 export { configForDisplay, MASK } from './display.js';
 export { RawConfigSchema } from './parse.js';
+export { FIELDS, type FieldSpec } from './fields.js';

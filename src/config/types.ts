@@ -12,6 +12,20 @@ export interface WorkerConfig {
   autoUpdateFeed: string;
   autoUpdatePrerelease: boolean;
   modelsRoot: string;
+  /** Path of stable-diffusion.cpp's `sd-cli`; unset = look it up on PATH. Ours, beyond the contract. */
+  sdCliPath?: string | undefined;
+  /** A loaded LLM is unloaded after this many idle seconds (0 = keep loaded). Ours, beyond the contract. */
+  llmIdleUnloadSecs: number;
+  /** Offload models to the GPU where the backend supports it (false = CPU only). Ours, beyond the contract. */
+  gpuOffload: boolean;
+  /** Port of the local dashboard (`studio-worker ui`). Ours, beyond the contract. */
+  dashboardPort: number;
+  /** Desktop notifications (off by default). Ours, beyond the contract. */
+  notifyJobCompleted: boolean;
+  notifyJobFailed: boolean;
+  notifyRegistrationApproved: boolean;
+  /** CPU threads an LLM may use (0 = the backend's choice). Ours, beyond the contract. */
+  llmThreads: number;
   // Internal state, managed by the worker (secrets masked by `config` and never logged)
   workerId?: string | undefined;
   authToken?: string | undefined;

@@ -197,7 +197,8 @@ export class Hub implements ConnectionHost {
 
   /** Sends bytes as they are (text or binary frame), bypassing the contract: to test a worker's parser. */
   sendRaw(workerId: string, data: string | Uint8Array): void {
-    for (const conn of this.requireConnections(workerId)) conn.ws.send(data, { binary: typeof data !== 'string' });
+    for (const conn of this.requireConnections(workerId))
+      conn.ws.send(data, { binary: typeof data !== 'string' });
   }
 
   drop(workerId: string): void {

@@ -56,11 +56,15 @@ export class EngineDispatcher {
       const here = [...this.engines.keys()].join(', ') || 'none';
       return `engine "${wanted}" is not installed on this worker (engines here: ${here})`;
     }
+    // The engine's own reason first: an engine that cannot run at all (a missing binary or
+    // package) says what to install, which beats "serves nothing".
+    const own = engine.refuse?.(claim);
+    if (own !== undefined) return own;
     const kinds = engine.capabilities().taskKinds;
     if (!kinds.includes(claim.task.kind)) {
       return `engine "${wanted}" does not serve ${claim.task.kind} jobs (it serves: ${kinds.join(', ') || 'nothing'})`;
     }
-    return engine.refuse?.(claim);
+    return undefined;
   }
 
   /**
@@ -81,6 +85,13 @@ export class EngineDispatcher {
       const error = toError(e);
       throw new EngineError(`engine "${engine.name}" failed: ${error.message}`, false, { cause: error });
     }
+  }
+
+  /** Lets every engine find out whether it can run (a package present, a binary found). Never throws. */
+  async init(): Promise<void> {
+    await Promise.allSettled(
+      [...this.engines.values()].map((engine) => engine.init?.() ?? Promise.resolve()),
+    );
   }
 
   /** Closes every engine once; later calls return the same promise. */

@@ -1,5 +1,13 @@
 import type { Logger } from 'pino';
-import type { Claim, EngineName, ModelSource, Task, TaskKind } from '../protocol/index.js';
+import type {
+  Claim,
+  EngineName,
+  FileRole,
+  ModelFile,
+  ModelSource,
+  Task,
+  TaskKind,
+} from '../protocol/index.js';
 
 /** What an engine can serve; merged by the dispatcher into the worker's capabilities. */
 export interface EngineCapabilities {
@@ -24,6 +32,37 @@ export interface EngineRunContext {
   /** The claim being run (job id, model name, prompt, ext) for engines that need more than the task. */
   claim: Claim;
   onProgress?: (progress: EngineProgress) => void;
+  /**
+   * Model provisioning (the worker's model cache). Absent only where an engine needs no model files
+   * (the synthetic engine); real engines fail with a non-retryable EngineError when it is missing.
+   */
+  models?: ModelProvider;
+}
+
+/** The files of a `modelSource`, downloaded and verified, held in use until `release()`. */
+export interface ProvisionedModel {
+  /** Absolute paths of the files with this role, in the order the modelSource lists them. */
+  byRole(role: FileRole): string[];
+  /** The first file with this role, if any. */
+  path(role: FileRole): string | undefined;
+  /** Lets the cache prune these files again. Idempotent. */
+  release(): void;
+}
+
+/** What engines need from model provisioning (implemented by `models/`' ModelCache). */
+export interface ModelProvider {
+  /** Ensures every file is cached (downloading what is missing) and marks them in use. */
+  provision(files: ModelFile[], signal: AbortSignal): Promise<ProvisionedModel>;
+  /**
+   * Downloads a job input (an `inputUrl`, `initImageUrl`, …) into `destDir`; not cached. Rejects
+   * with a non-retryable EngineError on 4xx, a retryable one on network errors / 5xx.
+   */
+  fetchInput(
+    url: string,
+    destDir: string,
+    signal: AbortSignal,
+    opts?: { maxBytes?: number },
+  ): Promise<string>;
 }
 
 /** A finished job's output: JSON (llm, audio_stt) or binary bytes/file (image, audio_tts, video). */
@@ -39,6 +78,11 @@ export interface Engine {
   /** Why this engine will not run the claim (model not served, kind not served), or undefined if it will. */
   refuse?(claim: Claim): string | undefined;
   run(task: Task, modelSource: ModelSource, ctx: EngineRunContext): Promise<EngineResult>;
+  /**
+   * Finds out, cheaply, whether the engine can run here (an optional package importable, a binary
+   * present), so `capabilities()` and `refuse()` are true before the first offer. Never throws.
+   */
+  init?(): Promise<void>;
   /** Frees what the engine holds (loaded models, child processes). Idempotent. */
   close?(): Promise<void>;
 }

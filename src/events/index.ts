@@ -8,6 +8,7 @@ import { toError } from '../util/index.js';
  */
 export interface WorkerEvents {
   'worker:state': { state: WorkerLifecycleState; reason?: string };
+  'worker:paused': { paused: boolean };
   'registration:state': { state: 'pristine' | 'pending' | 'approved' | 'rejected'; requestId?: string };
   'session:connecting': { attempt: number; url: string };
   'session:welcomed': { workerId: string };
@@ -20,6 +21,21 @@ export interface WorkerEvents {
   'job:completed': { jobId: string; kind: TaskKind; ms: number; bytes?: number };
   'job:failed': { jobId: string; kind?: TaskKind; error: string; retryable: boolean };
   'upload:retrying': { jobId: string; attempt: number };
+  /** A binary result, before its upload; `data` only for results up to 4 MiB (for previews). */
+  'job:result': { jobId: string; kind: TaskKind; ext: string; bytes: number; data?: Uint8Array };
+  'model:download': ModelDownloadProgress;
+}
+
+/** Progress of one model file download (also sent once with `done: true` at the end). */
+export interface ModelDownloadProgress {
+  filename: string;
+  receivedBytes: number;
+  totalBytes: number | undefined;
+  bytesPerSec: number;
+  etaSec: number | undefined;
+  done: boolean;
+  /** Set when the download ended in an error. */
+  error?: string;
 }
 
 /** The documented lifecycle of a worker process (see src/worker/README.md). */

@@ -1,5 +1,6 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import type * as PinoPretty from 'pino-pretty';
 import type { LogEntry } from '../protocol/index.js';
 import { toError, UserError } from '../util/index.js';
 import { toLogEntry } from './records.js';
@@ -105,6 +106,8 @@ function prettyFormatter(destination: NodeJS.WritableStream | number): (line: st
     typeof destination === 'number'
       ? destination === 1 && process.stdout.isTTY === true
       : (destination as { isTTY?: boolean }).isTTY === true;
+  // Loaded only for terminals: a service writing JSON lines never pays for the formatter.
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
   return pretty.prettyFactory({
     colorize: isTTY,
     translateTime: 'SYS:HH:MM:ss.l',

@@ -46,6 +46,8 @@ export async function deliverWithRetry(opts: DeliverOptions): Promise<'delivered
         );
         return 'rejected';
       }
+      // The entry may have been stored without fsync (the fast path); it will wait now, so make it durable.
+      if (attempt === 1) await outbox.sync(jobId);
       entry = await outbox.markAttempt(jobId, err.message);
       if (attempt >= maxAttempts) {
         log.warn(

@@ -9,14 +9,22 @@ function tempPathBeside(path: string): string {
   return join(dirname(path), `${TEMP_PREFIX}${randomUUID()}`);
 }
 
-/** Writes `data` to `path` so that a crash leaves either the old file or the whole new one. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+/**
+ * Writes `data` to `path` so that a crash leaves either the old file or the whole new one. With
+ * `sync: false` that holds for a crash of this process (the kernel keeps the bytes), not for a
+ * power loss; `fsyncFile` later makes it durable.
+ */
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string,
+  opts: { sync?: boolean } = {},
+): Promise<void> {
   const tmp = tempPathBeside(path);
   try {
     const fh = await open(tmp, 'wx', 0o600);
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (opts.sync !== false) await fh.sync();
     } finally {
       await fh.close();
     }
@@ -31,8 +39,12 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
  * Moves `src` to `dest` durably: a rename on the same disk, otherwise a copy to a temp file beside
  * `dest`, fsync, rename, and only then the source is deleted. Returns the size in bytes.
  */
-export async function moveFileDurably(src: string, dest: string): Promise<number> {
-  await fsyncFile(src);
+export async function moveFileDurably(
+  src: string,
+  dest: string,
+  opts: { sync?: boolean } = {},
+): Promise<number> {
+  if (opts.sync !== false) await fsyncFile(src);
   try {
     await rename(src, dest);
   } catch (e) {
@@ -40,7 +52,7 @@ export async function moveFileDurably(src: string, dest: string): Promise<number
     const tmp = tempPathBeside(dest);
     try {
       await copyFile(src, tmp);
-      await fsyncFile(tmp);
+      if (opts.sync !== false) await fsyncFile(tmp);
       await rename(tmp, dest);
     } catch (copyError) {
       await rm(tmp, { force: true });
@@ -51,7 +63,7 @@ export async function moveFileDurably(src: string, dest: string): Promise<number
   return (await stat(dest)).size;
 }
 
-async function fsyncFile(path: string): Promise<void> {
+export async function fsyncFile(path: string): Promise<void> {
   // 'r+' because Windows refuses to flush a handle opened read-only.
   const fh = await open(path, 'r+');
   try {

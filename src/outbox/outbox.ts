@@ -1,7 +1,7 @@
 import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { fsyncDir, isNotFound, moveFileDurably, TEMP_PREFIX, writeFileAtomic } from './files.js';
+import { fsyncDir, fsyncFile, isNotFound, moveFileDurably, TEMP_PREFIX, writeFileAtomic } from './files.js';
 import { checkExt, safeJobId } from './names.js';
 
 /** A binary result waiting on disk for its upload. */
@@ -60,7 +60,18 @@ export class Outbox {
     this.rejectedDir = join(dir, 'rejected');
   }
 
-  async put(meta: OutboxMeta, source: { data: Uint8Array } | { path: string }): Promise<OutboxEntry> {
+  /**
+   * Stores a result. `sync: false` skips the fsyncs: the entry survives a crash of this process but
+   * not a power loss until `sync(jobId)` — the runner's fast path, which uploads at once and makes
+   * the entry durable only when that first upload fails (if the machine dies before the upload,
+   * the studio never got the job's completion and re-queues it, so nothing it was promised is lost).
+   */
+  async put(
+    meta: OutboxMeta,
+    source: { data: Uint8Array } | { path: string },
+    opts: { sync?: boolean } = {},
+  ): Promise<OutboxEntry> {
+    const sync = opts.sync !== false;
     checkExt(meta.ext);
     await mkdir(this.dir, { recursive: true });
     const stem = safeJobId(meta.jobId);
@@ -71,10 +82,10 @@ export class Outbox {
 
     let bytes: number;
     if ('data' in source) {
-      await writeFileAtomic(filePath, source.data);
+      await writeFileAtomic(filePath, source.data, { sync });
       bytes = source.data.byteLength;
     } else {
-      bytes = await moveFileDurably(source.path, filePath);
+      bytes = await moveFileDurably(source.path, filePath, { sync });
     }
     const sidecar: Sidecar = {
       version: 1,
@@ -88,7 +99,7 @@ export class Outbox {
       bytes,
       file,
     };
-    await this.writeSidecar(this.dir, stem, sidecar);
+    await this.writeSidecar(this.dir, stem, sidecar, sync);
     // The same job put again with another extension: its old bytes are now superseded.
     if (previous && previous.file !== file) await rm(join(this.dir, previous.file), { force: true });
     return toEntry(this.dir, sidecar);
@@ -147,6 +158,16 @@ export class Outbox {
     // Sidecar first: once it is gone the entry no longer exists, whatever happens next.
     await rm(join(this.dir, `${stem}.json`), { force: true });
     await rm(join(this.dir, sidecar.file), { force: true });
+    // No directory fsync: if a power loss undid this removal, the next start would upload a result
+    // the studio already has, and its refusal would move the entry to rejected/ — nothing lost.
+  }
+
+  /** Makes an entry stored with `sync: false` durable (data, sidecar, folder). */
+  async sync(jobId: string): Promise<void> {
+    const stem = safeJobId(jobId);
+    const sidecar = await this.readSidecar(this.dir, stem);
+    await fsyncFile(join(this.dir, sidecar.file));
+    await fsyncFile(join(this.dir, `${stem}.json`));
     await fsyncDir(this.dir);
   }
 
@@ -188,9 +209,9 @@ export class Outbox {
     return SidecarSchema.parse(JSON.parse(text));
   }
 
-  private async writeSidecar(dir: string, stem: string, sidecar: Sidecar): Promise<void> {
-    await writeFileAtomic(join(dir, `${stem}.json`), `${JSON.stringify(sidecar, null, 2)}\n`);
-    await fsyncDir(dir);
+  private async writeSidecar(dir: string, stem: string, sidecar: Sidecar, sync = true): Promise<void> {
+    await writeFileAtomic(join(dir, `${stem}.json`), `${JSON.stringify(sidecar, null, 2)}\n`, { sync });
+    if (sync) await fsyncDir(dir);
   }
 }
 

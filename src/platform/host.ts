@@ -1,7 +1,9 @@
-import { execFile } from 'node:child_process';
-import { hostname, userInfo } from 'node:os';
+import { arch, hostname, totalmem, userInfo } from 'node:os';
 import type { Logger } from 'pino';
 import { toError } from '../util/index.js';
+import { createCommandRunner } from './exec.js';
+import type { CommandRunner } from './exec.js';
+import { probeVramGb } from './vram.js';
 
 export interface HostInfo {
   machineName: string;
@@ -9,46 +11,47 @@ export interface HostInfo {
   vramTotalGb: number;
 }
 
-function runProbe(cmd: string, args: string[], timeoutMs = 3000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { timeout: timeoutMs, windowsHide: true }, (err, stdout) => {
-      if (err) reject(toError(err));
-      else resolve(stdout);
-    });
-  });
+/** What the probes look at; defaults are this process's. Tests point them at stand-ins. */
+export interface HostProbeOptions {
+  platform?: NodeJS.Platform;
+  arch?: string;
+  /** Environment whose PATH is searched for nvidia-smi / rocm-smi. */
+  env?: NodeJS.ProcessEnv;
+  procRoot?: string;
+  sysRoot?: string;
+  totalMemBytes?: number;
+  run?: CommandRunner;
 }
 
-/** Total VRAM of the NVIDIA GPUs `nvidia-smi` lists, in GB; 0 with a logged reason when none. */
-async function probeVramGb(log: Logger): Promise<number> {
+function probeUsername(log: Logger, env: NodeJS.ProcessEnv): string {
+  const fallback = env.USER ?? env.USERNAME ?? 'unknown';
   try {
-    const out = await runProbe('nvidia-smi', ['--query-gpu=memory.total', '--format=csv,noheader,nounits']);
-    const mib = out
-      .split('\n')
-      .map((l) => Number.parseFloat(l.trim()))
-      .filter((n) => Number.isFinite(n));
-    if (mib.length === 0) {
-      log.info('vram probe: nvidia-smi listed no GPU; reporting 0 GB');
-      return 0;
-    }
-    const gb = Math.round((mib.reduce((a, b) => a + b, 0) / 1024) * 10) / 10;
-    log.info(`vram probe: ${mib.length} NVIDIA GPU(s), ${gb} GB in total (nvidia-smi)`);
-    return gb;
+    const name = userInfo().username;
+    log.debug(`user probe: ${name} (os.userInfo)`);
+    return name;
   } catch (e) {
-    const err = toError(e) as Error & { code?: string };
-    const why = err.code === 'ENOENT' ? 'nvidia-smi is not installed' : err.message;
-    log.info(`vram probe: ${why}; reporting 0 GB (no GPU found)`);
-    return 0;
+    log.info(
+      `user probe: os.userInfo failed (${toError(e).message}); using ${fallback} from the environment`,
+    );
+    return fallback;
   }
 }
 
 /** What the capabilities say about this machine. */
-export async function probeHost(log: Logger): Promise<HostInfo> {
+export async function probeHost(log: Logger, opts: HostProbeOptions = {}): Promise<HostInfo> {
   const probeLog = log.child({ category: 'platform' });
-  let username = process.env.USER ?? process.env.USERNAME ?? 'unknown';
-  try {
-    username = userInfo().username;
-  } catch (e) {
-    probeLog.info(`user probe: ${toError(e).message}; using ${username}`);
-  }
-  return { machineName: hostname(), username, vramTotalGb: await probeVramGb(probeLog) };
+  const env = opts.env ?? process.env;
+  const machineName = hostname();
+  probeLog.debug(`host probe: machine name ${machineName} (os.hostname)`);
+  const username = probeUsername(probeLog, env);
+  const vramTotalGb = await probeVramGb({
+    log: probeLog,
+    run: opts.run ?? createCommandRunner({ timeoutMs: 5000, env }),
+    platform: opts.platform ?? process.platform,
+    arch: opts.arch ?? arch(),
+    procRoot: opts.procRoot ?? '/proc',
+    sysRoot: opts.sysRoot ?? '/sys',
+    totalMemBytes: opts.totalMemBytes ?? totalmem(),
+  });
+  return { machineName, username, vramTotalGb };
 }

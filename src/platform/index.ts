@@ -1,2 +1,18 @@
+/**
+ * The host: what this machine is (hostname, user, VRAM probes) and how the worker is installed on
+ * it (a service per OS, an autostart entry for the dashboard).
+ */
 export { probeHost } from './host.js';
-export type { HostInfo } from './host.js';
+export type { HostInfo, HostProbeOptions } from './host.js';
+export { parseRocmSmiVram } from './vram.js';
+export { createCommandRunner } from './exec.js';
+export type { CommandResult, CommandRunner, RunnerOptions } from './exec.js';
+export { currentTarget, resolveEntryScript } from './target.js';
+export type { ServiceTarget } from './target.js';
+export { servicePlan } from './plan.js';
+export type { PlannedCommand, ServicePlan } from './plan.js';
+export { installService, uninstallService } from './service.js';
+export type { ServiceOptions, ServiceReport } from './service.js';
+export { reconcileAutostart, parseRegQuery, RUN_KEY } from './autostart.js';
+export type { AutostartOptions, AutostartResult } from './autostart.js';
+export { SERVICE_NAME, LAUNCHD_LABEL, LAUNCHD_UI_LABEL } from './files.js';

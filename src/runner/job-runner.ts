@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { EngineDispatcher, EngineResult } from '../engines/index.js';
+import type { EngineDispatcher, EngineResult, ModelProvider } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
 import type { Outbox, OutboxEntry } from '../outbox/index.js';
@@ -15,6 +15,8 @@ export interface JobRunnerOptions {
   outbox: Outbox;
   events: WorkerEventBus;
   log: Logger;
+  /** Model provisioning handed to engines (absent: engines that need model files refuse to run). */
+  models?: ModelProvider;
   /** Scratch space; each job gets its own folder inside, removed when the job ends. */
   workRoot: string;
   /** Read at every offer, so `set-threshold` and the dashboard take effect without a restart. */
@@ -28,6 +30,9 @@ export interface JobRunnerOptions {
    */
   leftoverDelivery?: (jobId: string) => Promise<'delivered' | 'rejected'> | undefined;
 }
+
+/** Results up to this size ride along on `job:result` events, for previews. */
+const PREVIEW_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface CurrentJob {
   jobId: string;
@@ -46,6 +51,7 @@ export class JobRunner {
   private current: CurrentJob | undefined;
   /** An offer that arrived while the previous result was still uploading (see `offer`). */
   private heldOffer: Claim | undefined;
+  private workRootReady: Promise<void> | undefined;
   private running: Promise<void> | undefined;
   private paused = false;
   private draining = false;
@@ -107,13 +113,19 @@ export class JobRunner {
     const running: Promise<void> = work.finally(() => {
       // The next job may already have started (the result was handed over before the scratch
       // folder was removed): clear only what is still ours.
-      if (this.current?.jobId === claim.jobId) this.current = undefined;
+      this.finishCurrent(claim.jobId);
       if (this.running === running) this.running = undefined;
-      const held = this.heldOffer;
-      this.heldOffer = undefined;
-      if (held) this.offer(held);
     });
     this.running = running;
+  }
+
+  /** Marks `jobId` finished (if it is still the current job) and takes an offer held meanwhile. */
+  private finishCurrent(jobId: string): void {
+    if (this.current?.jobId === jobId) this.current = undefined;
+    if (this.current !== undefined) return;
+    const held = this.heldOffer;
+    this.heldOffer = undefined;
+    if (held) this.offer(held);
   }
 
   /**
@@ -144,7 +156,7 @@ export class JobRunner {
     const { jobId } = claim;
     const kind = claim.task.kind;
     const started = Date.now();
-    await mkdir(this.opts.workRoot, { recursive: true });
+    await (this.workRootReady ??= mkdir(this.opts.workRoot, { recursive: true }).then(() => undefined));
     const workDir = await mkdtemp(join(this.opts.workRoot, 'job-'));
     try {
       const result = await this.opts.dispatcher.run(claim, {
@@ -152,17 +164,25 @@ export class JobRunner {
         log: log.child({ category: 'engine' }),
         workDir,
         claim,
+        ...(this.opts.models ? { models: this.opts.models } : {}),
         onProgress: (progress) => {
           if (this.current) this.current.progress = progress;
           this.opts.events.emit('job:progress', { jobId, ...progress });
         },
       });
       const bytes = await this.deliver(claim, result, log);
-      this.current = undefined;
-      if (bytes === 'rejected') return;
-      const ms = Date.now() - started;
-      log.info(`completed ${kind} job ${jobId} in ${ms} ms`);
-      this.opts.events.emit('job:completed', { jobId, kind, ms, ...(bytes === undefined ? {} : { bytes }) });
+      if (bytes !== 'rejected') {
+        const ms = Date.now() - started;
+        log.info(`completed ${kind} job ${jobId} in ${ms} ms`);
+        this.opts.events.emit('job:completed', {
+          jobId,
+          kind,
+          ms,
+          ...(bytes === undefined ? {} : { bytes }),
+        });
+      }
+      // The studio has the result: the next offer may run now, before our own cleanup.
+      this.finishCurrent(jobId);
     } catch (e) {
       const err = toError(e);
       const aborted = isAbortError(e) || this.abort.signal.aborted;
@@ -239,7 +259,17 @@ export class JobRunner {
         ...(claim.prompt !== undefined ? { prompt: claim.prompt } : {}),
       },
       result.type === 'bytes' ? { data: result.data } : { path: result.path },
+      { sync: false },
     );
+    this.opts.events.emit('job:result', {
+      jobId: claim.jobId,
+      kind: claim.task.kind,
+      ext: result.ext,
+      bytes: entry.bytes,
+      ...(result.type === 'bytes' && result.data.byteLength <= PREVIEW_MAX_BYTES
+        ? { data: result.data }
+        : {}),
+    });
     if (this.current) this.current.phase = 'uploading';
     const outcome = await this.io.deliver(entry, this.abort.signal);
     if (outcome === 'rejected') {

@@ -4,7 +4,9 @@ import type { Logger } from 'pino';
 import type { ConfigStore } from '../config/index.js';
 import type { WorkerConfig } from '../config/types.js';
 import type { Engine } from '../engines/index.js';
-import { EngineDispatcher, SyntheticEngine } from '../engines/index.js';
+import { EngineDispatcher, createEngines } from '../engines/index.js';
+import { expandHome } from '../config/index.js';
+import { ModelCache } from '../models/index.js';
 import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
 import type { LogShipper, WorkerLogger } from '../logs/index.js';
@@ -26,7 +28,7 @@ export interface WorkerOptions {
   store: ConfigStore;
   log: WorkerLogger;
   shipper: LogShipper;
-  /** Engines to serve; default: the synthetic engine. */
+  /** Engines to serve; default: every engine this build ships (`createEngines`). */
   engines?: Engine[];
   /** Skip the host probes (tests, benchmarks). */
   host?: HostInfo;
@@ -55,6 +57,7 @@ export class Worker {
   private registration: RegistrationState = { state: 'pristine' };
   private runner: JobRunner | undefined;
   private session: Session | undefined;
+  private models: ModelCache | undefined;
   private readonly stopController = new AbortController();
   private stopPromise: Promise<void> | undefined;
   private readonly counts = { completed: 0, failed: 0, rejected: 0 };
@@ -81,7 +84,8 @@ export class Worker {
       if (config.authToken) this.opts.log.addSecret(config.authToken);
       log.info(`studio-worker ${VERSION} starting (config ${this.opts.store.path})`);
       this.host = this.opts.host ?? (await probeHost(this.opts.log));
-      dispatcher = new EngineDispatcher(this.opts.engines ?? [new SyntheticEngine()]);
+      dispatcher = new EngineDispatcher(this.opts.engines ?? createEngines({ config, log: this.opts.log }));
+      await dispatcher.init();
       const engines = dispatcher.capabilities();
 
       this.setState('registering');
@@ -162,6 +166,11 @@ export class Worker {
           events: this.events,
           log: this.opts.log.child({ category: 'runner' }),
           workRoot: join(this.opts.store.dir, 'work'),
+          models: (this.models = new ModelCache({
+            root: expandHome(config.modelsRoot),
+            log: this.opts.log.child({ category: 'models' }),
+            onProgress: (p) => this.events.emit('model:download', p),
+          })),
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
           leftoverDelivery: (jobId) => this.leftovers.get(jobId),
@@ -207,12 +216,24 @@ export class Worker {
     return this.stopPromise;
   }
 
+  /** The model cache, once the worker runs (for the dashboard's Models tab). */
+  get modelCache(): ModelCache | undefined {
+    return this.models;
+  }
+
+  /** The config as the worker uses it now (operator edits on disk are picked up within seconds). */
+  get currentConfig(): WorkerConfig | undefined {
+    return this.config;
+  }
+
   pause(): void {
     this.runner?.setPaused(true);
+    this.events.emit('worker:paused', { paused: true });
     this.opts.log.child({ category: 'worker' }).info('paused: offers will be rejected until resumed');
   }
   resume(): void {
     this.runner?.setPaused(false);
+    this.events.emit('worker:paused', { paused: false });
     this.opts.log.child({ category: 'worker' }).info('resumed: taking offers again');
   }
 

@@ -93,6 +93,21 @@ describe('offers the worker must refuse', () => {
 
   it('rejects a job for an engine this worker does not have, saying which engines it has', async () => {
     const done = await runToEnd({
+      task: { kind: 'audio_stt', inputUrl: h.studio.admin.sampleAudioUrl },
+      model: 'parakeet-tdt',
+      modelSource: {
+        engine: 'parakeet',
+        files: [],
+        cliDefaults: { cfgScale: 1, steps: 4, width: 512, height: 512 },
+      },
+    });
+    expect(done.status).toBe('rejected');
+    expect(done.rejectReason).toContain('parakeet');
+    expect(done.rejectReason).toContain('synthetic');
+  });
+
+  it('rejects an sd-cpp job when sd-cli is not installed, saying how to install it', async () => {
+    const done = await runToEnd({
       task: { kind: 'image', prompt: 'real model' },
       model: 'flux-schnell',
       modelSource: {
@@ -102,8 +117,7 @@ describe('offers the worker must refuse', () => {
       },
     });
     expect(done.status).toBe('rejected');
-    expect(done.rejectReason).toContain('sd-cpp');
-    expect(done.rejectReason).toContain('synthetic');
+    expect(done.rejectReason).toContain('sd_cli_path');
   });
 
   it('rejects a real model name on the synthetic engine (it serves only synthetic* models)', async () => {

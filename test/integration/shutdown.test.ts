@@ -39,7 +39,14 @@ describe('stopping a running worker process with SIGTERM', () => {
         check();
       });
       const job = h.studio.admin.enqueueJob({
-        task: { kind: 'video', prompt: 'slow enough to be running', seconds: 2, fps: 12, width: 256, height: 256 },
+        task: {
+          kind: 'video',
+          prompt: 'slow enough to be running',
+          seconds: 2,
+          fps: 12,
+          width: 256,
+          height: 256,
+        },
       });
       await h.studio.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
       closes.length = 0;

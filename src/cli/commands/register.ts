@@ -1,6 +1,6 @@
 import { StudioHttp } from '../../studio/index.js';
 import { ensureRegistered, registrationState, resetRegistration } from '../../registration/index.js';
-import { EngineDispatcher, SyntheticEngine } from '../../engines/index.js';
+import { EngineDispatcher, createEngines } from '../../engines/index.js';
 import { probeHost } from '../../platform/index.js';
 import { UserError } from '../../util/index.js';
 import { USER_AGENT, VERSION } from '../../version.js';
@@ -34,7 +34,9 @@ export async function registerCommand(
     return;
   }
   const host = await probeHost(ctx.log);
-  const engines = new EngineDispatcher([new SyntheticEngine()]).capabilities();
+  const dispatcher = new EngineDispatcher(createEngines({ config, log: ctx.log }));
+  await dispatcher.init();
+  const engines = dispatcher.capabilities();
   const http = new StudioHttp({ apiBaseUrl: config.apiBaseUrl, userAgent: USER_AGENT, log: ctx.log });
   const abort = new AbortController();
   const offSignals = onShutdownSignal(() => {
@@ -73,5 +75,6 @@ export async function registerCommand(
   } finally {
     offSignals();
     await http.close();
+    await dispatcher.close();
   }
 }

@@ -1,3 +1,4 @@
+import type { Sharp } from 'sharp';
 import type { ImageTask } from '../../protocol/index.js';
 import { throwIfAborted } from '../abort.js';
 import { EngineError, type EngineResult, type EngineRunContext } from '../types.js';
@@ -8,12 +9,12 @@ import { makeScene, renderScene } from './scene.js';
 export const MAX_IMAGE_SIDE = 4096;
 
 const ENCODERS = {
-  webp: (s) => s.webp({ quality: 80 }),
+  webp: (s) => s.webp({ quality: 80, effort: 0 }),
   png: (s) => s.png(),
   gif: (s) => s.gif(),
   jpeg: (s) => s.jpeg({ quality: 85 }),
   jpg: (s) => s.jpeg({ quality: 85 }),
-} satisfies Record<string, (s: ReturnType<typeof renderScene>) => ReturnType<typeof renderScene>>;
+} satisfies Record<string, (s: Sharp) => Sharp>;
 
 export function isImageExt(ext: string): ext is keyof typeof ENCODERS {
   return Object.hasOwn(ENCODERS, ext);
@@ -28,7 +29,7 @@ export async function runImage(task: ImageTask, ctx: EngineRunContext): Promise<
   checkSize('image', width, height);
   throwIfAborted(ctx.signal);
   const scene = makeScene(new HashRng('image', task.prompt, task.negativePrompt, task.seed));
-  const data = await ENCODERS[ext](renderScene(scene, width, height)).toBuffer();
+  const data = await ENCODERS[ext](await renderScene(scene, width, height)).toBuffer();
   throwIfAborted(ctx.signal);
   return { type: 'bytes', ext, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }

@@ -4,7 +4,7 @@ import { EngineError, type EngineResult, type EngineRunContext } from '../types.
 import { feedFfmpeg } from './ffmpeg.js';
 import { checkSize } from './image.js';
 import { HashRng } from './rng.js';
-import { makeScene, renderScene } from './scene.js';
+import { makeScene, renderSceneRgb } from './scene.js';
 
 const DEFAULT_FPS = 8;
 /** Ten minutes at 30 fps; a synthetic job asking for more is a mistake. */
@@ -88,10 +88,8 @@ export async function runVideo(task: VideoTask, ctx: EngineRunContext): Promise<
     signal: ctx.signal,
     log: ctx.log,
     renderFrame: async (i) => {
-      const raw = await renderScene(scene, width, height, i / Math.max(frameCount, fps * 2))
-        .raw()
-        .toBuffer();
-      return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+      const raw = renderSceneRgb(scene, width, height, i / Math.max(frameCount, fps * 2));
+      return Promise.resolve(new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength));
     },
     onFrame: (i) =>
       ctx.onProgress?.({ fraction: (i + 1) / frameCount, message: `frame ${i + 1}/${frameCount}` }),

@@ -1,0 +1,71 @@
+import { request } from 'undici';
+import { expandHome } from '../../config/index.js';
+import { EngineDispatcher, createEngines } from '../../engines/index.js';
+import type { GenerateFlags } from '../../generate/index.js';
+import { buildGenerateClaim, runLocalJob } from '../../generate/index.js';
+import { ModelCache } from '../../models/index.js';
+import { studioUrl } from '../../protocol/index.js';
+import { ExitCode, UserError } from '../../util/index.js';
+import type { CommandContext } from '../context.js';
+import { onShutdownSignal } from '../signals.js';
+
+export type GenerateOptions = GenerateFlags & { output?: string; enqueue?: string };
+
+/** Posts the job to a dev studio's admin API instead of running it here. */
+async function enqueueOnDevStudio(
+  ctx: CommandContext,
+  devStudioUrl: string,
+  flags: GenerateOptions,
+): Promise<void> {
+  const claim = buildGenerateClaim(flags);
+  const url = new URL('/admin/jobs', studioUrl(devStudioUrl, '/').origin);
+  const res = await request(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ task: claim.task, modelSource: claim.modelSource, model: claim.model }),
+  });
+  const text = await res.body.text();
+  if (res.statusCode >= 300)
+    throw new UserError(`the dev studio refused the job: HTTP ${res.statusCode}: ${text}`);
+  const job = JSON.parse(text) as { jobId: string };
+  ctx.out(`enqueued job ${job.jobId} on ${devStudioUrl}`);
+}
+
+export async function generateCommand(ctx: CommandContext, flags: GenerateOptions): Promise<void> {
+  if (flags.enqueue !== undefined) {
+    await enqueueOnDevStudio(ctx, flags.enqueue, flags);
+    return;
+  }
+  const claim = buildGenerateClaim(flags);
+  const config = await ctx.store.load();
+  const models = new ModelCache({
+    root: expandHome(config.modelsRoot),
+    log: ctx.log,
+    ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
+  });
+  const dispatcher = new EngineDispatcher(createEngines({ config, log: ctx.log }));
+  await dispatcher.init();
+  const abort = new AbortController();
+  const offSignals = onShutdownSignal(() => {
+    abort.abort(new Error('interrupted'));
+    return Promise.resolve();
+  }, ctx.log);
+  try {
+    const outcome = await runLocalJob({
+      claim,
+      dispatcher,
+      models,
+      log: ctx.log,
+      outputPath: flags.output,
+      signal: abort.signal,
+    });
+    ctx.out(
+      `${claim.task.kind} on ${claim.modelSource.engine}: ${outcome.summary} in ${outcome.ms} ms → ${outcome.outputPath}`,
+    );
+    if (!outcome.ok)
+      throw new UserError(`the result does not check out: ${outcome.summary}`, ExitCode.checkFailed);
+  } finally {
+    offSignals();
+    await dispatcher.close();
+  }
+}

@@ -1,0 +1,27 @@
+import { checkForUpdate } from '../../update/index.js';
+import { ExitCode, UserError, toError } from '../../util/index.js';
+import { VERSION } from '../../version.js';
+import type { CommandContext } from '../context.js';
+
+/** `studio-worker check-update`: reads the release feed and reports; installs nothing. */
+export async function checkUpdateCommand(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
+  const config = await ctx.store.load();
+  let result;
+  try {
+    result = await checkForUpdate(config, VERSION, { configDir: ctx.store.dir });
+  } catch (e) {
+    throw new UserError(
+      `could not read the release feed ${config.autoUpdateFeed}: ${toError(e).message}`,
+      ExitCode.checkFailed,
+      {
+        cause: e,
+      },
+    );
+  }
+  if (opts.json) {
+    ctx.out(JSON.stringify(result));
+    return;
+  }
+  ctx.out(result.message);
+  for (const s of result.skipped) ctx.out(`  skipped ${s.tag}: ${s.reason}`);
+}

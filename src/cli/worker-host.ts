@@ -1,0 +1,79 @@
+import { initTelemetry } from '../telemetry/index.js';
+import { launchInstalledUpdate, startAutoUpdater } from '../update/index.js';
+import { VERSION } from '../version.js';
+import { Worker } from '../worker/index.js';
+import type { CommandContext } from './context.js';
+import { onShutdownSignal } from './signals.js';
+
+/**
+ * Hosts a worker the way `run` and `ui` need it: telemetry when SENTRY_DSN is set, a newer
+ * installed version handed the process at start, the auto-updater while it runs, and a fresh worker
+ * on this version when an update died in its first 30 s and was rolled back.
+ *
+ * `attach` is called with each worker before it runs (the dashboard attaches there) and returns
+ * what to undo when that worker ends.
+ */
+export async function hostWorker(
+  ctx: CommandContext,
+  opts: { graceMs: number; attach?: (worker: Worker) => Promise<() => Promise<void>> },
+): Promise<void> {
+  const argv = process.argv.slice(2);
+  const config = await ctx.store.load();
+  const telemetry = await initTelemetry({
+    version: VERSION,
+    log: ctx.log,
+    secrets: [config.authToken, config.registrationSecret].filter((s): s is string => s !== undefined),
+  });
+  try {
+    const delegated = await launchInstalledUpdate({
+      version: VERSION,
+      argv,
+      configDir: ctx.store.dir,
+      log: ctx.log,
+    });
+    if (delegated?.outcome === 'exited') {
+      process.exitCode = delegated.code;
+      return;
+    }
+    for (;;) {
+      const worker = new Worker({
+        store: ctx.store,
+        log: ctx.log,
+        shipper: ctx.shipper,
+        graceMs: opts.graceMs,
+      });
+      const offToken = worker.events.on('session:welcomed', () => {
+        const token = worker.currentConfig?.authToken;
+        if (token) telemetry?.addSecret(token);
+      });
+      const detach = (await opts.attach?.(worker)) ?? (() => Promise.resolve());
+      const updater = startAutoUpdater({
+        config: () => worker.currentConfig,
+        isIdle: () => worker.getStatus().currentJob === undefined,
+        log: ctx.log.child({ category: 'update' }),
+        version: VERSION,
+        argv,
+        configDir: ctx.store.dir,
+        onBeforeRestart: () => worker.stop(),
+      });
+      const offSignals = onShutdownSignal(() => worker.stop(), ctx.log);
+      try {
+        await worker.run();
+      } finally {
+        updater.stop();
+        offSignals();
+        offToken();
+        await detach();
+      }
+      const handoff = await updater.handoff();
+      if (!handoff) return;
+      if (handoff.outcome === 'exited') {
+        process.exitCode = handoff.code;
+        return;
+      }
+      ctx.log.warn(`update to ${handoff.version} failed to start; running ${VERSION} again`);
+    }
+  } finally {
+    await telemetry?.close();
+  }
+}

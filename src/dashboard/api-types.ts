@@ -1,0 +1,146 @@
+/**
+ * The dashboard's JSON API, as the browser sees it. Self-contained (no imports) so the browser
+ * bundle can share it; the server annotates its responses with these types, so a change to the
+ * worker's status that the page cannot show fails to compile.
+ */
+
+export type TaskKindName = 'image' | 'llm' | 'audio_stt' | 'audio_tts' | 'video';
+
+export type RegistrationView =
+  | { state: 'pristine' }
+  | { state: 'pending'; requestId: string; since?: string }
+  | { state: 'approved'; workerId: string }
+  | { state: 'rejected'; reason: string };
+
+export interface CurrentJobView {
+  jobId: string;
+  kind: TaskKindName;
+  model: string;
+  phase: 'running' | 'uploading';
+  elapsedMs: number;
+  progress?: { fraction?: number; message?: string };
+  /** The first 200 characters of the job's prompt (or text, or last chat message). */
+  prompt?: string;
+}
+
+export interface StatusView {
+  state: 'starting' | 'registering' | 'connecting' | 'running' | 'draining' | 'stopped' | 'failed';
+  version: string;
+  registration: RegistrationView;
+  workerId: string | undefined;
+  apiBaseUrl: string | undefined;
+  vramTotalGb: number | undefined;
+  vramThresholdGb: number | undefined;
+  paused: boolean;
+  currentJob: CurrentJobView | undefined;
+  session: {
+    state: 'idle' | 'connecting' | 'open' | 'welcomed' | 'waiting' | 'closed';
+    nextAttemptAt: number | undefined;
+    lastHeartbeatAt: number | undefined;
+  };
+  counts: { completed: number; failed: number; rejected: number };
+}
+
+export interface StatusResponse {
+  status: StatusView;
+  /** The server's clock, so ages and countdowns do not depend on the browser's. */
+  now: number;
+  configPath: string;
+}
+
+export interface FinishedJob {
+  jobId: string;
+  kind: TaskKindName | undefined;
+  model: string | undefined;
+  prompt: string | undefined;
+  outcome: 'completed' | 'failed' | 'rejected';
+  finishedAt: number;
+  durationMs: number | undefined;
+  bytes: number | undefined;
+  error: string | undefined;
+  /** `GET /api/jobs/:id/preview` serves the result (images and audio up to 4 MiB). */
+  preview: { mediaType: 'image' | 'audio'; contentType: string } | undefined;
+}
+
+export interface JobsResponse {
+  current: CurrentJobView | undefined;
+  /** Newest first, at most 50. */
+  finished: FinishedJob[];
+}
+
+export interface LogRecord {
+  ts: string;
+  level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+  category: string;
+  message: string;
+  jobId?: string;
+}
+
+export interface ConfigFieldView {
+  toml: string;
+  type: 'boolean' | 'number' | 'string';
+  /** An optional field can be left empty (unset). */
+  optional: boolean;
+  value: boolean | number | string | null;
+  defaultValue: boolean | number | string | null;
+}
+
+export interface ConfigResponse {
+  path: string;
+  fields: ConfigFieldView[];
+}
+
+/** 400 answer of `PUT /api/config`: one message per TOML key at fault (`''` for the file as a whole). */
+export interface ConfigErrorsResponse {
+  errors: Record<string, string>;
+}
+
+export interface CachedModel {
+  filename: string;
+  bytes: number;
+  sha256: string;
+  lastUsedAt: string;
+  inUse: boolean;
+}
+
+export interface DownloadView {
+  filename: string;
+  receivedBytes: number;
+  totalBytes: number | undefined;
+  bytesPerSec: number;
+  etaSec: number | undefined;
+  done: boolean;
+  error?: string;
+}
+
+export interface ModelsResponse {
+  root: string | undefined;
+  /** Undefined until the worker has started its model cache. */
+  files: CachedModel[] | undefined;
+  downloads: DownloadView[];
+}
+
+export interface AboutResponse {
+  version: string;
+  configPath: string;
+  logPath: string | undefined;
+  node: string;
+  platform: string;
+  updateCheck: boolean;
+}
+
+export interface UpdateCheckResponse {
+  current: string;
+  latest?: string;
+  updateAvailable: boolean;
+  message: string;
+}
+
+/** Server-sent events (`GET /api/events`): the event name, and its JSON data. */
+export interface DashboardEvents {
+  status: StatusResponse;
+  jobs: JobsResponse;
+  /** New records, oldest first; the first message after connecting carries the whole ring. */
+  logs: { records: LogRecord[]; reset: boolean };
+  downloads: DownloadView[];
+}

@@ -1,0 +1,172 @@
+import { useState } from 'preact/hooks';
+import type { ComponentChildren } from 'preact';
+import type { RegistrationView, StatusResponse } from '../api-types.js';
+import { api, useNow } from './client.js';
+import { formatAge, formatDuration, formatGb } from './format.js';
+import type { Live } from './main.js';
+
+/** A heartbeat older than this means the session is not carrying them (they go every 5 s). */
+const STALE_HEARTBEAT_MS = 15_000;
+
+export function Card(props: { title: string; children: ComponentChildren; wide?: boolean }) {
+  return (
+    <section class={`card${props.wide ? ' wide' : ''}`}>
+      <h2>{props.title}</h2>
+      {props.children}
+    </section>
+  );
+}
+
+export function Row(props: { label: string; children: ComponentChildren }) {
+  return (
+    <div class="row">
+      <span class="label">{props.label}</span>
+      <span class="value">{props.children}</span>
+    </div>
+  );
+}
+
+export function StatusTab({ live }: { live: Live }) {
+  const now = useNow() + live.offset;
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const s = live.status?.status;
+  if (!s) return <p class="muted">Waiting for the worker…</p>;
+
+  const toggle = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await api<StatusResponse>('POST', s.paused ? '/api/resume' : '/api/pause');
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const heartbeatAge = s.session.lastHeartbeatAt === undefined ? undefined : now - s.session.lastHeartbeatAt;
+
+  return (
+    <div class="grid">
+      <Card title="Registration" wide>
+        <Registration reg={s.registration} />
+      </Card>
+      <Card title="Worker">
+        <Row label="Worker id">
+          {s.workerId ? <code>{s.workerId}</code> : <span class="muted">not yet</span>}
+        </Row>
+        <Row label="Studio">{s.apiBaseUrl ? <code>{s.apiBaseUrl}</code> : '–'}</Row>
+        <Row label="Lifecycle">{s.state}</Row>
+        <Row label="Version">{s.version}</Row>
+      </Card>
+      <Card title="GPU">
+        <Row label="VRAM total">{formatGb(s.vramTotalGb)}</Row>
+        <Row label="Threshold">{formatGb(s.vramThresholdGb)}</Row>
+        <p class="hint">Jobs estimated above the threshold are turned down.</p>
+      </Card>
+      <Card title="Session">
+        <Row label="State">
+          <span class={`pill ${s.session.state === 'welcomed' ? 'ok' : 'warn'}`}>
+            {sessionLabel(s.session.state)}
+          </span>
+        </Row>
+        <Row label="Last heartbeat">
+          <span class={heartbeatAge !== undefined && heartbeatAge < STALE_HEARTBEAT_MS ? 'fresh' : 'stale'}>
+            {formatAge(s.session.lastHeartbeatAt, now)}
+          </span>
+        </Row>
+        {s.session.state === 'waiting' && s.session.nextAttemptAt !== undefined && (
+          <Row label="Reconnect">in {Math.max(0, Math.ceil((s.session.nextAttemptAt - now) / 1000))} s</Row>
+        )}
+      </Card>
+      <Card title="Jobs">
+        <Row label="Now">
+          {s.currentJob ? `${s.currentJob.kind} · ${formatDuration(s.currentJob.elapsedMs)}` : 'idle'}
+        </Row>
+        <Row label="Completed">{s.counts.completed}</Row>
+        <Row label="Failed">{s.counts.failed}</Row>
+        <Row label="Turned down">{s.counts.rejected}</Row>
+      </Card>
+      <Card title="Taking jobs">
+        <p>
+          {s.paused
+            ? 'Paused: offers are turned down and heartbeats say autoEnabled: false.'
+            : 'Accepting offers from the studio.'}
+        </p>
+        <button
+          class={s.paused ? 'primary' : ''}
+          disabled={busy}
+          onClick={() => void toggle()}
+          data-testid="pause-toggle"
+        >
+          {s.paused ? 'Resume' : 'Pause'}
+        </button>
+        <p class="hint">Until the worker restarts; a running job is finished first.</p>
+        {error && <p class="error">{error}</p>}
+      </Card>
+    </div>
+  );
+}
+
+function Registration({ reg }: { reg: RegistrationView }) {
+  const [copied, setCopied] = useState(false);
+  switch (reg.state) {
+    case 'pristine':
+      return (
+        <p>
+          <span class="pill muted">Initialising</span> Asking the studio to register this machine…
+        </p>
+      );
+    case 'approved':
+      return (
+        <p>
+          <span class="pill ok">Registered</span> The studio approved this worker.
+        </p>
+      );
+    case 'rejected':
+      return (
+        <div>
+          <p>
+            <span class="pill bad">Rejected</span> {reg.reason || 'The studio gave no reason.'}
+          </p>
+          <p class="hint">
+            To ask again: stop the worker, run <code>studio-worker register --reset</code>, then start it
+            again.
+          </p>
+        </div>
+      );
+    case 'pending':
+      return (
+        <div>
+          <p>
+            <span class="pill warn">Pending</span> Waiting for an operator to approve request{' '}
+            <code data-testid="request-id">{reg.requestId}</code>{' '}
+            <button
+              class="small"
+              onClick={() =>
+                void navigator.clipboard.writeText(reg.requestId).then(() => {
+                  setCopied(true);
+                  setTimeout(() => setCopied(false), 1500);
+                })
+              }
+            >
+              {copied ? 'Copied' : 'Copy'}
+            </button>
+          </p>
+          {reg.since && <p class="hint">Requested {new Date(reg.since).toLocaleString()}.</p>}
+        </div>
+      );
+  }
+}
+
+function sessionLabel(state: string): string {
+  const labels: Record<string, string> = {
+    idle: 'not started',
+    connecting: 'connecting',
+    open: 'saying hello',
+    welcomed: 'connected',
+    waiting: 'disconnected',
+    closed: 'closed',
+  };
+  return labels[state] ?? state;
+}

@@ -1,0 +1,188 @@
+import type { Logger } from 'pino';
+import type { Llama } from 'node-llama-cpp';
+import type { Claim, ModelSource, Task } from '../../protocol/index.js';
+import { isAbortError, toError } from '../../util/index.js';
+import { abortError, throwIfAborted } from '../abort.js';
+import {
+  EngineError,
+  type Engine,
+  type EngineCapabilities,
+  type EngineResult,
+  type EngineRunContext,
+  type ProvisionedModel,
+} from '../types.js';
+import { chatWrapperFor, generate } from './chat.js';
+import { loadError, MISSING_MESSAGE } from './errors.js';
+import { planGpuLayers, startLlama, type NodeLlamaCpp } from './runtime.js';
+import { ModelSlot } from './slot.js';
+
+export interface LlamaCppEngineOptions {
+  /** `false` forces the CPU; "auto" (default) uses CUDA, Vulkan or Metal where a prebuilt backend works. */
+  gpu?: 'auto' | false;
+  /** CPU threads for generation; default: node-llama-cpp's choice. */
+  threads?: number;
+  /** Unload the model after this long without a job (from `llm_idle_unload_secs`); 0 keeps it loaded. */
+  idleUnloadMs?: number;
+  /** Read at each load: models bigger than this many GB are only partly offloaded to the GPU. */
+  vramThresholdGb?: () => number;
+  /** Model names advertised for llm (any GGUF runs; these are what the studio is told about). */
+  models?: string[];
+  log?: Logger;
+  /** How node-llama-cpp is imported; injectable so a worker without it can be tested. */
+  loadLlama?: () => Promise<NodeLlamaCpp>;
+}
+
+interface Runtime {
+  mod: NodeLlamaCpp;
+  llama: Llama;
+  slot: ModelSlot;
+}
+
+/**
+ * llm jobs on llama.cpp through node-llama-cpp, an optional dependency imported on first use: a
+ * worker without it still runs and refuses llm offers with what to install. One model stays loaded
+ * between jobs (see ModelSlot), so only the first job for a model pays its load time.
+ */
+export class LlamaCppEngine implements Engine {
+  readonly name = 'llama-cpp' as const;
+  private runtime: Promise<Runtime> | undefined;
+  private missing: string | undefined;
+  private slot: ModelSlot | undefined;
+  private closed = false;
+
+  constructor(private readonly opts: LlamaCppEngineOptions = {}) {}
+
+  /**
+   * Imports node-llama-cpp and starts its backend, once. The worker awaits it before advertising
+   * capabilities; without it, `capabilities()` is optimistic until the first job finds out.
+   */
+  async init(): Promise<void> {
+    // Importing node-llama-cpp and starting its backend costs seconds and memory, so a worker that
+    // never gets an llm job should not pay them: the first job does. Only an injected loader (a
+    // test, or createEngines' stand-in for a package that does not resolve) is consulted here.
+    if (!this.opts.loadLlama) return;
+    await this.start().catch(() => undefined);
+  }
+
+  /** Why this engine cannot run at all (node-llama-cpp missing or unusable), once known. */
+  get unavailableReason(): string | undefined {
+    return this.missing;
+  }
+
+  /** How many times a model was read from disk into memory; a reused model does not count. */
+  get loadCount(): number {
+    return this.slot?.loads ?? 0;
+  }
+
+  capabilities(): EngineCapabilities {
+    if (this.missing !== undefined) return { taskKinds: [], modelsPerKind: {} };
+    return { taskKinds: ['llm'], modelsPerKind: { llm: [...(this.opts.models ?? [])] } };
+  }
+
+  refuse(claim: Claim): string | undefined {
+    if (this.missing !== undefined) return this.missing;
+    if (claim.task.kind !== 'llm') return `llama-cpp serves only llm jobs, not ${claim.task.kind}`;
+    return undefined;
+  }
+
+  async run(task: Task, modelSource: ModelSource, ctx: EngineRunContext): Promise<EngineResult> {
+    throwIfAborted(ctx.signal);
+    if (task.kind !== 'llm') throw new EngineError(`llama-cpp serves only llm jobs, not ${task.kind}`, false);
+    if (this.closed) throw new EngineError('the llama-cpp engine is shut down', true);
+    const { mod, llama, slot } = await this.start().catch((e: unknown) => {
+      throw new EngineError(toError(e).message, false, { cause: e });
+    });
+    if (!ctx.models) throw new EngineError('llama-cpp needs model provisioning, and none was given', false);
+    if (!modelSource.files.some((f) => f.role === 'model')) throw noModelFile();
+    const provisioned = await provision(ctx.models, modelSource, ctx.signal);
+    let handedOver = false;
+    try {
+      const path = provisioned.path('model');
+      if (path === undefined) throw noModelFile();
+      const gpuLayers = await planGpuLayers(mod, llama, path, this.opts.vramThresholdGb?.()).catch(
+        (e: unknown) => {
+          throw loadError(e, path);
+        },
+      );
+      const kwargs = { ...modelSource.cliDefaults.chatTemplateKwargs, ...task.chatTemplateKwargs };
+      const spec = {
+        path,
+        contextSize: modelSource.cliDefaults.contextSize,
+        gpuLayers,
+        threads: this.opts.threads,
+      };
+      const { value, tookHandle } = await slot.use(spec, provisioned, ctx.signal, (loaded) =>
+        generate({
+          mod,
+          loaded,
+          task,
+          ctx,
+          chatWrapper: chatWrapperFor(mod, loaded, kwargs, task.reasoning),
+        }),
+      );
+      handedOver = tookHandle;
+      return { type: 'json', value };
+    } catch (e) {
+      if (isAbortError(e) || ctx.signal.aborted) throw abortError(ctx.signal);
+      throw e;
+    } finally {
+      if (!handedOver) provisioned.release();
+    }
+  }
+
+  /** Unloads the model and stops the backend. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const runtime = await this.runtime?.catch(() => undefined);
+    if (!runtime) return;
+    await runtime.slot.close();
+    await runtime.llama.dispose();
+  }
+
+  private start(): Promise<Runtime> {
+    this.runtime ??= (async () => {
+      let mod: NodeLlamaCpp;
+      try {
+        mod = await (this.opts.loadLlama ?? importNodeLlamaCpp)();
+      } catch (e) {
+        this.missing = MISSING_MESSAGE;
+        this.opts.log?.warn({ err: toError(e) }, 'node-llama-cpp is not installed: llm jobs are refused');
+        throw new Error(MISSING_MESSAGE, { cause: e });
+      }
+      try {
+        const gpu = this.opts.gpu ?? 'auto';
+        const llama = await startLlama(mod, { gpu, threads: this.opts.threads, log: this.opts.log });
+        this.opts.log?.info({ gpu: llama.gpu }, 'llama-cpp backend started');
+        this.slot = new ModelSlot(llama, this.opts.idleUnloadMs ?? 0, this.opts.log);
+        return { mod, llama, slot: this.slot };
+      } catch (e) {
+        this.missing = `node-llama-cpp is installed but its llama.cpp backend does not start here: ${toError(e).message}`;
+        throw new Error(this.missing, { cause: e });
+      }
+    })();
+    return this.runtime;
+  }
+}
+
+function noModelFile(): EngineError {
+  return new EngineError('modelSource has no file with role "model" (the GGUF to load)', false);
+}
+
+function importNodeLlamaCpp(): Promise<NodeLlamaCpp> {
+  return import('node-llama-cpp');
+}
+
+async function provision(
+  models: NonNullable<EngineRunContext['models']>,
+  modelSource: ModelSource,
+  signal: AbortSignal,
+): Promise<ProvisionedModel> {
+  try {
+    return await models.provision(modelSource.files, signal);
+  } catch (e) {
+    if (e instanceof EngineError) throw e;
+    if (isAbortError(e) || signal.aborted) throw abortError(signal);
+    throw new EngineError(`could not fetch the model files: ${toError(e).message}`, true, { cause: e });
+  }
+}

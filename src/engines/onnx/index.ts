@@ -1,0 +1,131 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import ffmpeg from '@ffmpeg-installer/ffmpeg';
+import type { Claim, ModelSource, Task, TaskKind } from '../../protocol/index.js';
+import {
+  EngineError,
+  type Engine,
+  type EngineCapabilities,
+  type EngineResult,
+  type EngineRunContext,
+} from '../types.js';
+import { sttLayout, ttsLayout } from './model-files.js';
+import type { OnnxSettings, WhisperVariant } from './settings.js';
+import { missing, runStt, WORDS_NEED_CPP } from './stt.js';
+import { runTts, TTS_EXTS } from './tts.js';
+
+export type { WhisperVariant } from './settings.js';
+
+export interface OnnxEngineOptions {
+  /** Model names to advertise per kind (the engine runs any modelSource whose files it recognises). */
+  models?: { audio_stt?: string[]; audio_tts?: string[] };
+  /**
+   * Where the optional native packages are: an absolute module path, or null for "not installed".
+   * Left out, each is looked up with `require.resolve`.
+   */
+  packages?: { whisperCpp?: string | null; sherpaOnnx?: string | null };
+  /** Let whisper.cpp use the GPU (default true; it falls back to the CPU where there is none). */
+  useGpu?: boolean;
+  /** whisper.cpp build to load (default "default", i.e. CPU + Metal on macOS). */
+  whisperVariant?: WhisperVariant;
+  /** Inference threads (default: the cores, at most 8). */
+  threads?: number;
+  ffmpegPath?: string;
+  /** espeak-ng's data folder for voices without a lexicon; default: Debian's, when installed. */
+  espeakDataDir?: string;
+}
+
+const KINDS = ['audio_stt', 'audio_tts'] as const;
+const ESPEAK_DATA_DIRS = [
+  '/usr/lib/x86_64-linux-gnu/espeak-ng-data',
+  '/usr/lib/aarch64-linux-gnu/espeak-ng-data',
+  '/usr/share/espeak-ng-data',
+];
+
+function resolvePackage(name: string, given: string | null | undefined): string | undefined {
+  if (given !== undefined) return given ?? undefined;
+  try {
+    return createRequire(import.meta.url).resolve(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Speech-to-text with whisper (whisper.cpp for ggml/gguf models, sherpa-onnx for ONNX exports)
+ * and text-to-speech with ONNX voices (sherpa-onnx). Both native packages are optional: a kind
+ * whose package is missing is not advertised, and a claim for it is refused with what to install.
+ * Inference runs in a child process per job (see child.ts for why).
+ */
+export class OnnxEngine implements Engine {
+  readonly name = 'onnx' as const;
+  private readonly settings: OnnxSettings;
+  private readonly models: NonNullable<OnnxEngineOptions['models']>;
+
+  constructor(options: OnnxEngineOptions = {}) {
+    this.models = options.models ?? {};
+    this.settings = {
+      whisperCpp: resolvePackage('@fugood/whisper.node', options.packages?.whisperCpp),
+      sherpaOnnx: resolvePackage('sherpa-onnx-node', options.packages?.sherpaOnnx),
+      ffmpegPath: options.ffmpegPath ?? ffmpeg.path,
+      useGpu: options.useGpu ?? true,
+      whisperVariant: options.whisperVariant ?? 'default',
+      threads: options.threads ?? Math.min(8, availableParallelism()),
+      espeakDataDir: options.espeakDataDir ?? ESPEAK_DATA_DIRS.find((dir) => existsSync(dir)),
+    };
+  }
+
+  capabilities(): EngineCapabilities {
+    const kinds: TaskKind[] = KINDS.filter((kind) =>
+      kind === 'audio_stt'
+        ? (this.settings.whisperCpp ?? this.settings.sherpaOnnx)
+        : this.settings.sherpaOnnx,
+    );
+    return {
+      taskKinds: kinds,
+      modelsPerKind: Object.fromEntries(
+        kinds.map((kind) => [kind, [...(this.models[kind as 'audio_stt'] ?? [])]]),
+      ),
+    };
+  }
+
+  refuse(claim: Claim): string | undefined {
+    const { task, modelSource } = claim;
+    if (task.kind === 'audio_stt') {
+      const layout = sttLayout(modelSource);
+      if (typeof layout === 'string') return layout;
+      if (layout.backend === 'whisper-cpp' && !this.settings.whisperCpp)
+        return missing('@fugood/whisper.node');
+      if (layout.backend === 'sherpa-whisper' && !this.settings.sherpaOnnx)
+        return missing('sherpa-onnx-node');
+      if (layout.backend === 'sherpa-whisper' && task.timestamps === 'word') return WORDS_NEED_CPP;
+      return undefined;
+    }
+    if (task.kind === 'audio_tts') {
+      const layout = ttsLayout(modelSource);
+      if (typeof layout === 'string') return layout;
+      if (!this.settings.sherpaOnnx) return missing('sherpa-onnx-node');
+      if (!TTS_EXTS.includes(task.ext))
+        return `onnx text-to-speech cannot write "${task.ext}" (it writes ${TTS_EXTS.join(', ')})`;
+      return undefined;
+    }
+    return `the onnx engine serves audio_stt and audio_tts jobs, not ${task.kind}`;
+  }
+
+  async run(task: Task, modelSource: ModelSource, ctx: EngineRunContext): Promise<EngineResult> {
+    switch (task.kind) {
+      case 'audio_stt':
+        return runStt(task, modelSource, ctx, this.settings);
+      case 'audio_tts':
+        return runTts(task, modelSource, ctx, this.settings);
+      default:
+        throw new EngineError(`the onnx engine serves audio_stt and audio_tts jobs, not ${task.kind}`, false);
+    }
+  }
+
+  /** Nothing outlives a job: each runs in its own child process, gone when the job ends. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,282 @@
+import { mkdir, rm, stat } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ModelProvider, ProvisionedModel } from '../engines/types.js';
+import type { ModelDownloadProgress } from '../events/index.js';
+import type { FileRole, ModelFile } from '../protocol/index.js';
+import { toError } from '../util/index.js';
+import type { BackoffOptions } from '../util/index.js';
+import { CacheIndexStore, pidAlive } from './cache-index.js';
+import type { IndexEntry } from './cache-index.js';
+import { statfsFreeBytes } from './disk.js';
+import { downloadAttempt } from './download.js';
+import { fetchInputFile } from './fetch-input.js';
+import { displayUrl, formatBytes, urlKey } from './format.js';
+import { createHttpAgent, parseWebUrl, withRetries } from './http.js';
+import { assertSafeFilename } from './names.js';
+import { PARTIAL_DIR } from './partial.js';
+import { DownloadProgress } from './progress.js';
+import { planPrune } from './prune.js';
+import type { CachedFile, PrunePlan } from './prune.js';
+import { SharedTasks } from './shared.js';
+import { judgeCached, statOrUndefined } from './verify.js';
+
+export interface ModelCacheOptions {
+  /** The cache folder (models_root, already ~-expanded). */
+  root: string;
+  log: Logger;
+  /** Download progress; the worker forwards it as `model:download` events. */
+  onProgress?: (p: ModelDownloadProgress) => void;
+  retryBackoff?: BackoffOptions;
+  maxAttempts?: number;
+  progressIntervalMs?: number;
+  /** Free bytes on the filesystem of a folder; injectable so a test can play a full disk. */
+  freeBytes?: (dir: string) => Promise<number>;
+  /** When given and a TTY, a progress bar is drawn on it. */
+  terminal?: NodeJS.WriteStream;
+}
+
+export interface PruneResult {
+  removed: CachedFile[];
+  freedBytes: number;
+  keptBytes: number;
+}
+
+/**
+ * The worker's model cache: files verified by size and sha256, shared between concurrent jobs,
+ * held in use while a job runs, pruned least recently used first. See docs/models.md.
+ */
+export class ModelCache implements ModelProvider {
+  readonly root: string;
+  private readonly index: CacheIndexStore;
+  private readonly inUse = new Map<string, number>();
+  private readonly downloads = new SharedTasks<IndexEntry>();
+  private http: ReturnType<typeof createHttpAgent> | undefined;
+
+  constructor(private readonly opts: ModelCacheOptions) {
+    this.root = opts.root;
+    this.index = new CacheIndexStore(opts.root, opts.log);
+  }
+
+  async provision(files: ModelFile[], signal: AbortSignal): Promise<ProvisionedModel> {
+    for (const f of files) {
+      assertSafeFilename(f.filename);
+      parseWebUrl(f.url);
+    }
+    await mkdir(join(this.root, PARTIAL_DIR), { recursive: true });
+    const held: string[] = [];
+    const release = () => {
+      for (const name of held.splice(0)) this.releaseOne(name);
+    };
+    try {
+      for (const f of files) {
+        // Held before it is fetched, so a prune running meanwhile cannot take it away.
+        this.acquire(f.filename);
+        held.push(f.filename);
+        await this.ensure(f, signal);
+        await this.index.mutate((index) => {
+          const entry = index.files[f.filename];
+          if (!entry) return;
+          entry.lastUsedAt = new Date().toISOString();
+          entry.inUseBy = [...new Set([...(entry.inUseBy ?? []), process.pid])];
+        });
+      }
+    } catch (e) {
+      release();
+      throw e;
+    }
+    const paths = files.map((f) => ({ role: f.role, path: join(this.root, f.filename) }));
+    const byRole = (role: FileRole) => paths.filter((p) => p.role === role).map((p) => p.path);
+    return { byRole, path: (role) => byRole(role)[0], release };
+  }
+
+  fetchInput(
+    url: string,
+    destDir: string,
+    signal: AbortSignal,
+    opts: { maxBytes?: number } = {},
+  ): Promise<string> {
+    return fetchInputFile(url, destDir, {
+      ...this.retryOptions(signal),
+      dispatcher: this.dispatcher(),
+      maxBytes: opts.maxBytes,
+    });
+  }
+
+  /** Every cached file, least recently used first. */
+  async list(): Promise<CachedFile[]> {
+    const index = await this.index.read();
+    const rows = await this.rows(index.files);
+    return rows.sort(
+      (a, b) => a.lastUsedAt.localeCompare(b.lastUsedAt) || a.filename.localeCompare(b.filename),
+    );
+  }
+
+  async totalBytes(): Promise<number> {
+    return (await this.list()).reduce((sum, f) => sum + f.bytes, 0);
+  }
+
+  /** Deletes least recently used files not in use until the cache holds at most `maxBytes`. */
+  async prune({ maxBytes, dryRun = false }: { maxBytes: number; dryRun?: boolean }): Promise<PruneResult> {
+    if (dryRun) return toResult(planPrune(await this.list(), maxBytes));
+    return this.index.mutate(async (index) => {
+      const rows = await this.rows(index.files);
+      for (const name of Object.keys(index.files)) {
+        if (!rows.some((r) => r.filename === name)) delete index.files[name];
+      }
+      const plan = planPrune(rows, maxBytes);
+      const removed: CachedFile[] = [];
+      for (const f of plan.remove) {
+        // A job of this process may have taken the file since the plan was made: it stays.
+        if (this.inUse.has(f.filename)) continue;
+        await rm(join(this.root, f.filename), { force: true });
+        delete index.files[f.filename];
+        removed.push(f);
+        this.opts.log.info(
+          { filename: f.filename, bytes: f.bytes },
+          `pruned ${f.filename} (${formatBytes(f.bytes)})`,
+        );
+      }
+      const freedBytes = removed.reduce((sum, f) => sum + f.bytes, 0);
+      return { removed, freedBytes, keptBytes: plan.keptBytes + plan.freedBytes - freedBytes };
+    });
+  }
+
+  /**
+   * Closes the HTTP connections and waits for pending index writes (a release's). Idempotent; the
+   * cache can still be listed and pruned after.
+   */
+  async close(): Promise<void> {
+    const http = this.http;
+    this.http = undefined;
+    await Promise.all([http?.close(), this.index.settled()]);
+  }
+
+  private ensure(file: ModelFile, signal: AbortSignal): Promise<IndexEntry> {
+    return this.downloads
+      .run(file.filename, (shared) => this.ensureNow(file, shared), signal)
+      .then((entry) => {
+        const want = file.sha256?.toLowerCase();
+        // Another job fetched this name with another expected hash: check again for this one.
+        if (want && entry.sha256 !== want)
+          return this.downloads.run(file.filename, (s) => this.ensureNow(file, s), signal);
+        return entry;
+      });
+  }
+
+  /** Trusts, re-verifies or (re-)downloads one file; see verify.ts and docs/models.md. */
+  private async ensureNow(file: ModelFile, signal: AbortSignal): Promise<IndexEntry> {
+    const dest = join(this.root, file.filename);
+    const entry = (await this.index.read()).files[file.filename];
+    const verdict = await judgeCached(dest, file, entry, signal);
+    if (verdict.kind === 'trusted') return verdict.entry;
+    if (verdict.kind === 'verified') return this.record(file, verdict.stats, verdict.sha256);
+    if (verdict.kind === 'stale') {
+      this.opts.log.warn(
+        { filename: file.filename },
+        `downloading ${file.filename} again: ${verdict.reason}`,
+      );
+      await rm(dest, { force: true });
+    }
+    return this.download(file, dest, signal);
+  }
+
+  private async download(file: ModelFile, dest: string, signal: AbortSignal): Promise<IndexEntry> {
+    const progress = new DownloadProgress(file.filename, {
+      log: this.opts.log,
+      onProgress: this.opts.onProgress,
+      terminal: this.opts.terminal,
+      intervalMs: this.opts.progressIntervalMs ?? 1000,
+    });
+    this.opts.log.info(
+      { filename: file.filename, url: displayUrl(file.url), approxBytes: file.approxBytes },
+      `downloading model file ${file.filename} from ${displayUrl(file.url)}`,
+    );
+    try {
+      const ctx = { root: this.root, dispatcher: this.dispatcher(), progress, log: this.opts.log, signal };
+      const got = await withRetries(
+        `download of ${file.filename}`,
+        () => downloadAttempt(file, { ...ctx, freeBytes: this.opts.freeBytes ?? statfsFreeBytes }),
+        this.retryOptions(signal),
+      );
+      progress.finish();
+      this.opts.log.info(
+        { filename: file.filename, bytes: got.bytes, sha256: got.sha256 },
+        `downloaded ${file.filename}`,
+      );
+      return await this.record(file, await stat(dest), got.sha256);
+    } catch (e) {
+      progress.fail(toError(e).message);
+      throw e;
+    }
+  }
+
+  private record(file: ModelFile, st: Stats, sha256: string): Promise<IndexEntry> {
+    return this.index.mutate((index) => {
+      const entry: IndexEntry = {
+        bytes: st.size,
+        sha256,
+        lastUsedAt: new Date().toISOString(),
+        url: urlKey(file.url),
+        mtimeMs: st.mtimeMs,
+        ...(index.files[file.filename]?.inUseBy ? { inUseBy: index.files[file.filename]?.inUseBy } : {}),
+      };
+      index.files[file.filename] = entry;
+      return entry;
+    });
+  }
+
+  private acquire(filename: string): void {
+    this.inUse.set(filename, (this.inUse.get(filename) ?? 0) + 1);
+  }
+
+  private releaseOne(filename: string): void {
+    const left = (this.inUse.get(filename) ?? 1) - 1;
+    if (left > 0) {
+      this.inUse.set(filename, left);
+      return;
+    }
+    this.inUse.delete(filename);
+    this.index
+      .mutate((index) => {
+        const entry = index.files[filename];
+        if (entry?.inUseBy) entry.inUseBy = entry.inUseBy.filter((pid) => pid !== process.pid);
+      })
+      .catch((e: unknown) =>
+        this.opts.log.warn({ err: toError(e), filename }, 'could not update the model cache index'),
+      );
+  }
+
+  private async rows(files: Record<string, IndexEntry>): Promise<CachedFile[]> {
+    const rows: CachedFile[] = [];
+    for (const [filename, entry] of Object.entries(files)) {
+      const st = await statOrUndefined(join(this.root, filename));
+      if (!st?.isFile()) continue;
+      const inUse =
+        (this.inUse.get(filename) ?? 0) > 0 ||
+        this.downloads.has(filename) ||
+        (entry.inUseBy ?? []).some((pid) => pid !== process.pid && pidAlive(pid));
+      rows.push({ filename, bytes: st.size, sha256: entry.sha256, lastUsedAt: entry.lastUsedAt, inUse });
+    }
+    return rows;
+  }
+
+  private dispatcher() {
+    this.http ??= createHttpAgent();
+    return this.http.dispatcher;
+  }
+
+  private retryOptions(signal: AbortSignal) {
+    return {
+      maxAttempts: this.opts.maxAttempts ?? 5,
+      backoff: this.opts.retryBackoff ?? { baseMs: 1000, capMs: 30_000 },
+      signal,
+      log: this.opts.log,
+    };
+  }
+}
+
+function toResult(plan: PrunePlan): PruneResult {
+  return { removed: plan.remove, freedBytes: plan.freedBytes, keptBytes: plan.keptBytes };
+}
