@@ -187,10 +187,10 @@ export function buildProgram(): Command {
   models
     .command('prune')
     .description('delete least recently used model files until the cache fits --max-gb (never a file in use)')
-    .requiredOption('--max-gb <gb>', 'the size the cache may keep')
+    .option('--max-gb <gb>', 'keep at most this many GB (default 0: every file not in use)')
     .option('--dry-run', 'only say what would be deleted')
     .addHelpText('after', '\nExample:\n  studio-worker models prune --max-gb 40')
-    .action(async (o: { maxGb: string; dryRun?: boolean }) =>
+    .action(async (o: { maxGb?: string; dryRun?: boolean }) =>
       (await import('./commands/models.js')).modelsPruneCommand(makeContext(program, 'warn'), o),
     );
 

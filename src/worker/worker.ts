@@ -199,6 +199,7 @@ export class Worker {
       await Promise.allSettled([...this.background]);
       await dispatcher?.close();
       await http?.close();
+      await this.models?.close();
     }
   }
 
