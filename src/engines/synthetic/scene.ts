@@ -122,6 +122,10 @@ let sharpModule: Promise<SharpModule> | undefined;
 
 /** The scene as a sharp pipeline over its raw RGB pixels, ready to encode. */
 export async function renderScene(scene: Scene, width: number, height: number, t = 0): Promise<Sharp> {
-  const { default: sharp } = await (sharpModule ??= import('sharp'));
+  const { default: sharp } = await (sharpModule ??= import('sharp').then((mod) => {
+    // Every synthetic image is new, so libvips' operation cache (up to 50 MB) would only hold memory.
+    mod.default.cache(false);
+    return mod;
+  }));
   return sharp(renderSceneRgb(scene, width, height, t), { raw: { width, height, channels: 3 } });
 }

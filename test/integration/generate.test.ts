@@ -1,0 +1,171 @@
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DevStudio } from '../../src/dev-studio/index.js';
+import { startDevStudio } from '../../src/dev-studio/index.js';
+
+const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
+const MODEL = join(import.meta.dirname, '../../../shared/models/stories260K.gguf');
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [CLI, ...args],
+      { env: { ...process.env, LOG_LEVEL: 'warn' }, timeout: 60_000 },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'sw-generate-'));
+  await writeFile(
+    join(dir, 'config.toml'),
+    `models_root = "${join(dir, 'models')}"\ngpu_offload = false\nllm_threads = 1\n`,
+  );
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('studio-worker generate', () => {
+  it('runs one synthetic image job locally and writes a decodable file', async () => {
+    const out = join(dir, 'fox.png');
+    const { code, stdout, stderr } = await cli([
+      '--config-dir',
+      dir,
+      'generate',
+      '--kind',
+      'image',
+      '--engine',
+      'synthetic',
+      '--prompt',
+      'a red fox',
+      '--width',
+      '96',
+      '--height',
+      '64',
+      '--ext',
+      'png',
+      '-o',
+      out,
+    ]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toContain('png 96×64');
+    expect((await readFile(out)).subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  it('refuses a job the contract does not allow, naming the field', async () => {
+    const { code, stderr } = await cli([
+      '--config-dir',
+      dir,
+      'generate',
+      '--kind',
+      'image',
+      '--engine',
+      'synthetic',
+      '--width',
+      'wide',
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--width');
+  });
+
+  it('says what to install for an engine it cannot run', async () => {
+    const { code, stderr } = await cli([
+      '--config-dir',
+      dir,
+      'generate',
+      '--kind',
+      'image',
+      '--engine',
+      'sd-cpp',
+      '--prompt',
+      'x',
+      '--file',
+      'diffusion-model=http://127.0.0.1:9/flux.gguf',
+    ]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('sd_cli_path');
+  });
+
+  it.skipIf(!existsSync(MODEL))(
+    `runs a real llm job through model provisioning (stories260K.gguf from a local server)${existsSync(MODEL) ? '' : ' — skipped: model absent'}`,
+    async () => {
+      const bytes = readFileSync(MODEL);
+      const server = createServer((_req, res) => res.end(bytes));
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      const port = (server.address() as AddressInfo).port;
+      try {
+        const out = join(dir, 'story.json');
+        const { code, stdout, stderr } = await cli([
+          '--config-dir',
+          dir,
+          'generate',
+          '--kind',
+          'llm',
+          '--engine',
+          'llama-cpp',
+          '--file',
+          `model=http://127.0.0.1:${port}/stories260K.gguf`,
+          '--cli-default',
+          'contextSize=512',
+          '--message',
+          'user:Once upon a time',
+          '--max-tokens',
+          '16',
+          '-o',
+          out,
+        ]);
+        expect(stderr).not.toMatch(/error/i);
+        expect(code).toBe(0);
+        expect(stdout).toContain('tokens');
+        const completion = JSON.parse(await readFile(out, 'utf8')) as { object: string };
+        expect(completion.object).toBe('chat.completion');
+        expect(existsSync(join(dir, 'models', 'stories260K.gguf'))).toBe(true);
+      } finally {
+        server.close();
+      }
+    },
+  );
+});
+
+describe('studio-worker generate --enqueue', () => {
+  let studio: DevStudio;
+  beforeAll(async () => {
+    studio = await startDevStudio({ port: 0 });
+  });
+  afterAll(async () => {
+    await studio.close();
+  });
+
+  it('puts the same job on a dev studio’s queue instead of running it', async () => {
+    const { code, stdout } = await cli([
+      '--config-dir',
+      dir,
+      'generate',
+      '--kind',
+      'audio_tts',
+      '--engine',
+      'synthetic',
+      '--text',
+      'hello',
+      '--enqueue',
+      studio.url,
+    ]);
+    expect(code).toBe(0);
+    const [job] = studio.admin.listJobs();
+    expect(stdout).toContain(job?.jobId);
+    expect(job?.claim.task).toMatchObject({ kind: 'audio_tts', text: 'hello', voice: 'default' });
+    expect(job?.claim.modelSource.engine).toBe('synthetic');
+  });
+});
