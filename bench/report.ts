@@ -1,6 +1,13 @@
 import { cpus } from 'node:os';
 
-export const TARGETS = { ratio: 0.8, overheadP50Ms: 5, idleRssMb: 80, uploadRssGrowthMb: 64 } as const;
+export const TARGETS = {
+  ratio: 0.8,
+  overheadP50Ms: 5,
+  idleRssMb: 80,
+  uploadRssGrowthMb: 64,
+  llmOverheadPct: 5,
+  downloadRatio: 0.9,
+} as const;
 
 export interface BenchResult {
   jobs: number;
@@ -27,8 +34,19 @@ export interface BenchResult {
   uploadBeforeRssMb: number;
   uploadPeakRssMb: number;
   uploadSeconds: number;
+  /** Medians of the warm llm prompt, direct and as a job; absent (with llmSkipped) without the model. */
+  llmDirectMs?: number;
+  llmWorkerMs?: number;
+  llmOverheadPct?: number;
+  llmRuns?: number;
+  llmSkipped?: string;
+  downloadMb: number;
+  downloadMBps: number;
+  plainCopyMBps: number;
+  downloadRatio: number;
   node: string;
-  targetsMet?: Record<keyof typeof TARGETS, boolean>;
+  /** Each target, true/false; llmOverheadPct is absent when the llm part was skipped. */
+  targetsMet?: Partial<Record<keyof typeof TARGETS, boolean>>;
 }
 
 const verdict = (ok: boolean | undefined): string => (ok ? 'ok' : 'MISSED');
@@ -70,6 +88,27 @@ export function printTable(r: BenchResult): void {
       '',
       '',
     ],
+    [
+      'llm warm prompt, direct / worker',
+      r.llmDirectMs === undefined
+        ? `skipped: ${r.llmSkipped ?? 'no model'}`
+        : `${r.llmDirectMs} / ${r.llmWorkerMs} ms (median of ${r.llmRuns})`,
+      '',
+      '',
+    ],
+    [
+      'llm worker overhead',
+      r.llmOverheadPct === undefined ? 'skipped' : `${r.llmOverheadPct} %`,
+      `<= ${TARGETS.llmOverheadPct} %`,
+      r.llmOverheadPct === undefined ? '' : verdict(met?.llmOverheadPct),
+    ],
+    [
+      `download ${r.downloadMb} MiB, cache / plain copy`,
+      `${r.downloadMBps} / ${r.plainCopyMBps} MiB/s`,
+      '',
+      '',
+    ],
+    ['download ratio', String(r.downloadRatio), `>= ${TARGETS.downloadRatio}`, verdict(met?.downloadRatio)],
   ];
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]?.length ?? 0)));
   const line = (row: string[]): string =>

@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --json] [-- --quick] [-- --profile DIR]`: the worker's throughput, per-job
- * overhead, idle memory and large-upload memory against the dev studio on loopback. What each
+ * overhead, idle memory and large-upload memory against the dev studio on loopback; its overhead on
+ * a real llm job; the model cache's download throughput against a plain copy. What each
  * figure means is in docs/benchmarks.md. Progress goes to stderr; with --json, stdout holds only the
  * final JSON line.
  */
@@ -8,10 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { startDevStudio } from '../src/dev-studio/index.js';
 import type { DevStudio } from '../src/dev-studio/index.js';
+import { measureDownload } from './download.js';
 import { measureEngine } from './engine-time.js';
 import { runJobs } from './jobs.js';
 import type { JobRun } from './jobs.js';
 import { progress } from './progress.js';
+import { measureLlm, STORIES_PATH } from './llm.js';
 import { RawClient } from './raw-client.js';
 import { printTable, TARGETS } from './report.js';
 import type { BenchResult } from './report.js';
@@ -31,6 +34,8 @@ const { values: args } = parseArgs({
 const jobs = args.quick ? 200 : 1000;
 const idleMs = args.quick ? 5_000 : 60_000;
 const uploadMb = 1024;
+const downloadMb = 512;
+const llmRuns = 20;
 
 async function baselineRun(studio: DevStudio, sample: Uint8Array): Promise<JobRun> {
   const client = await RawClient.connect(studio, sample);
@@ -92,6 +97,12 @@ async function main(): Promise<void> {
     progress(`worker (info): ${round(info.run.jobsPerSec, 1)} jobs/s`);
     progress(`uploading a ${uploadMb} MiB result from a child process`);
     const upload = await measureUpload(studio, uploadMb);
+    progress(`llm: ${STORIES_PATH}, direct vs. through the dispatcher, ${llmRuns} warm prompts each`);
+    const llm = await measureLlm(llmRuns);
+    if (llm) progress(`llm: direct ${round(llm.directMs)} ms, worker ${round(llm.workerMs)} ms`);
+    else progress(`llm: SKIPPED, ${STORIES_PATH} is absent`);
+    progress(`download: ${downloadMb} MiB, model cache vs. plain copy`);
+    const download = await measureDownload(downloadMb, args.quick ? 1 : 3);
 
     const overhead = warn.run.perJobMs.map((ms) => ms - engine.medianMs);
     const result: BenchResult = {
@@ -118,6 +129,18 @@ async function main(): Promise<void> {
       uploadBeforeRssMb: round(upload.beforeMb, 1),
       uploadPeakRssMb: round(upload.peakMb, 1),
       uploadSeconds: round(upload.ms / 1000),
+      ...(llm
+        ? {
+            llmDirectMs: round(llm.directMs),
+            llmWorkerMs: round(llm.workerMs),
+            llmOverheadPct: round(llm.overheadPct, 1),
+            llmRuns: llm.runs,
+          }
+        : { llmSkipped: `${STORIES_PATH} is absent` }),
+      downloadMb,
+      downloadMBps: round(download.downloadMBps, 1),
+      plainCopyMBps: round(download.plainCopyMBps, 1),
+      downloadRatio: round(download.ratio, 3),
       node: process.version,
     };
     result.targetsMet = {
@@ -125,6 +148,10 @@ async function main(): Promise<void> {
       overheadP50Ms: result.overheadP50Ms <= TARGETS.overheadP50Ms,
       idleRssMb: result.idleRssMb <= TARGETS.idleRssMb,
       uploadRssGrowthMb: result.uploadRssGrowthMb <= TARGETS.uploadRssGrowthMb,
+      ...(result.llmOverheadPct === undefined
+        ? {}
+        : { llmOverheadPct: result.llmOverheadPct <= TARGETS.llmOverheadPct }),
+      downloadRatio: result.downloadRatio >= TARGETS.downloadRatio,
     };
     if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
     else printTable(result);

@@ -218,14 +218,7 @@ export class JobRunner {
     const started = Date.now();
     try {
       if ((await delivery) === 'rejected') {
-        const error = `the studio refused the upload of job ${claim.jobId}; the result is kept in the outbox's rejected/ folder`;
-        this.io.fail(claim.jobId, error, false);
-        this.opts.events.emit('job:failed', {
-          jobId: claim.jobId,
-          kind: claim.task.kind,
-          error,
-          retryable: false,
-        });
+        this.failRefusedUpload(claim, log);
         return;
       }
       this.opts.events.emit('job:completed', {
@@ -273,17 +266,22 @@ export class JobRunner {
     if (this.current) this.current.phase = 'uploading';
     const outcome = await this.io.deliver(entry, this.abort.signal);
     if (outcome === 'rejected') {
-      const error = `the studio refused the upload of job ${claim.jobId}; the result is kept in the outbox's rejected/ folder`;
-      log.error(error);
-      this.io.fail(claim.jobId, error, false);
-      this.opts.events.emit('job:failed', {
-        jobId: claim.jobId,
-        kind: claim.task.kind,
-        error,
-        retryable: false,
-      });
+      this.failRefusedUpload(claim, log);
       return 'rejected';
     }
     return entry.bytes;
+  }
+
+  /** The studio answered the upload with a 4xx: the job fails for good; the bytes stay in rejected/. */
+  private failRefusedUpload(claim: Claim, log: Logger): void {
+    const error = `the studio refused the upload of job ${claim.jobId}; the result is kept in the outbox's rejected/ folder`;
+    log.error(error);
+    this.io.fail(claim.jobId, error, false);
+    this.opts.events.emit('job:failed', {
+      jobId: claim.jobId,
+      kind: claim.task.kind,
+      error,
+      retryable: false,
+    });
   }
 }

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { parseWav, type WavInfo } from '../../results/index.js';
 import { EngineError } from '../types.js';
-import { runFfmpeg } from './ffmpeg.js';
+import { runFfmpeg } from '../media/index.js';
 
 /** Whisper (both backends) hears 16 kHz mono. */
 export const WHISPER_RATE = 16000;

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import ffmpeg from '@ffmpeg-installer/ffmpeg';
 import type { Claim, ModelSource, Task, TaskKind } from '../../protocol/index.js';
 import {
   EngineError,
@@ -14,6 +13,7 @@ import { sttLayout, ttsLayout } from './model-files.js';
 import type { OnnxSettings, WhisperVariant } from './settings.js';
 import { missing, runStt, WORDS_NEED_CPP } from './stt.js';
 import { runTts, TTS_EXTS } from './tts.js';
+import { BUNDLED_FFMPEG } from '../media/index.js';
 
 export type { WhisperVariant } from './settings.js';
 
@@ -68,7 +68,7 @@ export class OnnxEngine implements Engine {
     this.settings = {
       whisperCpp: resolvePackage('@fugood/whisper.node', options.packages?.whisperCpp),
       sherpaOnnx: resolvePackage('sherpa-onnx-node', options.packages?.sherpaOnnx),
-      ffmpegPath: options.ffmpegPath ?? ffmpeg.path,
+      ffmpegPath: options.ffmpegPath ?? BUNDLED_FFMPEG,
       useGpu: options.useGpu ?? true,
       whisperVariant: options.whisperVariant ?? 'default',
       threads: options.threads ?? Math.min(8, availableParallelism()),

@@ -4,7 +4,7 @@ import type { AudioTtsTask, ModelSource } from '../../protocol/index.js';
 import { throwIfAborted } from '../abort.js';
 import { EngineError, type EngineResult, type EngineRunContext, type ProvisionedModel } from '../types.js';
 import { runChild } from './child.js';
-import { runFfmpeg } from './ffmpeg.js';
+import { runFfmpeg } from '../media/index.js';
 import { pathOf, ttsLayout, type TtsLayout } from './model-files.js';
 import { withModel, type OnnxSettings } from './settings.js';
 import { missing } from './stt.js';

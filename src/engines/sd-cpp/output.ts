@@ -8,14 +8,10 @@ import { EngineError } from '../types.js';
 /** Image extensions the engine writes (sd-cli itself writes PNG; sharp converts). */
 export const IMAGE_EXTS = ['webp', 'png', 'jpeg', 'jpg'] as const;
 /** Video extensions the engine writes from sd-cli's frames (ffmpeg encodes). */
-export const VIDEO_EXTS = ['mp4', 'webm', 'webp', 'gif'] as const;
+export { VIDEO_EXTS, isVideoExt } from '../media/index.js';
 
 export function isImageExt(ext: string): ext is (typeof IMAGE_EXTS)[number] {
   return (IMAGE_EXTS as readonly string[]).includes(ext);
-}
-
-export function isVideoExt(ext: string): ext is (typeof VIDEO_EXTS)[number] {
-  return (VIDEO_EXTS as readonly string[]).includes(ext);
 }
 
 /**
