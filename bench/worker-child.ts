@@ -9,6 +9,7 @@ import type { DevStudio, WorkerEvent } from '../src/dev-studio/index.js';
 import { ensureRegistered } from '../src/registration/index.js';
 import { StudioHttp } from '../src/studio/index.js';
 import { BENCH_CAPABILITIES } from './raw-client.js';
+import { WORKER_NODE_FLAGS } from '../src/platform/index.js';
 
 /** The worker CLI the bench measures: the build output, as an operator runs it. */
 export const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
@@ -65,6 +66,8 @@ export async function startWorkerChild(
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      // The worker runs as install-service starts it: with the service's V8 flags.
+      ...WORKER_NODE_FLAGS,
       ...(opts.extraNodeArgs ?? []),
       CLI,
       '--config-dir',

@@ -22,6 +22,8 @@ import type { CachedFile, PrunePlan } from './prune.js';
 import { SharedTasks } from './shared.js';
 import { judgeCached, statOrUndefined } from './verify.js';
 
+const TOUCH_INTERVAL_MS = 60_000;
+
 export interface ModelCacheOptions {
   /** The cache folder (models_root, already ~-expanded). */
   root: string;
@@ -51,6 +53,8 @@ export class ModelCache implements ModelProvider {
   readonly root: string;
   private readonly index: CacheIndexStore;
   private readonly inUse = new Map<string, number>();
+  /** When this process last recorded a file's use in the index (see `provision`). */
+  private readonly touchedAt = new Map<string, number>();
   private readonly downloads = new SharedTasks<IndexEntry>();
   private http: ReturnType<typeof createHttpAgent> | undefined;
 
@@ -75,12 +79,18 @@ export class ModelCache implements ModelProvider {
         this.acquire(f.filename);
         held.push(f.filename);
         await this.ensure(f, signal);
+        // Rewriting the index on every job of a warm model costs milliseconds per job; "last used"
+        // only orders pruning, so within a minute of the last write (our pid still recorded as a
+        // user) the write is skipped.
+        const touched = this.touchedAt.get(f.filename);
+        if (touched !== undefined && Date.now() - touched < TOUCH_INTERVAL_MS) continue;
         await this.index.mutate((index) => {
           const entry = index.files[f.filename];
           if (!entry) return;
           entry.lastUsedAt = new Date().toISOString();
           entry.inUseBy = [...new Set([...(entry.inUseBy ?? []), process.pid])];
         });
+        this.touchedAt.set(f.filename, Date.now());
       }
     } catch (e) {
       release();
@@ -238,6 +248,7 @@ export class ModelCache implements ModelProvider {
       return;
     }
     this.inUse.delete(filename);
+    this.touchedAt.delete(filename);
     this.index
       .mutate((index) => {
         const entry = index.files[filename];

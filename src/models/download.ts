@@ -13,6 +13,9 @@ import { fileSize, hashPrefix, partialPaths, removePartial, resumePoint, writeMe
 import type { PartialMeta } from './partial.js';
 import type { DownloadProgress } from './progress.js';
 
+/** Received chunks are written in batches of about this size. */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
 /** `approxBytes` is a studio's estimate: a file within this fraction of it is the right size. */
 export const APPROX_TOLERANCE = 0.1;
 
@@ -94,9 +97,22 @@ export async function downloadAttempt(file: ModelFile, ctx: DownloadContext): Pr
   let size = start;
   let tooLong = false;
   try {
-    // Each chunk is written before the next is read, so whatever arrived before a cut is on disk
-    // (a stream pipeline would drop its buffered chunks when it is torn down).
+    // Chunks are gathered into ~1 MiB writes, and one write is in flight while the next chunks are
+    // read and hashed, so network, hashing and disk overlap. Whatever arrived before a cut is
+    // flushed in `finally` (a stream pipeline would drop its buffered chunks when torn down), so
+    // the partial file holds every byte received.
     const out = await open(paths.part, start > 0 ? 'a' : 'w');
+    let inFlight: Promise<unknown> = Promise.resolve();
+    let batch: Buffer[] = [];
+    let batchBytes = 0;
+    const flush = async (): Promise<void> => {
+      await inFlight;
+      if (batchBytes === 0) return;
+      const data = Buffer.concat(batch, batchBytes);
+      batch = [];
+      batchBytes = 0;
+      inFlight = out.write(data);
+    };
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         if (size + chunk.length > limit) {
@@ -106,13 +122,20 @@ export async function downloadAttempt(file: ModelFile, ctx: DownloadContext): Pr
             false,
           );
         }
-        await out.write(chunk);
-        size += chunk.length;
         hash.update(chunk);
+        size += chunk.length;
         ctx.progress.add(chunk.length);
+        batch.push(chunk);
+        batchBytes += chunk.length;
+        if (batchBytes >= WRITE_BATCH_BYTES) await flush();
       }
     } finally {
-      await out.close();
+      try {
+        await flush();
+        await inFlight;
+      } finally {
+        await out.close();
+      }
     }
   } catch (e) {
     if (tooLong) await removePartial(paths);

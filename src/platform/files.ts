@@ -166,6 +166,6 @@ export function windowsRunValue(t: ServiceTarget): string {
 
 /** node and the entry script always quoted (Program Files has a space), the rest as needed. */
 function windowsCommandLine(t: ServiceTarget, command: string[]): string {
-  const [entry, ...rest] = cliArgs(t, command);
-  return [`"${t.nodePath}"`, `"${entry ?? ''}"`, ...rest.map(windowsArg)].join(' ');
+  const args = cliArgs(t, command).map((a) => (a === t.entryScript ? `"${a}"` : windowsArg(a)));
+  return [`"${t.nodePath}"`, ...args].join(' ');
 }

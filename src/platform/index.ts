@@ -7,7 +7,7 @@ export type { HostInfo, HostProbeOptions } from './host.js';
 export { parseRocmSmiVram } from './vram.js';
 export { createCommandRunner } from './exec.js';
 export type { CommandResult, CommandRunner, RunnerOptions } from './exec.js';
-export { currentTarget, resolveEntryScript } from './target.js';
+export { WORKER_NODE_FLAGS, currentTarget, resolveEntryScript } from './target.js';
 export type { ServiceTarget } from './target.js';
 export { servicePlan } from './plan.js';
 export type { PlannedCommand, ServicePlan } from './plan.js';

@@ -57,8 +57,22 @@ export function currentTarget(opts: { configDir?: string | undefined } = {}): Se
 }
 
 /** The arguments after node: entry script, global options, then the command. */
+/**
+ * V8 flags for a long-running worker: a 1 MB young generation instead of up to 32 MB keeps an idle
+ * worker's resident memory about 40 MB lower (measured in docs/benchmarks.md); the extra minor GCs
+ * cost nothing next to an inference job. Flags must be on node's command line: V8 ignores them
+ * once the heap exists.
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/** What follows node on a service's command line: V8 flags, the entry script, then our arguments. */
 export function cliArgs(t: ServiceTarget, command: readonly string[]): string[] {
-  return [t.entryScript, ...(t.configDir ? ['--config-dir', t.configDir] : []), ...command];
+  return [
+    ...WORKER_NODE_FLAGS,
+    t.entryScript,
+    ...(t.configDir ? ['--config-dir', t.configDir] : []),
+    ...command,
+  ];
 }
 
 export function xdgConfigHome(t: ServiceTarget): string {

@@ -1,8 +1,8 @@
-import sharp from 'sharp';
 import { toError } from '../util/index.js';
 import type { Task } from '../protocol/index.js';
 import { loadBytes } from './binary.js';
 import { failed, formatBytes, type BinaryResult, type VerifyOutcome } from './types.js';
+import { loadSharp } from '../util/index.js';
 
 /** sharp's format name for each image extension we accept. */
 const FORMAT_OF_EXT: Readonly<Record<string, string>> = {
@@ -15,6 +15,7 @@ const FORMAT_OF_EXT: Readonly<Record<string, string>> = {
 
 /** Decodes every pixel (not just the header) and checks format and size against the ext and task. */
 export async function verifyImage(result: BinaryResult, task?: Task): Promise<VerifyOutcome> {
+  const sharp = await loadSharp();
   const expected = FORMAT_OF_EXT[result.ext];
   if (!expected) return failed(`unsupported image ext "${result.ext}" (expected webp, png, gif or jpeg)`);
   const bytes = await loadBytes(result);

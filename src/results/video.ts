@@ -1,10 +1,11 @@
 import { spawn } from 'node:child_process';
 import ffmpeg from '@ffmpeg-installer/ffmpeg';
-import sharp from 'sharp';
+
 import type { Task } from '../protocol/index.js';
 import { toError } from '../util/index.js';
 import { headBytes, withFile } from './binary.js';
 import { failed, type BinaryResult, type VerifyOutcome } from './types.js';
+import { loadSharp } from '../util/index.js';
 
 const DECODE_TIMEOUT_MS = 120_000;
 const STDERR_KEEP_CHARS = 64 * 1024;
@@ -62,6 +63,7 @@ function checkMagic(ext: string, head: Uint8Array): string | undefined {
 }
 
 async function decodeAnimated(path: string): Promise<Decoded> {
+  const sharp = await loadSharp();
   const image = sharp(path, { animated: true, failOn: 'truncated' });
   const meta = await image.metadata();
   await image.raw().toBuffer();

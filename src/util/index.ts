@@ -1,2 +1,3 @@
 export * from './errors.js';
 export * from './timers.js';
+export { loadSharp } from './sharp.js';

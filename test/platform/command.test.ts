@@ -40,7 +40,9 @@ describe('the install-service command', () => {
       const unit = path.join(home, '.config', 'systemd', 'user', 'studio-worker.service');
       const text = lines.join('\n');
       expect(text).toContain(`would write ${unit}:`);
-      expect(text).toMatch(/^ExecStart=\S+node\S* \S+\.m?js --config-dir \S+cfg run$/m);
+      expect(text).toMatch(
+        /^ExecStart=\S+node\S* --max-semi-space-size=1 \S+\.m?js --config-dir \S+cfg run$/m,
+      );
       expect(text).toContain('dry run: nothing was run; to finish, run:\n  systemctl --user daemon-reload');
       expect(lines.at(-1)).toBe('logs: journalctl --user -u studio-worker -f');
       expect(existsSync(unit)).toBe(false);

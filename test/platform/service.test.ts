@@ -161,7 +161,7 @@ describe('install-service / uninstall-service', () => {
       const logDir = path.join(home, 'Library', 'Logs', 'studio-worker');
       expect(value).toEqual({
         Label: 'gg.minis.studio-worker',
-        ProgramArguments: [process.execPath, t.entryScript, 'run'],
+        ProgramArguments: [process.execPath, '--max-semi-space-size=1', t.entryScript, 'run'],
         RunAtLoad: true,
         KeepAlive: true,
         EnvironmentVariables: { NODE_ENV: 'production' },
@@ -234,7 +234,7 @@ describe('install-service / uninstall-service', () => {
       expect(text('Actions/Exec/Command')).toBe('%SystemRoot%\\System32\\cmd.exe');
       const logFile = path.join(taskDir(), 'logs', 'worker.log');
       expect(text('Actions/Exec/Arguments')).toBe(
-        `/d /s /c ""${process.execPath}" "${t.entryScript}" run >> "${logFile}" 2>&1"`,
+        `/d /s /c ""${process.execPath}" --max-semi-space-size=1 "${t.entryScript}" run >> "${logFile}" 2>&1"`,
       );
     });
 

@@ -1,10 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+
 import type { ImageTask, VideoTask } from '../../protocol/index.js';
 import { toError } from '../../util/index.js';
 import { EngineError, type ModelProvider } from '../types.js';
 import type { SdCliPaths } from './args.js';
+import { loadSharp } from '../../util/index.js';
 
 /** Inputs past this are not pictures a studio sends; refuse before sharp decodes them. */
 const MAX_INPUT_BYTES = 64 * 1024 * 1024;
@@ -53,6 +54,7 @@ async function toPng(
   height: number,
   url: string,
 ): Promise<void> {
+  const sharp = await loadSharp();
   try {
     let image = sharp(source, { failOn: 'truncated' }).rotate();
     if (role !== 'ref') image = image.resize(width, height, { fit: 'cover' });

@@ -1,9 +1,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
 import { toError } from '../../util/index.js';
 import { EngineError } from '../types.js';
+import { loadSharp } from '../../util/index.js';
 
 /** Image extensions the engine writes (sd-cli itself writes PNG; sharp converts). */
 export const IMAGE_EXTS = ['webp', 'png', 'jpeg', 'jpg'] as const;
@@ -26,6 +27,7 @@ export async function convertImage(
   height: number,
   log: Logger,
 ): Promise<Uint8Array> {
+  const sharp = await loadSharp();
   let image = sharp(png, { failOn: 'truncated' });
   let meta: Metadata;
   try {

@@ -1,7 +1,5 @@
-import type * as SharpModuleNs from 'sharp';
 import type { Sharp } from 'sharp';
-
-type SharpModule = { default: typeof SharpModuleNs.default };
+import { loadSharp } from '../../util/index.js';
 import type { HashRng } from './rng.js';
 
 interface Disc {
@@ -117,15 +115,8 @@ export function renderSceneRgb(scene: Scene, width: number, height: number, t = 
   return out;
 }
 
-// sharp (libvips, ~30 MB resident) is loaded on the first image, not when the worker starts.
-let sharpModule: Promise<SharpModule> | undefined;
-
 /** The scene as a sharp pipeline over its raw RGB pixels, ready to encode. */
 export async function renderScene(scene: Scene, width: number, height: number, t = 0): Promise<Sharp> {
-  const { default: sharp } = await (sharpModule ??= import('sharp').then((mod) => {
-    // Every synthetic image is new, so libvips' operation cache (up to 50 MB) would only hold memory.
-    mod.default.cache(false);
-    return mod;
-  }));
+  const sharp = await loadSharp();
   return sharp(renderSceneRgb(scene, width, height, t), { raw: { width, height, channels: 3 } });
 }
