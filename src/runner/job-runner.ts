@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { EngineDispatcher, EngineResult, ModelProvider } from '../engines/index.js';
@@ -51,7 +52,7 @@ export class JobRunner {
   private current: CurrentJob | undefined;
   /** An offer that arrived while the previous result was still uploading (see `offer`). */
   private heldOffer: Claim | undefined;
-  private workRootReady: Promise<void> | undefined;
+  private workRootMade = false;
   private running: Promise<void> | undefined;
   private paused = false;
   private draining = false;
@@ -119,6 +120,12 @@ export class JobRunner {
     this.running = running;
   }
 
+  private workRoot(): string {
+    if (!this.workRootMade) mkdirSync(this.opts.workRoot, { recursive: true });
+    this.workRootMade = true;
+    return this.opts.workRoot;
+  }
+
   /** Marks `jobId` finished (if it is still the current job) and takes an offer held meanwhile. */
   private finishCurrent(jobId: string): void {
     if (this.current?.jobId === jobId) this.current = undefined;
@@ -156,13 +163,17 @@ export class JobRunner {
     const { jobId } = claim;
     const kind = claim.task.kind;
     const started = Date.now();
-    await (this.workRootReady ??= mkdir(this.opts.workRoot, { recursive: true }).then(() => undefined));
-    const workDir = await mkdtemp(join(this.opts.workRoot, 'job-'));
+    // The scratch folder is made on first use: engines that answer with bytes in memory (the
+    // synthetic image, llm and stt jobs) never touch the disk for it.
+    let workDir: string | undefined;
+    const scratch = (): string => (workDir ??= mkdtempSync(join(this.workRoot(), 'job-')));
     try {
       const result = await this.opts.dispatcher.run(claim, {
         signal: this.abort.signal,
         log: log.child({ category: 'engine' }),
-        workDir,
+        get workDir() {
+          return scratch();
+        },
         claim,
         ...(this.opts.models ? { models: this.opts.models } : {}),
         onProgress: (progress) => {
@@ -203,9 +214,12 @@ export class JobRunner {
       this.io.fail(jobId, message, retryable);
       this.opts.events.emit('job:failed', { jobId, kind, error: message, retryable });
     } finally {
-      await rm(workDir, { recursive: true, force: true }).catch((e: unknown) =>
-        log.warn({ err: toError(e) }, `could not remove scratch folder ${workDir}`),
-      );
+      if (workDir !== undefined) {
+        const dir = workDir;
+        await rm(dir, { recursive: true, force: true }).catch((e: unknown) =>
+          log.warn({ err: toError(e) }, `could not remove scratch folder ${dir}`),
+        );
+      }
     }
   }
 
