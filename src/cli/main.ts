@@ -19,6 +19,7 @@ Exit codes:
 Environment:
   STUDIO_WORKER_CONFIG_DIR  config folder (same as --config-dir)
   LOG_LEVEL                 trace | debug | info | warn | error (same as --log-level)
+  SENTRY_DSN                report errors and crashes to Sentry (off when unset; no secrets or prompts sent)
 `;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
