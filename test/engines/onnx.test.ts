@@ -87,13 +87,13 @@ describe('onnx engine', () => {
 
   it('advertises audio_stt and audio_tts with the configured model names when both packages are installed', () => {
     expect(engine.capabilities()).toEqual({
-      taskKinds: ['audio_stt', 'audio_tts'],
-      modelsPerKind: { audio_stt: ['whisper-tiny'], audio_tts: ['voice'] },
+      taskKinds: ['audio_stt', 'audio_tts', 'image'],
+      modelsPerKind: { audio_stt: ['whisper-tiny'], audio_tts: ['voice'], image: [] },
     });
   });
 
   it('advertises nothing without its packages and refuses with what to install', () => {
-    const bare = new OnnxEngine({ packages: { whisperCpp: null, sherpaOnnx: null } });
+    const bare = new OnnxEngine({ packages: { whisperCpp: null, sherpaOnnx: null, onnxRuntime: null } });
     expect(bare.capabilities().taskKinds).toEqual([]);
     const stt = claimFor('onnx', 'm', { kind: 'audio_stt', inputUrl: 'http://x/a.wav' });
     expect(bare.refuse({ ...stt, modelSource: { ...stt.modelSource, files: WHISPER_BIN } })).toMatch(
@@ -103,7 +103,7 @@ describe('onnx engine', () => {
     expect(bare.refuse({ ...tts, modelSource: { ...tts.modelSource, files: VOICE } })).toMatch(
       /npm install sherpa-onnx-node/,
     );
-    const onlyWhisper = new OnnxEngine({ packages: { sherpaOnnx: null } });
+    const onlyWhisper = new OnnxEngine({ packages: { sherpaOnnx: null, onnxRuntime: null } });
     expect(onlyWhisper.capabilities().taskKinds).toEqual(['audio_stt']);
   });
 

@@ -10,6 +10,7 @@ import {
   type EngineRunContext,
 } from '../types.js';
 import { sttLayout, ttsLayout } from './model-files.js';
+import { OnnxInpainter, refuseInpaint } from './inpaint.js';
 import type { OnnxSettings, WhisperVariant } from './settings.js';
 import { missing, runStt, WORDS_NEED_CPP } from './stt.js';
 import { runTts, TTS_EXTS } from './tts.js';
@@ -18,13 +19,16 @@ import { BUNDLED_FFMPEG } from '../media/index.js';
 export type { WhisperVariant } from './settings.js';
 
 export interface OnnxEngineOptions {
-  /** Model names to advertise per kind (the engine runs any modelSource whose files it recognises). */
-  models?: { audio_stt?: string[]; audio_tts?: string[] };
+  /**
+   * Model names to advertise per kind (the engine runs any modelSource whose files it recognises).
+   * `image` (inpainting) is advertised whenever onnxruntime-node is installed.
+   */
+  models?: { audio_stt?: string[]; audio_tts?: string[]; image?: string[] };
   /**
    * Where the optional native packages are: an absolute module path, or null for "not installed".
    * Left out, each is looked up with `require.resolve`.
    */
-  packages?: { whisperCpp?: string | null; sherpaOnnx?: string | null };
+  packages?: { whisperCpp?: string | null; sherpaOnnx?: string | null; onnxRuntime?: string | null };
   /** Let whisper.cpp use the GPU (default true; it falls back to the CPU where there is none). */
   useGpu?: boolean;
   /** whisper.cpp build to load (default "default", i.e. CPU + Metal on macOS). */
@@ -36,7 +40,8 @@ export interface OnnxEngineOptions {
   espeakDataDir?: string;
 }
 
-const KINDS = ['audio_stt', 'audio_tts'] as const;
+const KINDS = ['audio_stt', 'audio_tts', 'image'] as const;
+const SERVES = 'the onnx engine serves audio_stt, audio_tts and image (inpainting) jobs';
 const ESPEAK_DATA_DIRS = [
   '/usr/lib/x86_64-linux-gnu/espeak-ng-data',
   '/usr/lib/aarch64-linux-gnu/espeak-ng-data',
@@ -56,36 +61,43 @@ function resolvePackage(name: string, given: string | null | undefined): string 
  * Speech-to-text with whisper (whisper.cpp for ggml/gguf models, sherpa-onnx for ONNX exports)
  * and text-to-speech with ONNX voices (sherpa-onnx). Both native packages are optional: a kind
  * whose package is missing is not advertised, and a claim for it is refused with what to install.
- * Inference runs in a child process per job (see child.ts for why).
+ * Audio inference runs in a child process per job (see child.ts for why); image inpainting
+ * (onnxruntime-node, also optional) runs in this process with its sessions kept (see inpaint.ts).
  */
 export class OnnxEngine implements Engine {
   readonly name = 'onnx' as const;
   private readonly settings: OnnxSettings;
   private readonly models: NonNullable<OnnxEngineOptions['models']>;
+  private readonly inpainter: OnnxInpainter;
 
   constructor(options: OnnxEngineOptions = {}) {
     this.models = options.models ?? {};
     this.settings = {
       whisperCpp: resolvePackage('@fugood/whisper.node', options.packages?.whisperCpp),
       sherpaOnnx: resolvePackage('sherpa-onnx-node', options.packages?.sherpaOnnx),
+      onnxRuntime: resolvePackage('onnxruntime-node', options.packages?.onnxRuntime),
       ffmpegPath: options.ffmpegPath ?? BUNDLED_FFMPEG,
       useGpu: options.useGpu ?? true,
       whisperVariant: options.whisperVariant ?? 'default',
       threads: options.threads ?? Math.min(8, availableParallelism()),
       espeakDataDir: options.espeakDataDir ?? ESPEAK_DATA_DIRS.find((dir) => existsSync(dir)),
     };
+    this.inpainter = new OnnxInpainter(this.settings.onnxRuntime, this.settings.threads);
   }
 
   capabilities(): EngineCapabilities {
     const kinds: TaskKind[] = KINDS.filter((kind) =>
       kind === 'audio_stt'
         ? (this.settings.whisperCpp ?? this.settings.sherpaOnnx)
-        : this.settings.sherpaOnnx,
+        : kind === 'audio_tts'
+          ? this.settings.sherpaOnnx
+          : // Inpainting (initImageUrl + maskUrl + an .onnx model); other image jobs are refused with the reason.
+            this.settings.onnxRuntime,
     );
     return {
       taskKinds: kinds,
       modelsPerKind: Object.fromEntries(
-        kinds.map((kind) => [kind, [...(this.models[kind as 'audio_stt'] ?? [])]]),
+        kinds.map((kind) => [kind, [...(this.models[kind as keyof typeof this.models] ?? [])]]),
       ),
     };
   }
@@ -110,7 +122,8 @@ export class OnnxEngine implements Engine {
         return `onnx text-to-speech cannot write "${task.ext}" (it writes ${TTS_EXTS.join(', ')})`;
       return undefined;
     }
-    return `the onnx engine serves audio_stt and audio_tts jobs, not ${task.kind}`;
+    if (task.kind === 'image') return refuseInpaint(task, modelSource, this.settings.onnxRuntime);
+    return `${SERVES}, not ${task.kind}`;
   }
 
   async run(task: Task, modelSource: ModelSource, ctx: EngineRunContext): Promise<EngineResult> {
@@ -119,13 +132,15 @@ export class OnnxEngine implements Engine {
         return runStt(task, modelSource, ctx, this.settings);
       case 'audio_tts':
         return runTts(task, modelSource, ctx, this.settings);
+      case 'image':
+        return this.inpainter.run(task, modelSource, ctx);
       default:
-        throw new EngineError(`the onnx engine serves audio_stt and audio_tts jobs, not ${task.kind}`, false);
+        throw new EngineError(`${SERVES}, not ${task.kind}`, false);
     }
   }
 
-  /** Nothing outlives a job: each runs in its own child process, gone when the job ends. */
+  /** Audio jobs leave nothing behind (their child is gone); inpainting sessions are released here. Idempotent. */
   close(): Promise<void> {
-    return Promise.resolve();
+    return this.inpainter.close();
   }
 }

@@ -66,6 +66,13 @@ export function ttsLayout(source: ModelSource): TtsLayout | string {
   };
 }
 
+/** The inpainting model of `source` (its one `.onnx` file), or a sentence saying why there is none. */
+export function inpaintLayout(source: ModelSource): ModelFile | string {
+  const onnx = source.files.filter((f) => name(f).endsWith('.onnx'));
+  if (onnx.length === 1 && onnx[0]) return onnx[0];
+  return `onnx inpainting needs exactly one .onnx model (LaMa-style: inputs image and mask); the modelSource has ${listed(source)}`;
+}
+
 /** The cached path of `file`: its place among the files of its role, as `byRole` lists them. */
 export function pathOf(source: ModelSource, model: ProvisionedModel, file: ModelFile): string {
   const sameRole = source.files.filter((f) => f.role === file.role);

@@ -11,6 +11,8 @@ export interface OnnxSettings {
   whisperCpp: string | undefined;
   /** Absolute module path of sherpa-onnx-node, or undefined when it is not installed. */
   sherpaOnnx: string | undefined;
+  /** Absolute module path of onnxruntime-node (image inpainting), or undefined when it is not installed. */
+  onnxRuntime: string | undefined;
   ffmpegPath: string;
   useGpu: boolean;
   whisperVariant: WhisperVariant;
