@@ -4,7 +4,7 @@ import type { WorkerEventBus } from '../events/index.js';
 import type { LogShipper } from '../logs/index.js';
 import type { Capabilities, Claim, WorkerFrame } from '../protocol/index.js';
 import { CloseCode, sessionUrl } from '../protocol/index.js';
-import { backoffDelay, isAbortError, sleep, toError } from '../util/index.js';
+import { backoffDelay, isAbortError, sleep } from '../util/index.js';
 import { SessionExhaustedError, SessionRefusedError } from './errors.js';
 import { parseStudioFrame } from './parse.js';
 
@@ -256,10 +256,9 @@ export class Session {
           reject(fatal);
           return;
         }
+        // Timers start only at `welcome`, so their presence says whether this connection got there.
         resolve({ code, reason, welcomed: timers.length > 0 });
       });
-    }).catch((e: unknown) => {
-      throw toError(e);
     });
   }
 

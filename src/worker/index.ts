@@ -1,3 +1,4 @@
 export { Worker } from './worker.js';
 export type { WorkerOptions } from './worker.js';
 export type { WorkerStatus } from './status.js';
+export { buildCapabilities } from './capabilities.js';

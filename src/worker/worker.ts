@@ -5,7 +5,9 @@ import type { ConfigStore } from '../config/index.js';
 import type { WorkerConfig } from '../config/types.js';
 import type { Engine } from '../engines/index.js';
 import { EngineDispatcher, createEngines } from '../engines/index.js';
-import { expandHome } from '../config/index.js';
+import type { DispatcherCapabilities } from '../engines/index.js';
+import { buildCapabilities } from './capabilities.js';
+import { DEFAULT_CONFIG, expandHome } from '../config/index.js';
 import { ModelCache } from '../models/index.js';
 import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
@@ -266,21 +268,13 @@ export class Worker {
     };
   }
 
-  private capabilities(engines: ReturnType<EngineDispatcher['capabilities']>): Capabilities {
-    const host = this.host ?? { machineName: 'unknown', username: 'unknown', vramTotalGb: 0 };
-    return {
-      machineName: host.machineName,
-      username: host.username,
-      agentVersion: VERSION,
-      engine: 'multi',
-      vramTotalGb: host.vramTotalGb,
-      vramThresholdGb: this.config?.vramThresholdGb ?? 0,
-      autoEnabled: !(this.runner?.isPaused ?? false),
-      autoStart: this.config?.autoStart ?? true,
-      supportedModels: engines.supportedModels,
-      taskKinds: engines.taskKinds,
-      supportedModelsPerKind: engines.supportedModelsPerKind,
-    };
+  private capabilities(engines: DispatcherCapabilities): Capabilities {
+    return buildCapabilities({
+      host: this.host ?? { machineName: 'unknown', username: 'unknown', vramTotalGb: 0 },
+      config: this.config ?? DEFAULT_CONFIG,
+      engines,
+      paused: this.runner?.isPaused ?? false,
+    });
   }
 
   private setState(state: WorkerLifecycleState, reason?: string): void {

@@ -4,6 +4,7 @@ import { EngineDispatcher, createEngines } from '../../engines/index.js';
 import { probeHost } from '../../platform/index.js';
 import { UserError } from '../../util/index.js';
 import { USER_AGENT, VERSION } from '../../version.js';
+import { buildCapabilities } from '../../worker/index.js';
 import type { CommandContext } from '../context.js';
 import { onShutdownSignal } from '../signals.js';
 
@@ -50,15 +51,7 @@ export async function registerCommand(
       version: VERSION,
       log: ctx.log,
       signal: abort.signal,
-      capabilities: () => ({
-        ...host,
-        agentVersion: VERSION,
-        engine: 'multi',
-        vramThresholdGb: config.vramThresholdGb,
-        autoEnabled: true,
-        autoStart: config.autoStart,
-        ...engines,
-      }),
+      capabilities: () => buildCapabilities({ host, config, engines, paused: false }),
       onState: (s) => {
         if (s.state === 'pending') {
           ctx.out(`registration request ${s.requestId} is waiting for the studio operator's approval…`);

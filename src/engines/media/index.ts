@@ -7,3 +7,4 @@ export {
   videoSize,
   type VideoExt,
 } from './ffmpeg.js';
+export { feedFfmpeg, type FeedOptions } from './feed.js';

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import type { VideoTask } from '../../protocol/index.js';
 import { EngineError, type EngineResult, type EngineRunContext } from '../types.js';
-import { VIDEO_OUTPUT_ARGS, isVideoExt, videoSize } from '../media/index.js';
-import { feedFfmpeg } from './ffmpeg.js';
+import { VIDEO_OUTPUT_ARGS, feedFfmpeg, isVideoExt, videoSize } from '../media/index.js';
 import { checkSize } from './image.js';
 import { HashRng } from './rng.js';
 import { makeScene, renderSceneRgb } from './scene.js';

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import ffmpeg from '@ffmpeg-installer/ffmpeg';
 import type { Logger } from 'pino';
 import { toError } from '../../util/index.js';
+import { BUNDLED_FFMPEG } from './ffmpeg.js';
 import { abortError, throwIfAborted } from '../abort.js';
 import { EngineError } from '../types.js';
 
@@ -37,7 +37,7 @@ export async function feedFfmpeg({
   log,
 }: FeedOptions): Promise<void> {
   throwIfAborted(signal);
-  const child = spawn(ffmpeg.path, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn(BUNDLED_FFMPEG, args, { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-STDERR_TAIL_CHARS);
