@@ -3,7 +3,14 @@ import { Agent, FormData, request } from 'undici';
 import WebSocket from 'ws';
 import type { DevStudio } from '../src/dev-studio/index.js';
 import type { Capabilities } from '../src/protocol/index.js';
-import { COMPLETE_FIELDS, contentTypeForExt, routes, sessionUrl, studioUrl } from '../src/protocol/index.js';
+import {
+  COMPLETE_FIELDS,
+  contentTypeForExt,
+  routes,
+  sessionUrl,
+  studioUrl,
+  SUBPROTOCOL,
+} from '../src/protocol/index.js';
 
 export const BENCH_CAPABILITIES: Capabilities = {
   machineName: 'bench',
@@ -26,7 +33,7 @@ function rawText(data: WebSocket.RawData): string {
 
 interface OfferFrame {
   type: 'offer';
-  claim: { jobId: string; prompt?: string; ext?: string };
+  claim: { jobId: string; task: { prompt?: string; ext?: string } };
 }
 
 /**
@@ -69,7 +76,7 @@ export class RawClient {
     });
     const { requestId } = (await res.body.json()) as { requestId: string };
     const { workerId, authToken } = studio.admin.approve(requestId);
-    const ws = new WebSocket(sessionUrl(studio.url, workerId), {
+    const ws = new WebSocket(sessionUrl(studio.url, workerId), [SUBPROTOCOL], {
       headers: { authorization: `Bearer ${authToken}` },
     });
     await new Promise<void>((resolve, reject) => {
@@ -130,8 +137,11 @@ export class RawClient {
       this.onOffer(claim.jobId);
       return;
     }
-    this.upload(claim.jobId, this.result, claim.ext ?? 'webp', claim.prompt ?? '').catch((e: unknown) => {
-      this.failure ??= e instanceof Error ? e : new Error(String(e));
-    });
+    // As the contract says: the task's own prompt, in full, and its ext.
+    this.upload(claim.jobId, this.result, claim.task.ext ?? 'webp', claim.task.prompt ?? '').catch(
+      (e: unknown) => {
+        this.failure ??= e instanceof Error ? e : new Error(String(e));
+      },
+    );
   }
 }

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { ConfigStore, resolveConfigDir } from '../config/index.js';
+import {
+  CONFIG_DIR_ENV,
+  ConfigStore,
+  legacyConfigDirs,
+  migrateLegacyConfigDir,
+  resolveConfigDir,
+} from '../config/index.js';
 import { LogShipper, createLogger } from '../logs/index.js';
 import { ExitCode, UserError, toError } from '../util/index.js';
 import { VERSION } from '../version.js';
@@ -49,8 +55,26 @@ function makeContext(program: Command, defaultLevel = 'info'): CommandContext {
     destination: 2,
     shipper,
   });
-  const store = new ConfigStore(resolveConfigDir(opts.configDir ? { configDir: opts.configDir } : {}));
+  const explicit = opts.configDir !== undefined || Boolean(process.env[CONFIG_DIR_ENV]);
+  const dir = resolveConfigDir(opts.configDir ? { configDir: opts.configDir } : {});
+  if (!explicit) moveLegacyConfig(dir, log);
+  const store = new ConfigStore(dir);
   return { store, log, shipper, out: (line) => process.stdout.write(`${line}\n`) };
+}
+
+/** Earlier versions kept the config elsewhere on macOS and Windows: move it to the original's folder once. */
+function moveLegacyConfig(dir: string, log: CommandContext['log']): void {
+  try {
+    const move = migrateLegacyConfigDir(dir, legacyConfigDirs());
+    if (!move) return;
+    const kept =
+      move.kept.length > 0 ? `; left in place (already present there): ${move.kept.join(', ')}` : '';
+    log.info(
+      `moved the config folder from ${move.from} to ${move.to} (the original worker's location)${kept}`,
+    );
+  } catch (e) {
+    log.warn(`could not move the config folder to ${dir}: ${toError(e).message}`);
+  }
 }
 
 export function buildProgram(): Command {
@@ -63,7 +87,7 @@ export function buildProgram(): Command {
     .version(VERSION)
     .option(
       '--config-dir <dir>',
-      'config folder (default: ~/.config/minis-studio-worker, env STUDIO_WORKER_CONFIG_DIR)',
+      "config folder (default: the original worker's, ~/.config/minis-studio-worker on Linux; env STUDIO_WORKER_CONFIG_DIR)",
     )
     .addOption(
       new Option('--log-level <level>', 'log level (env LOG_LEVEL)').choices([

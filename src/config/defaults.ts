@@ -20,7 +20,8 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   notifyJobFailed: false,
   notifyRegistrationApproved: false,
   llmThreads: 0,
-  wsReconnectAttempts: 5,
+  // 0 = never give up: a worker started from a terminal, `ui` or autostart has nothing to restart it.
+  wsReconnectAttempts: 0,
 });
 
 /** Expands a leading `~` (alone, or followed by `/` or `\`) to the home directory. */

@@ -5,7 +5,15 @@
 export type { WorkerConfig } from './types.js';
 export { SECRET_KEYS } from './types.js';
 export { DEFAULT_CONFIG, expandHome } from './defaults.js';
-export { resolveConfigDir, CONFIG_DIR_ENV, type ResolveConfigDirOptions } from './paths.js';
+export {
+  resolveConfigDir,
+  defaultConfigDir,
+  legacyConfigDirs,
+  migrateLegacyConfigDir,
+  CONFIG_DIR_ENV,
+  type ConfigMove,
+  type ResolveConfigDirOptions,
+} from './paths.js';
 export { ConfigError, type ConfigProblem } from './errors.js';
 export { ConfigStore, CONFIG_FILE } from './store.js';
 export { configForDisplay, MASK } from './display.js';

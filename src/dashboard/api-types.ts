@@ -16,7 +16,7 @@ export interface CurrentJobView {
   jobId: string;
   kind: TaskKindName;
   model: string;
-  phase: 'running' | 'uploading';
+  phase: 'running' | 'uploading' | 'delivering';
   elapsedMs: number;
   progress?: { fraction?: number; message?: string };
   /** The first 200 characters of the job's prompt (or text, or last chat message). */

@@ -1,5 +1,5 @@
 import type { ModelDownloadProgress } from '../events/index.js';
-import type { LogEntry } from '../protocol/index.js';
+import type { LocalLogEntry as LogEntry } from '../logs/index.js';
 import type { DownloadView, LogRecord } from './api-types.js';
 
 export const LOG_RING_SIZE = 1000;

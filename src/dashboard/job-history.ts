@@ -160,14 +160,13 @@ function mediaTypeOf(contentType: string): 'image' | 'audio' {
 function promptOf(claim: Claim): string | undefined {
   const task = claim.task;
   const text =
-    claim.prompt ??
-    (task.kind === 'llm'
+    task.kind === 'llm'
       ? task.messages.at(-1)?.content
       : task.kind === 'audio_tts'
         ? task.text
         : task.kind === 'audio_stt'
           ? task.prompt
-          : task.prompt);
+          : task.prompt;
   if (text === undefined) return undefined;
   return text.length > PROMPT_PREVIEW_CHARS ? `${text.slice(0, PROMPT_PREVIEW_CHARS - 1)}…` : text;
 }

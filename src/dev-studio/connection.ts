@@ -39,8 +39,8 @@ export class WorkerConnection {
   welcomed = false;
   /** The job offered to (and maybe accepted by) this connection; one at a time. */
   offeredJobId: string | undefined;
-  /** Jobs the studio finished behind this connection's back (a late upload); frames about them are ignored. */
-  readonly superseded = new Set<string>();
+  /** Set by a transient reject: no offer for this connection until its next heartbeat (no spinning). */
+  skipUntilHeartbeat = false;
   private helloSeen = false;
   private closed = false;
   private readonly helloTimer: NodeJS.Timeout;
@@ -116,6 +116,11 @@ export class WorkerConnection {
       json = JSON.parse(text);
     } catch {
       this.violate('frame is not valid JSON', text.slice(0, 1000));
+      return;
+    }
+    if ((json as { type?: unknown } | null)?.type === 'readyForMore') {
+      // The production studio drives offers itself; the extra trigger raced it and double-offered.
+      this.violate('readyForMore: the studio offers the next job by itself; workers must not ask', json);
       return;
     }
     const parsed = WorkerFrameSchema.safeParse(json);

@@ -35,7 +35,7 @@ interface CompleteParams {
 
 /** `POST /workers/register-request`, `GET /workers/register-requests/:id` and the multipart `complete`. */
 export function registerContractRoutes(app: FastifyInstance, ctx: ContractContext): void {
-  const { registry, board } = ctx;
+  const { registry } = ctx;
 
   app.post(`${API_PREFIX}/workers/register-request`, (request) => {
     const parsed = RegisterRequestSchema.safeParse(request.body);
@@ -66,18 +66,22 @@ export function registerContractRoutes(app: FastifyInstance, ctx: ContractContex
         await drainUpload(request, ctx.resultsDir);
         return reply.code(fault).send({ error: `injected failure (${fault})` });
       }
-      checkUploadAllowed(board, workerId, jobId);
+      checkUploadAllowed(ctx, workerId, jobId);
       return receiveResult(request, ctx, workerId, jobId);
     },
   );
 }
 
-function checkUploadAllowed(board: JobBoard, workerId: string, jobId: string): void {
-  const job = board.find(jobId);
+/**
+ * flows.md §5: the studio takes an upload only while the job is claimed by this worker — held by
+ * its live session; a claim released by a closed socket, or a finished job, gets 409.
+ */
+function checkUploadAllowed(ctx: ContractContext, workerId: string, jobId: string): void {
+  const job = ctx.board.find(jobId);
   if (!job) throw notFound(`job ${jobId}`);
-  if (!board.mayUpload(jobId, workerId)) {
+  if (!ctx.hub.holds(workerId, jobId)) {
     const holder = job.workerId === undefined ? '' : ` (worker ${job.workerId})`;
-    throw conflict(`job ${jobId} is ${job.status}${holder}; worker ${workerId} may not complete it`);
+    throw conflict(`job ${jobId} is ${job.status}${holder}; it is not claimed by worker ${workerId}`);
   }
   if (!BINARY_KINDS.has(job.kind)) {
     throw badRequest(`job ${jobId} is a ${job.kind} job; its result goes in a completeJson frame`);
@@ -98,10 +102,12 @@ async function receiveResult(
     await removeTempFiles(upload);
     throw badRequest(`bad complete upload for job ${jobId}: ${problems.join('; ')}`);
   }
-  // The job may have moved on while the bytes were arriving.
-  if (!ctx.board.mayUpload(jobId, workerId)) {
+  // The job may have moved on while the bytes were arriving (its socket closed, say).
+  if (!ctx.hub.holds(workerId, jobId)) {
     await removeTempFiles(upload);
-    throw conflict(`job ${jobId} is ${ctx.board.get(jobId).status}; worker ${workerId} may not complete it`);
+    throw conflict(
+      `job ${jobId} is ${ctx.board.get(jobId).status}; it is no longer claimed by worker ${workerId}`,
+    );
   }
   const filename = `${jobId}.${ext}`;
   // Job ids come from the operator (or a raw claim): keep them from naming a path outside the folder.
@@ -115,6 +121,7 @@ async function receiveResult(
     filename,
     bytes: file.bytes,
     path,
+    prompt: upload.fields.get(COMPLETE_FIELDS.prompt) ?? '',
   });
   return { ok: true };
 }

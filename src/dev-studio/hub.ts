@@ -15,6 +15,8 @@ const MAX_VIOLATIONS = 10_000;
 const JSON_KINDS = new Set(['llm', 'audio_stt']);
 
 interface WorkerState {
+  /** What the last upgrade asked for in `Sec-WebSocket-Protocol`. */
+  subprotocolsRequested?: string[];
   capabilities?: Capabilities;
   currentJobId?: string;
   lastHeartbeatAt?: string;
@@ -46,8 +48,10 @@ export class Hub implements ConnectionHost {
     readonly heartbeatTimeoutMs: number,
   ) {}
 
-  attach(ws: WebSocket, workerId: string): void {
+  /** `subprotocols`: what the worker's upgrade asked for (recorded; production echoes its own either way). */
+  attach(ws: WebSocket, workerId: string, subprotocols: string[] = []): void {
     const conn = new WorkerConnection(ws, workerId, this);
+    this.state(workerId).subprotocolsRequested = subprotocols;
     this.live.add(conn);
     this.log.info({ workerId }, 'worker connected');
     this.events.emit('worker', { workerId, type: 'connected' });
@@ -80,10 +84,16 @@ export class Hub implements ConnectionHost {
       case 'heartbeat': {
         const state = this.state(conn.workerId);
         state.capabilities = frame.capabilities;
-        state.currentJobId = frame.currentJobId;
+        state.currentJobId = frame.currentJobId ?? undefined;
         state.lastHeartbeatAt = new Date().toISOString();
         state.heartbeats += 1;
         conn.send({ type: 'heartbeatAck' });
+        // The production studio's self-heal: an idle worker's heartbeat gets it the next offer,
+        // which is also when a job it turned down as busy or paused may come back to it.
+        if (conn.skipUntilHeartbeat) {
+          conn.skipUntilHeartbeat = false;
+          this.pump();
+        }
         return;
       }
       case 'logBatch': {
@@ -92,9 +102,6 @@ export class Hub implements ConnectionHost {
         if (logs.length > MAX_LOG_ENTRIES) logs.splice(0, logs.length - MAX_LOG_ENTRIES);
         return;
       }
-      case 'readyForMore':
-        this.log.debug({ workerId: conn.workerId }, 'legacy readyForMore ignored');
-        return;
       default:
         this.onJobFrame(conn, frame);
     }
@@ -137,7 +144,7 @@ export class Hub implements ConnectionHost {
   /** Gives every idle welcomed connection the first queued job it may run. */
   pump(): void {
     for (const conn of this.sessions.values()) {
-      if (conn.offeredJobId !== undefined || !conn.isOpen) continue;
+      if (conn.offeredJobId !== undefined || !conn.isOpen || conn.skipUntilHeartbeat) continue;
       const next = this.board.offerNext(conn.workerId);
       if (!next) continue;
       conn.offeredJobId = next.jobId;
@@ -146,21 +153,25 @@ export class Hub implements ConnectionHost {
     }
   }
 
-  /** A multipart upload finished the job: take it from whoever holds it, ack the uploader, offer more. */
+  /**
+   * A multipart upload finished the job (the route checked that this worker's live session holds
+   * it): ack the uploader and offer it more, as the production studio's `notifyJobCompleted` does.
+   */
   completeUpload(workerId: string, jobId: string, result: JobResult): void {
-    const job = this.board.get(jobId);
-    const holder = job.workerId === undefined ? undefined : this.sessions.get(job.workerId);
-    if (holder?.offeredJobId === jobId) {
-      holder.offeredJobId = undefined;
-      if (job.status === 'offered' || holder.workerId !== workerId) holder.superseded.add(jobId);
-    }
+    const holder = this.sessions.get(workerId);
+    if (holder?.offeredJobId === jobId) holder.offeredJobId = undefined;
     this.board.complete(jobId, result, workerId);
     this.log.info(
       { workerId, jobId, bytes: result.type === 'file' ? result.bytes : undefined },
       'job completed',
     );
-    this.sessions.get(workerId)?.send({ type: 'completeAck', jobId });
     this.pump();
+  }
+
+  /** Whether `workerId`'s live, welcomed session holds `jobId` (offered or accepted, not finished). */
+  holds(workerId: string, jobId: string): boolean {
+    const conn = this.sessions.get(workerId);
+    return conn?.isOpen === true && conn.offeredJobId === jobId && this.board.find(jobId) !== undefined;
   }
 
   listWorkers(): WorkerSnapshot[] {
@@ -176,6 +187,8 @@ export class Hub implements ConnectionHost {
       };
       if (state?.lastHeartbeatAt !== undefined) snap.lastHeartbeatAt = state.lastHeartbeatAt;
       if (state?.capabilities !== undefined) snap.capabilities = state.capabilities;
+      if (state?.subprotocolsRequested !== undefined)
+        snap.subprotocolsRequested = state.subprotocolsRequested;
       if (state?.currentJobId !== undefined) snap.currentJobId = state.currentJobId;
       if (session?.offeredJobId !== undefined) snap.offeredJobId = session.offeredJobId;
       return snap;
@@ -237,16 +250,11 @@ export class Hub implements ConnectionHost {
 
   private onJobFrame(conn: WorkerConnection, frame: JobFrame): void {
     const { jobId } = frame;
-    if (conn.superseded.has(jobId)) {
-      this.log.info(
-        { workerId: conn.workerId, jobId, type: frame.type },
-        'frame about a job already completed by upload',
-      );
-      return;
-    }
+    // flows.md §6: a frame about a job this session does not hold (never offered, finished, or
+    // released when an earlier socket closed) is a protocol violation.
     if (conn.offeredJobId !== jobId) {
       const held = conn.offeredJobId === undefined ? 'none is' : `${conn.offeredJobId} is`;
-      conn.violate(`${frame.type} for job ${jobId}, but ${held} offered to this worker`, frame);
+      conn.violate(`${frame.type} for job ${jobId}, but ${held} held for this session`, frame);
       return;
     }
     const job = this.board.get(jobId);
@@ -257,7 +265,15 @@ export class Hub implements ConnectionHost {
         this.board.accept(jobId);
         return;
       case 'reject':
-        this.board.reject(jobId, frame.reason);
+        if (job.status !== 'offered')
+          return conn.violate(`reject for job ${jobId}, already ${job.status}`, frame);
+        if (frame.code === 'busy' || frame.code === 'paused') {
+          // Transient: back to the queue without an attempt, and not straight back to this worker.
+          this.board.requeueTransient(jobId, frame.reason, frame.code);
+          conn.skipUntilHeartbeat = true;
+        } else {
+          this.board.reject(jobId, frame.reason);
+        }
         break;
       case 'fail':
         this.board.fail(jobId, frame.error, frame.retryable);
@@ -268,7 +284,13 @@ export class Hub implements ConnectionHost {
           const reason = `completeJson for ${job.kind} job ${jobId}; its result must be uploaded to the complete route`;
           return conn.violate(reason, frame);
         }
-        this.board.complete(jobId, { type: 'json', value: frame.result }, conn.workerId);
+        if (job.status !== 'accepted')
+          return conn.violate(`completeJson for job ${jobId} before accept`, frame);
+        this.board.complete(
+          jobId,
+          { type: 'json', value: frame.result, prompt: frame.prompt ?? '' },
+          conn.workerId,
+        );
         conn.send({ type: 'completeAck', jobId });
         break;
     }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { ClaimSchema, TaskSchema } from '../protocol/index.js';
-import type { ModelSource, Task, TaskKind } from '../protocol/index.js';
+import type { ModelSource, TaskKind } from '../protocol/index.js';
 import { badRequest, conflict, DevStudioError, notFound } from './errors.js';
 import { FINAL_JOB_STATUSES } from './types.js';
 import type { DevStudioEvents, EnqueueJobInput, Job, JobResult, WaitForJobOptions } from './types.js';
@@ -21,22 +21,12 @@ const MODEL_SHORT_NAMES: Record<TaskKind, string> = {
   video: 'video',
 };
 
-interface JobRecord extends Job {
-  /** Workers that held the job before it went back to the queue; their late upload still completes it. */
-  previousWorkers: Set<string>;
-}
+type JobRecord = Job;
 
 const now = (): string => new Date().toISOString();
 
-function defaultPrompt(task: Task): string | undefined {
-  if ('prompt' in task && task.prompt !== undefined) return task.prompt;
-  if ('text' in task) return task.text;
-  return undefined;
-}
-
 function snapshot(job: JobRecord): Job {
-  const { previousWorkers: _previousWorkers, ...rest } = job;
-  return { ...rest };
+  return { ...job };
 }
 
 /**
@@ -59,10 +49,11 @@ export class JobBoard {
     const task = parsed.data;
     this.seq += 1;
     const rawJobId = (input.rawClaim as { jobId?: unknown } | undefined)?.jobId;
-    const jobId = typeof rawJobId === 'string' ? rawJobId : `j-${this.seq}-${randomBytes(4).toString('hex')}`;
+    const jobId =
+      input.jobId ??
+      (typeof rawJobId === 'string' ? rawJobId : `j-${this.seq}-${randomBytes(4).toString('hex')}`);
     if (this.jobs.has(jobId)) throw conflict(`job ${jobId} already exists`);
-    const prompt = input.prompt ?? defaultPrompt(task);
-    const ext = input.ext ?? ('ext' in task ? task.ext : undefined);
+    // The newest studio sends neither `prompt` nor `ext` in a claim: the worker derives both from the task.
     const claimInput = {
       jobId,
       gameId: input.gameId ?? 'dev-game',
@@ -71,8 +62,6 @@ export class JobBoard {
       vramGbEstimate: input.vramGbEstimate ?? 1,
       task,
       modelSource: input.modelSource ?? DEFAULT_MODEL_SOURCE,
-      ...(prompt !== undefined ? { prompt } : {}),
-      ...(ext !== undefined ? { ext } : {}),
     };
     const claim = ClaimSchema.safeParse(claimInput);
     if (!claim.success) throw badRequest(`invalid claim: ${z.prettifyError(claim.error)}`);
@@ -82,7 +71,6 @@ export class JobBoard {
       kind: task.kind,
       enqueuedAt: now(),
       claim: claim.data,
-      previousWorkers: new Set(),
       ...(input.workerId !== undefined ? { targetWorkerId: input.workerId } : {}),
       ...('rawClaim' in input ? { rawClaim: input.rawClaim } : {}),
     };
@@ -139,6 +127,19 @@ export class JobBoard {
     this.finish(this.record(jobId), { status: 'rejected', rejectReason: reason });
   }
 
+  /** A `busy`/`paused` reject: back to the front of the queue without counting an attempt. */
+  requeueTransient(jobId: string, reason: string, code: string): void {
+    const job = this.record(jobId);
+    Object.assign(job, {
+      status: 'queued',
+      rejectReason: reason,
+      rejectCode: code,
+      transientRejects: (job.transientRejects ?? 0) + 1,
+    });
+    this.queue.unshift(jobId);
+    this.emit(job);
+  }
+
   fail(jobId: string, error: string, retryable: boolean): void {
     this.finish(this.record(jobId), { status: 'failed', error, retryable });
   }
@@ -150,25 +151,13 @@ export class JobBoard {
     this.finish(job, { status: 'completed', result });
   }
 
-  /** The job's worker went away before finishing it: back to the front of the queue. */
+  /** The job's worker went away before finishing it: the claim is released, back to the front of the queue. */
   requeue(jobId: string): void {
     const job = this.jobs.get(jobId);
     if (!job || FINAL_JOB_STATUSES.has(job.status) || job.status === 'queued') return;
-    if (job.workerId !== undefined) job.previousWorkers.add(job.workerId);
     job.status = 'queued';
     this.queue.unshift(jobId);
     this.emit(job);
-  }
-
-  /**
-   * Whether `workerId` may upload the result of `jobId`: it holds the job now, or held it before
-   * the job was re-queued and not yet finished.
-   */
-  mayUpload(jobId: string, workerId: string): boolean {
-    const job = this.jobs.get(jobId);
-    if (!job || FINAL_JOB_STATUSES.has(job.status)) return false;
-    const holds = (job.status === 'offered' || job.status === 'accepted') && job.workerId === workerId;
-    return holds || job.previousWorkers.has(workerId);
   }
 
   waitFor(jobId: string, opts: WaitForJobOptions = {}): Promise<Job> {

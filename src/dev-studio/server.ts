@@ -9,6 +9,7 @@ import type { FastifyError, FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
+import { SUBPROTOCOL } from '../protocol/index.js';
 import { toError } from '../util/index.js';
 import { createAdmin } from './admin.js';
 import type { DevStudioAdmin } from './admin.js';
@@ -81,6 +82,7 @@ export async function startDevStudio(opts: DevStudioOptions = {}): Promise<DevSt
   registerContractRoutes(app, { registry, board, hub, resultsDir, uploadFaults });
   registerAdminRoutes(app, admin, files);
   const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
+  echoSubprotocol(wss, opts.echoSubprotocol !== false);
   serveUpgrades(app.server, wss, registry, hub, log);
 
   const host = opts.host ?? '127.0.0.1';
@@ -106,4 +108,17 @@ export async function startDevStudio(opts: DevStudioOptions = {}): Promise<DevSt
     })());
 
   return { url, admin, events, close };
+}
+
+/**
+ * The production studio answers every upgrade with `Sec-WebSocket-Protocol: studio-worker-v1`,
+ * whether or not the client asked for it (a client that did not ask fails such a handshake);
+ * `echo: false` plays a studio that sends none.
+ */
+function echoSubprotocol(wss: WebSocketServer, echo: boolean): void {
+  wss.on('headers', (headers) => {
+    const at = headers.findIndex((h) => /^sec-websocket-protocol:/i.test(h));
+    if (at >= 0) headers.splice(at, 1);
+    if (echo) headers.push(`Sec-WebSocket-Protocol: ${SUBPROTOCOL}`);
+  });
 }

@@ -25,6 +25,11 @@ export interface DevStudioOptions {
   heartbeatTimeoutMs?: number;
   /** A connection that sends no `hello` for this long is a protocol violation. Default 10000. */
   helloTimeoutMs?: number;
+  /**
+   * Echo the subprotocol `studio-worker-v1` on every upgrade, asked for or not, as production does
+   * (default true). False plays a studio that never echoes it, to test a worker against both.
+   */
+  echoSubprotocol?: boolean;
 }
 
 export type RegistrationStatus = 'pending' | 'approved' | 'rejected';
@@ -48,6 +53,8 @@ export interface WorkerSnapshot {
   heartbeats: number;
   /** As the worker last reported it (hello or heartbeat). */
   capabilities?: Capabilities;
+  /** The subprotocols the worker's last upgrade asked for (the contract: `studio-worker-v1`). */
+  subprotocolsRequested?: string[];
   /** As the worker's last heartbeat reported it. */
   currentJobId?: string;
   /** The job the studio has offered to / seen accepted by this worker's live connection. */
@@ -57,9 +64,18 @@ export interface WorkerSnapshot {
 export type JobStatus = 'queued' | 'offered' | 'accepted' | 'completed' | 'failed' | 'rejected';
 export const FINAL_JOB_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'rejected']);
 
+/** A delivered result; `prompt` is what the worker sent with it (the studio stores it on the job). */
 export type JobResult =
-  | { type: 'json'; value: unknown }
-  | { type: 'file'; ext: string; contentType: string; filename: string; bytes: number; path: string };
+  | { type: 'json'; value: unknown; prompt: string }
+  | {
+      type: 'file';
+      ext: string;
+      contentType: string;
+      filename: string;
+      bytes: number;
+      path: string;
+      prompt: string;
+    };
 
 export interface Job {
   jobId: string;
@@ -70,6 +86,10 @@ export interface Job {
   /** When set, the job is offered only to this worker. */
   targetWorkerId?: string;
   rejectReason?: string;
+  /** The code of the last reject (`busy`/`paused` put the job back in the queue). */
+  rejectCode?: string;
+  /** Transient rejects (busy/paused) so far; they never count as attempts. */
+  transientRejects?: number;
   error?: string;
   retryable?: boolean;
   result?: JobResult;
@@ -85,13 +105,13 @@ export interface Job {
 
 export interface EnqueueJobInput {
   task: TaskInput;
+  /** Default: a fresh `j-<n>-<hex>` id. */
+  jobId?: string;
   modelSource?: ModelSource;
   model?: string;
   vramGbEstimate?: number;
   gameId?: string;
   assetName?: string;
-  prompt?: string;
-  ext?: string;
   /** Offer only to this worker. */
   workerId?: string;
   /** Send exactly this as the claim, unvalidated (to test how a worker handles a bad offer). */

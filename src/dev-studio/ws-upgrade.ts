@@ -44,6 +44,11 @@ export function serveUpgrades(
       log.warn({ workerId }, 'upgrade refused: bad or missing bearer');
       return refuse(socket, 401, `the bearer is not the auth token of worker ${workerId}`);
     }
-    wss.handleUpgrade(request, socket, head, (ws) => hub.attach(ws, workerId));
+    const asked = request.headers['sec-websocket-protocol'];
+    const subprotocols = (asked ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    wss.handleUpgrade(request, socket, head, (ws) => hub.attach(ws, workerId, subprotocols));
   });
 }

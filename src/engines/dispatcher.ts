@@ -69,15 +69,15 @@ export class EngineDispatcher {
 
   /**
    * Runs the claim on its engine. Refusals and engine failures reject with an `EngineError`
-   * (anything else an engine throws becomes a non-retryable one); cancellation rejects with the
+   * (anything else an engine throws becomes one: a crash, reported as retryable); cancellation rejects with the
    * engine's AbortError unchanged.
    */
   async run(claim: Claim, ctx: EngineRunContext): Promise<EngineResult> {
     if (this.closing) throw new EngineError('the worker is shutting down', true);
     const refusal = this.refuse(claim);
-    if (refusal) throw new EngineError(refusal, false);
+    if (refusal) throw EngineError.cannotServe(refusal);
     const engine = this.engines.get(claim.modelSource.engine);
-    if (!engine) throw new EngineError(`engine "${claim.modelSource.engine}" is not installed`, false);
+    if (!engine) throw EngineError.cannotServe(`engine "${claim.modelSource.engine}" is not installed`);
     try {
       return await engine.run(claim.task, claim.modelSource, ctx);
     } catch (e) {

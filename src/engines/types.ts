@@ -51,8 +51,11 @@ export interface ProvisionedModel {
 
 /** What engines need from model provisioning (implemented by `models/`' ModelCache). */
 export interface ModelProvider {
-  /** Ensures every file is cached (downloading what is missing) and marks them in use. */
-  provision(files: ModelFile[], signal: AbortSignal): Promise<ProvisionedModel>;
+  /**
+   * Ensures every file is cached (downloading what is missing) and marks them in use. `model` (the
+   * claim's model id) gives the files a folder of their own, so models never share a file by name.
+   */
+  provision(files: ModelFile[], signal: AbortSignal, opts?: { model?: string }): Promise<ProvisionedModel>;
   /**
    * Downloads a job input (an `inputUrl`, `initImageUrl`, …) into `destDir`; not cached. Rejects
    * with a non-retryable EngineError on 4xx, a retryable one on network errors / 5xx.
@@ -93,11 +96,43 @@ export interface Engine {
  */
 export class EngineError extends Error {
   override readonly name: string = 'EngineError';
+  /**
+   * This worker cannot serve the job at all (a kind or model its engines do not serve): the only
+   * failure reported to the studio as `retryable: false`, as the original reports it. Every other
+   * failure — a crash, out of memory, a download or disk error — may work on another attempt.
+   */
+  readonly cannotServe: boolean;
+  /**
+   * @param retryable whether trying again *here* may help (download retries, the runner's own
+   *   loops); what the studio is told is decided by `cannotServe`.
+   */
   constructor(
     message: string,
     readonly retryable: boolean,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; cannotServe?: boolean },
   ) {
-    super(message, options);
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.cannotServe = options?.cannotServe ?? false;
   }
+
+  /** A job this worker cannot serve (kind, model or engine): failed for good. */
+  static cannotServe(message: string): EngineError {
+    return new EngineError(message, false, { cannotServe: true });
+  }
+}
+
+/**
+ * The task's `jsonSchema` as a schema object, or undefined when the task has none. The wire takes
+ * any JSON value there (as the original does); one that is not an object cannot constrain an
+ * answer, and fails the job here, where it is used.
+ */
+export function jsonSchemaOf(task: { jsonSchema?: unknown }): Record<string, unknown> | undefined {
+  const schema = task.jsonSchema;
+  if (schema === undefined || schema === null) return undefined;
+  if (typeof schema !== 'object' || Array.isArray(schema)) {
+    throw EngineError.cannotServe(
+      `cannot serve this llm task: its jsonSchema is not a JSON object (${JSON.stringify(schema).slice(0, 60)})`,
+    );
+  }
+  return schema as Record<string, unknown>;
 }

@@ -10,5 +10,6 @@ export {
   type WorkerLogger,
 } from './logger.js';
 export { LogShipper, type LogShipperOptions } from './shipper.js';
-export { toLogEntry, DEFAULT_CATEGORY } from './records.js';
+export { toLogEntry, toWireEntry, DEFAULT_CATEGORY, LOCAL_LOG_LEVELS } from './records.js';
+export type { LocalLogEntry, LocalLogLevel } from './records.js';
 export { MIN_SECRET_LENGTH, REDACTED } from './scrub.js';

@@ -1,7 +1,7 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { createRequire } from 'node:module';
 import type * as PinoPretty from 'pino-pretty';
-import type { LogEntry } from '../protocol/index.js';
+import type { LocalLogEntry as LogEntry } from './records.js';
 import { toError, UserError } from '../util/index.js';
 import { toLogEntry } from './records.js';
 import { REDACTED, SecretScrubber } from './scrub.js';

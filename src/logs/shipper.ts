@@ -1,4 +1,6 @@
 import type { LogEntry } from '../protocol/index.js';
+import type { LocalLogEntry } from './records.js';
+import { toWireEntry } from './records.js';
 
 export interface LogShipperOptions {
   /** Entries held while nothing drains (e.g. while disconnected); default 1000. */
@@ -28,7 +30,10 @@ export class LogShipper {
     return this.#droppedTotal;
   }
 
-  push(entry: LogEntry): void {
+  /** Queues a record for the studio; debug/trace records are not shipped, fatal ones go as error. */
+  push(record: LocalLogEntry | LogEntry): void {
+    const entry = toWireEntry(record);
+    if (!entry) return;
     if (this.#entries.length >= this.capacity) {
       this.#entries.shift();
       this.#droppedSinceDrain++;

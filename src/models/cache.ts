@@ -1,4 +1,4 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { copyFile, link, mkdir, rm, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -14,7 +14,7 @@ import { downloadAttempt } from './download.js';
 import { fetchInputFile } from './fetch-input.js';
 import { displayUrl, formatBytes, urlKey } from './format.js';
 import { createHttpAgent, parseWebUrl, withRetries } from './http.js';
-import { assertSafeFilename } from './names.js';
+import { assertSafeFilename, assertUsableSha256, modelDirName, wantedSha256 } from './names.js';
 import { PARTIAL_DIR } from './partial.js';
 import { DownloadProgress } from './progress.js';
 import { planPrune } from './prune.js';
@@ -63,40 +63,56 @@ export class ModelCache implements ModelProvider {
     this.index = new CacheIndexStore(opts.root, opts.log);
   }
 
-  async provision(files: ModelFile[], signal: AbortSignal): Promise<ProvisionedModel> {
+  /**
+   * Ensures every file of a model is cached and marks them in use. With `model`, the files live in
+   * that model's own folder, `<root>/<model dir>/<filename>` (the original's layout), so two models
+   * that share a file name never get each other's file; without it, directly under the root.
+   */
+  async provision(
+    files: ModelFile[],
+    signal: AbortSignal,
+    opts: { model?: string | undefined } = {},
+  ): Promise<ProvisionedModel> {
     for (const f of files) {
       assertSafeFilename(f.filename);
+      assertUsableSha256(f);
       parseWebUrl(f.url);
     }
-    await mkdir(join(this.root, PARTIAL_DIR), { recursive: true });
+    const dir = opts.model === undefined ? undefined : modelDirName(opts.model);
+    const keyed = files.map((f) => ({
+      file: f,
+      key: dir === undefined ? f.filename : `${dir}/${f.filename}`,
+    }));
+    await mkdir(join(this.root, PARTIAL_DIR, dir ?? ''), { recursive: true });
+    if (dir !== undefined) await mkdir(join(this.root, dir), { recursive: true });
     const held: string[] = [];
     const release = () => {
       for (const name of held.splice(0)) this.releaseOne(name);
     };
     try {
-      for (const f of files) {
+      for (const { file: f, key } of keyed) {
         // Held before it is fetched, so a prune running meanwhile cannot take it away.
-        this.acquire(f.filename);
-        held.push(f.filename);
-        await this.ensure(f, signal);
+        this.acquire(key);
+        held.push(key);
+        await this.ensure(f, key, signal);
         // Rewriting the index on every job of a warm model costs milliseconds per job; "last used"
         // only orders pruning, so within a minute of the last write (our pid still recorded as a
         // user) the write is skipped.
-        const touched = this.touchedAt.get(f.filename);
+        const touched = this.touchedAt.get(key);
         if (touched !== undefined && Date.now() - touched < TOUCH_INTERVAL_MS) continue;
         await this.index.mutate((index) => {
-          const entry = index.files[f.filename];
+          const entry = index.files[key];
           if (!entry) return;
           entry.lastUsedAt = new Date().toISOString();
           entry.inUseBy = [...new Set([...(entry.inUseBy ?? []), process.pid])];
         });
-        this.touchedAt.set(f.filename, Date.now());
+        this.touchedAt.set(key, Date.now());
       }
     } catch (e) {
       release();
       throw e;
     }
-    const paths = files.map((f) => ({ role: f.role, path: join(this.root, f.filename) }));
+    const paths = keyed.map(({ file, key }) => ({ role: file.role, path: join(this.root, key) }));
     const byRole = (role: FileRole) => paths.filter((p) => p.role === role).map((p) => p.path);
     return { byRole, path: (role) => byRole(role)[0], release };
   }
@@ -163,36 +179,63 @@ export class ModelCache implements ModelProvider {
     await Promise.all([http?.close(), this.index.settled()]);
   }
 
-  private ensure(file: ModelFile, signal: AbortSignal): Promise<IndexEntry> {
+  private ensure(file: ModelFile, key: string, signal: AbortSignal): Promise<IndexEntry> {
     return this.downloads
-      .run(file.filename, (shared) => this.ensureNow(file, shared), signal)
+      .run(key, (shared) => this.ensureNow(file, key, shared), signal)
       .then((entry) => {
-        const want = file.sha256?.toLowerCase();
+        const want = wantedSha256(file);
         // Another job fetched this name with another expected hash: check again for this one.
         if (want && entry.sha256 !== want)
-          return this.downloads.run(file.filename, (s) => this.ensureNow(file, s), signal);
+          return this.downloads.run(key, (s) => this.ensureNow(file, key, s), signal);
         return entry;
       });
   }
 
   /** Trusts, re-verifies or (re-)downloads one file; see verify.ts and docs/models.md. */
-  private async ensureNow(file: ModelFile, signal: AbortSignal): Promise<IndexEntry> {
-    const dest = join(this.root, file.filename);
-    const entry = (await this.index.read()).files[file.filename];
-    const verdict = await judgeCached(dest, file, entry, signal);
+  private async ensureNow(file: ModelFile, key: string, signal: AbortSignal): Promise<IndexEntry> {
+    const dest = join(this.root, key);
+    const entry = (await this.index.read()).files[key];
+    const inModelDir = key !== file.filename;
+    if (inModelDir && !entry) await this.adoptFlatFile(file, dest, signal);
+    // A file in the model's own folder that the index does not know was put there for this model
+    // (by the original worker, or by hand): adopted, as the original uses it.
+    const verdict = await judgeCached(dest, file, entry, signal, { adoptUnindexed: inModelDir });
     if (verdict.kind === 'trusted') return verdict.entry;
-    if (verdict.kind === 'verified') return this.record(file, verdict.stats, verdict.sha256);
+    if (verdict.kind === 'verified') return this.record(file, key, verdict.stats, verdict.sha256);
     if (verdict.kind === 'stale') {
-      this.opts.log.warn(
-        { filename: file.filename },
-        `downloading ${file.filename} again: ${verdict.reason}`,
-      );
+      this.opts.log.warn({ filename: key }, `downloading ${key} again: ${verdict.reason}`);
       await rm(dest, { force: true });
     }
-    return this.download(file, dest, signal);
+    return this.download({ ...file, filename: key }, file, dest, signal);
   }
 
-  private async download(file: ModelFile, dest: string, signal: AbortSignal): Promise<IndexEntry> {
+  /**
+   * Older caches (the original's before per-model folders, and this worker's before 0.5) keep
+   * files directly under the root, where two models' files of one name collide. Such a file is
+   * reused for this model only when the job names its sha256 and the file has it; it is linked
+   * (or copied) into the model's folder, and stays where it is for any other model.
+   */
+  private async adoptFlatFile(file: ModelFile, dest: string, signal: AbortSignal): Promise<void> {
+    const want = wantedSha256(file);
+    const flat = join(this.root, file.filename);
+    if (!want || (await statOrUndefined(dest)) || !(await statOrUndefined(flat))?.isFile()) return;
+    const verdict = await judgeCached(flat, file, undefined, signal);
+    if (verdict.kind !== 'verified') return;
+    try {
+      await link(flat, dest);
+    } catch {
+      await copyFile(flat, dest);
+    }
+    this.opts.log.info(`reusing ${flat} for ${dest} (its sha256 matches)`);
+  }
+
+  /** `file` is keyed by its cache path (`filename` = the key); `original` is the studio's entry. */
+  private async download(
+    file: ModelFile,
+    original: ModelFile,
+    dest: string,
+    signal: AbortSignal,
+  ): Promise<IndexEntry> {
     const progress = new DownloadProgress(file.filename, {
       log: this.opts.log,
       onProgress: this.opts.onProgress,
@@ -215,14 +258,14 @@ export class ModelCache implements ModelProvider {
         { filename: file.filename, bytes: got.bytes, sha256: got.sha256 },
         `downloaded ${file.filename}`,
       );
-      return await this.record(file, await stat(dest), got.sha256);
+      return await this.record(original, file.filename, await stat(dest), got.sha256);
     } catch (e) {
       progress.fail(toError(e).message);
       throw e;
     }
   }
 
-  private record(file: ModelFile, st: Stats, sha256: string): Promise<IndexEntry> {
+  private record(file: ModelFile, key: string, st: Stats, sha256: string): Promise<IndexEntry> {
     return this.index.mutate((index) => {
       const entry: IndexEntry = {
         bytes: st.size,
@@ -230,9 +273,9 @@ export class ModelCache implements ModelProvider {
         lastUsedAt: new Date().toISOString(),
         url: urlKey(file.url),
         mtimeMs: st.mtimeMs,
-        ...(index.files[file.filename]?.inUseBy ? { inUseBy: index.files[file.filename]?.inUseBy } : {}),
+        ...(index.files[key]?.inUseBy ? { inUseBy: index.files[key]?.inUseBy } : {}),
       };
-      index.files[file.filename] = entry;
+      index.files[key] = entry;
       return entry;
     });
   }

@@ -149,8 +149,8 @@ export async function downloadAttempt(file: ModelFile, ctx: DownloadContext): Pr
   const wrongSize = approxSizeProblem(file, size);
   const sha256 = hash.digest('hex');
   const wrongHash =
-    file.sha256 && file.sha256.toLowerCase() !== sha256
-      ? `sha256 of ${file.filename} is ${sha256}, expected ${file.sha256.toLowerCase()}`
+    file.sha256 && file.sha256.trim().toLowerCase() !== sha256
+      ? `sha256 of ${file.filename} is ${sha256}, expected ${file.sha256.trim().toLowerCase()}`
       : undefined;
   if (wrongSize || wrongHash) {
     await removePartial(paths);

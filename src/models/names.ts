@@ -53,3 +53,30 @@ export function inputFilename(url: URL): string {
     .slice(-100);
   return cleaned && !filenameProblem(cleaned) ? cleaned : 'input';
 }
+
+/**
+ * The folder of a model's files under the cache root, from the model id, as the original names
+ * it: every character but `A-Z a-z 0-9 . _ -` becomes `_`, an empty id is `_`, and a leading dot
+ * becomes `_` (so no `..` and no hidden folder).
+ */
+export function modelDirName(model: string): string {
+  const safe = model.replace(/[^A-Za-z0-9._-]/g, '_');
+  if (safe === '') return '_';
+  return safe.startsWith('.') ? `_${safe.slice(1)}` : safe;
+}
+
+/** The sha256 a file must have, lowercase and trimmed (the studio may send any case), if any. */
+export function wantedSha256(file: { sha256?: string | undefined }): string | undefined {
+  const want = file.sha256?.trim().toLowerCase();
+  return want ? want : undefined;
+}
+
+/** A sha256 that is not 64 hex digits can never match: the model cannot be served as sent. */
+export function assertUsableSha256(file: { filename: string; sha256?: string | undefined }): void {
+  const want = wantedSha256(file);
+  if (want !== undefined && !/^[0-9a-f]{64}$/.test(want)) {
+    throw EngineError.cannotServe(
+      `cannot serve model file ${JSON.stringify(file.filename)}: its sha256 ${JSON.stringify(file.sha256)} is not 64 hex digits`,
+    );
+  }
+}

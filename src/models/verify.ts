@@ -25,16 +25,21 @@ export async function judgeCached(
   file: ModelFile,
   entry: IndexEntry | undefined,
   signal: AbortSignal,
+  opts: { adoptUnindexed?: boolean } = {},
 ): Promise<CachedVerdict> {
   const st = await statOrUndefined(path);
   if (!st?.isFile()) return { kind: 'absent' };
-  const want = file.sha256?.toLowerCase();
+  const want = file.sha256?.trim().toLowerCase() || undefined;
   const unchanged = entry !== undefined && entry.bytes === st.size && entry.mtimeMs === st.mtimeMs;
   if (unchanged) {
     if (!want || want === entry.sha256) return { kind: 'trusted', entry };
     return { kind: 'stale', reason: `the job expects sha256 ${want}, the cached file has ${entry.sha256}` };
   }
   const expected = want ?? (entry?.bytes === st.size ? entry.sha256 : undefined);
+  if (!expected && !entry && opts.adoptUnindexed) {
+    // Nothing to check it against: hashed once for the index, and used as it is.
+    return { kind: 'verified', stats: st, sha256: await hashFile(path, signal) };
+  }
   if (!expected) {
     return {
       kind: 'stale',

@@ -145,6 +145,19 @@ export class Outbox {
     return { entries, problems };
   }
 
+  /** The whole entry stored for `jobId`, if there is one. */
+  async get(jobId: string): Promise<OutboxEntry | undefined> {
+    let sidecar: Sidecar;
+    try {
+      sidecar = await this.readSidecar(this.dir, safeJobId(jobId));
+    } catch {
+      // Missing or unreadable: either way there is no entry to deliver (scan() reports the latter).
+      return undefined;
+    }
+    if (sidecar.jobId !== jobId || !(await exists(join(this.dir, sidecar.file)))) return undefined;
+    return toEntry(this.dir, sidecar);
+  }
+
   /** Forgets a delivered entry. Idempotent. */
   async remove(jobId: string): Promise<void> {
     const stem = safeJobId(jobId);

@@ -30,9 +30,16 @@ export const StudioErrorCodeSchema = z.enum([
 ]);
 export type StudioErrorCode = z.infer<typeof StudioErrorCodeSchema>;
 
-/** Levels a shipped log entry can carry. */
-export const LogLevelSchema = z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']);
+/** Levels a shipped log entry carries, as the original ships them (debug/trace are never shipped). */
+export const LogLevelSchema = z.enum(['info', 'warn', 'error']);
+
+/** Structured `reject` codes the original sends; both mean "transient, requeue without an attempt". */
+export const RejectCodeSchema = z.enum(['busy', 'paused']);
+export type RejectCode = z.infer<typeof RejectCodeSchema>;
 export type LogLevel = z.infer<typeof LogLevelSchema>;
+
+/** The WebSocket subprotocol the worker asks for on the upgrade; the production studio echoes it. */
+export const SUBPROTOCOL = 'studio-worker-v1';
 
 /** WebSocket close codes of the contract. */
 export const CloseCode = {

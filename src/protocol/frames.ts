@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { CapabilitiesSchema } from './capabilities.js';
-import { StudioErrorCodeSchema } from './enums.js';
+import { RejectCodeSchema, StudioErrorCodeSchema } from './enums.js';
 import { LogEntrySchema } from './log-entry.js';
 import { ModelSourceSchema } from './model-source.js';
 import { TaskSchema } from './task.js';
@@ -17,14 +17,25 @@ export const HelloFrameSchema = z.object({
 export const HeartbeatFrameSchema = z.object({
   type: z.literal('heartbeat'),
   capabilities: CapabilitiesSchema,
-  currentJobId: jobId.optional(),
+  /** Absent when idle; the original's wire types also read an explicit `null` as idle. */
+  currentJobId: jobId.nullable().optional(),
 });
 export const AcceptFrameSchema = z.object({ type: z.literal('accept'), jobId });
-export const RejectFrameSchema = z.object({ type: z.literal('reject'), jobId, reason: z.string() });
+export const RejectFrameSchema = z.object({
+  type: z.literal('reject'),
+  jobId,
+  reason: z.string(),
+  /** `busy` / `paused`: transient, requeued without counting an attempt; absent: the claim is released. */
+  code: RejectCodeSchema.optional(),
+});
 export const CompleteJsonFrameSchema = z.object({
   type: z.literal('completeJson'),
   jobId,
   result: z.unknown(),
+  /**
+   * The full prompt derived from the task (`promptFor`); the studio stores it with the result. This
+   * worker always sends it; the original's type lets it be absent.
+   */
   prompt: z.string().optional(),
 });
 export const FailFrameSchema = z.object({
@@ -37,8 +48,6 @@ export const LogBatchFrameSchema = z.object({
   type: z.literal('logBatch'),
   entries: z.array(LogEntrySchema),
 });
-/** Legacy: the studio drives the next offer itself. Parsed, never sent. */
-export const ReadyForMoreFrameSchema = z.object({ type: z.literal('readyForMore') });
 
 export const WorkerFrameSchema = z.discriminatedUnion('type', [
   HelloFrameSchema,
@@ -48,7 +57,6 @@ export const WorkerFrameSchema = z.discriminatedUnion('type', [
   CompleteJsonFrameSchema,
   FailFrameSchema,
   LogBatchFrameSchema,
-  ReadyForMoreFrameSchema,
 ]);
 export type WorkerFrame = z.infer<typeof WorkerFrameSchema>;
 export type WorkerFrameType = WorkerFrame['type'];
@@ -69,11 +77,9 @@ export const ClaimSchema = z.object({
   gameId: z.string(),
   assetName: z.string(),
   model: z.string(),
-  vramGbEstimate: z.number().nonnegative(),
+  vramGbEstimate: z.number(),
   task: TaskSchema,
   modelSource: ModelSourceSchema,
-  prompt: z.string().optional(),
-  ext: z.string().optional(),
 });
 export type Claim = z.output<typeof ClaimSchema>;
 export type ClaimInput = z.input<typeof ClaimSchema>;

@@ -11,4 +11,5 @@ export * from './log-entry.js';
 export * from './release-feed.js';
 export * from './frames.js';
 export * from './urls.js';
+export * from './prompt.js';
 export { jsonSchemas } from './json-schema.js';

@@ -6,23 +6,23 @@ export const ModelFileSchema = z.object({
   url: z.string().min(1),
   filename: z.string().min(1),
   approxBytes: z.number().int().nonnegative().optional(),
-  sha256: z
-    .string()
-    .regex(/^[0-9a-fA-F]{64}$/, 'sha256 must be 64 hex digits')
-    .optional(),
+  /** Hex SHA-256, any case; checked to be 64 hex digits when the file is provisioned. */
+  sha256: z.string().optional(),
 });
 export type ModelFile = z.infer<typeof ModelFileSchema>;
 
+const u32 = z.number().int().nonnegative();
+
 export const CliDefaultsSchema = z.object({
   cfgScale: z.number(),
-  steps: z.number().int().positive(),
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
+  steps: u32,
+  width: u32,
+  height: u32,
   samplingMethod: z.string().optional(),
   flowShift: z.number().optional(),
   zeroCondT: z.boolean().optional(),
   offloadToCpu: z.boolean().optional(),
-  contextSize: z.number().int().positive().optional(),
+  contextSize: u32.optional(),
   chatTemplateKwargs: z.record(z.string(), z.unknown()).optional(),
 });
 export type CliDefaults = z.infer<typeof CliDefaultsSchema>;

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 
-const positiveInt = z.number().int().positive();
-const extSchema = z
-  .string()
-  .regex(/^[a-z0-9]{1,8}$/, 'ext must be 1-8 lowercase letters or digits, without a dot');
+// As lenient as the original's serde types: a u32 is any whole number ≥ 0, an f32 any number, a
+// String any string. A value that parses but cannot work (a width of 0, an ext no engine writes)
+// fails where it is used, with the reason, never here.
+const u32 = z.number().int().nonnegative();
+const f32 = z.number();
+const extSchema = z.string();
 
 export const ChatMessageSchema = z.object({
   role: z.string().min(1),
@@ -18,13 +20,13 @@ export const ImageTaskSchema = z.object({
   initImageUrl: z.string().optional(),
   maskUrl: z.string().optional(),
   refImageUrl: z.string().optional(),
-  denoise: z.number().min(0).max(1).optional(),
-  cfgScale: z.number().optional(),
+  denoise: f32.optional(),
+  cfgScale: f32.optional(),
   samplingMethod: z.string().optional(),
-  width: positiveInt.default(512),
-  height: positiveInt.default(512),
-  steps: positiveInt.default(20),
-  seed: z.number().int().optional(),
+  width: u32.default(512),
+  height: u32.default(512),
+  steps: u32.default(20),
+  seed: z.number().int().nonnegative().optional(),
   ext: extSchema.default('webp'),
 });
 
@@ -32,30 +34,32 @@ export const LlmTaskSchema = z.object({
   kind: z.literal('llm'),
   messages: z.array(ChatMessageSchema),
   system: z.string().optional(),
-  maxTokens: positiveInt.default(512),
-  temperature: z.number().min(0).default(0.7),
-  topP: z.number().min(0).max(1).optional(),
+  maxTokens: u32.default(512),
+  temperature: f32.default(0.7),
+  topP: f32.optional(),
   stop: z.union([z.string(), z.array(z.string())]).optional(),
-  jsonSchema: z.record(z.string(), z.unknown()).optional(),
+  /** Any JSON value, as the original's `serde_json::Value`; the llm engine checks it is a schema. */
+  jsonSchema: z.unknown().optional(),
   reasoning: z.union([z.boolean(), z.string()]).optional(),
   chatTemplateKwargs: z.record(z.string(), z.unknown()).optional(),
 });
 
 export const AudioSttTaskSchema = z.object({
   kind: z.literal('audio_stt'),
-  inputUrl: z.string().min(1),
+  inputUrl: z.string(),
   language: z.string().optional(),
   translate: z.boolean().optional(),
   prompt: z.string().optional(),
   vad: z.boolean().optional(),
-  timestamps: z.enum(['segment', 'word']).optional(),
+  /** "segment" or "word"; any other string is refused by the engine that runs the job. */
+  timestamps: z.string().optional(),
 });
 
 export const AudioTtsTaskSchema = z.object({
   kind: z.literal('audio_tts'),
   text: z.string(),
   voice: z.string().default('default'),
-  speed: z.number().positive().optional(),
+  speed: f32.optional(),
   language: z.string().optional(),
   ext: extSchema.default('wav'),
 });
@@ -65,10 +69,10 @@ export const VideoTaskSchema = z.object({
   prompt: z.string(),
   negativePrompt: z.string().optional(),
   initImageUrl: z.string().optional(),
-  seconds: z.number().positive().default(2),
-  fps: positiveInt.optional(),
-  width: positiveInt.default(512),
-  height: positiveInt.default(512),
+  seconds: f32.default(2),
+  fps: u32.optional(),
+  width: u32.default(512),
+  height: u32.default(512),
   ext: extSchema.default('mp4'),
 });
 

@@ -57,14 +57,15 @@ export function verifyLlm(json: unknown, task?: Task): VerifyOutcome {
   const choice = completion.choices[0];
   if (!choice) return failed('chat.completion has no choices');
   const content = choice.message.content;
-  if (task?.kind === 'llm' && task.jsonSchema && choice.finish_reason === 'stop') {
+  const schema = task?.kind === 'llm' ? task.jsonSchema : undefined;
+  if (isSchemaObject(schema) && choice.finish_reason === 'stop') {
     let value: unknown;
     try {
       value = JSON.parse(content);
     } catch {
       return failed(`content is not JSON although the task gave a jsonSchema: ${content.slice(0, 80)}`);
     }
-    const problems = validateJsonSubset(unwrapJsonSchema(task.jsonSchema), value);
+    const problems = validateJsonSubset(unwrapJsonSchema(schema), value);
     if (problems.length > 0) return failed(`content does not match the jsonSchema: ${problems.join('; ')}`);
   }
   const tokens = completion.usage.completion_tokens;
@@ -97,4 +98,8 @@ export function verifyStt(json: unknown): VerifyOutcome {
     summary: `${segments.length} segment${segments.length === 1 ? '' : 's'}, ${seconds.toFixed(1)} s`,
     details: { segments: segments.length, durationSec: seconds, language, textChars: text.length },
   };
+}
+
+function isSchemaObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,4 +1,4 @@
-import type { Claim } from '../protocol/index.js';
+import type { Claim, RejectCode } from '../protocol/index.js';
 
 export interface OfferContext {
   paused: boolean;
@@ -9,13 +9,25 @@ export interface OfferContext {
   engineRefusal: string | undefined;
 }
 
+export interface Rejection {
+  reason: string;
+  /**
+   * `busy` and `paused` tell the studio the reject is transient (requeued without counting an
+   * attempt). Without a code the studio releases the claim, so another worker can take the job.
+   */
+  code?: RejectCode;
+}
+
 /** Why an offer must be rejected, or undefined to accept it. Pure, so every rule is testable alone. */
-export function rejectionReason(claim: Claim, ctx: OfferContext): string | undefined {
-  if (ctx.draining) return 'worker is shutting down';
-  if (ctx.paused) return 'worker is paused by its operator';
-  if (ctx.busyWith !== undefined) return `worker is busy with job ${ctx.busyWith}`;
+export function rejectionReason(claim: Claim, ctx: OfferContext): Rejection | undefined {
+  if (ctx.draining) return { reason: 'worker is shutting down', code: 'busy' };
+  if (ctx.paused) return { reason: 'worker paused by operator', code: 'paused' };
+  if (ctx.busyWith !== undefined) return { reason: `worker is busy with job ${ctx.busyWith}`, code: 'busy' };
   if (claim.vramGbEstimate > ctx.vramThresholdGb) {
-    return `VRAM estimate ${claim.vramGbEstimate} GB is above this worker's threshold of ${ctx.vramThresholdGb} GB`;
+    return {
+      reason: `VRAM estimate ${claim.vramGbEstimate} GB is above this worker's threshold of ${ctx.vramThresholdGb} GB`,
+    };
   }
-  return ctx.engineRefusal;
+  if (ctx.engineRefusal !== undefined) return { reason: ctx.engineRefusal };
+  return undefined;
 }

@@ -5,15 +5,17 @@ import type { Logger } from 'pino';
 import type { EngineDispatcher, EngineResult, ModelProvider } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
-import type { Outbox, OutboxEntry } from '../outbox/index.js';
+import type { StoredResults } from '../outbox/index.js';
 import type { Claim } from '../protocol/index.js';
+import { promptFor } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
 import { rejectionReason } from './decide.js';
 import type { JobIO } from './job-io.js';
 
 export interface JobRunnerOptions {
   dispatcher: EngineDispatcher;
-  outbox: Outbox;
+  /** Finished results until the studio takes them (outbox + JSON results). */
+  results: StoredResults;
   events: WorkerEventBus;
   log: Logger;
   /** Model provisioning handed to engines (absent: engines that need model files refuse to run). */
@@ -24,12 +26,6 @@ export interface JobRunnerOptions {
   vramThresholdGb: () => number;
   /** Where a binary result must be uploaded (the approved identity at the time the job ran). */
   identity: () => { workerId: string; apiBaseUrl: string };
-  /**
-   * The delivery in flight of a result an earlier run already finished for this job, if any: an
-   * offer for such a job (the studio re-queued it when that run died) is answered with that result
-   * instead of running the job again.
-   */
-  leftoverDelivery?: (jobId: string) => Promise<'delivered' | 'rejected'> | undefined;
 }
 
 /** Results up to this size ride along on `job:result` events, for previews. */
@@ -39,23 +35,34 @@ export interface CurrentJob {
   jobId: string;
   claim: Claim;
   startedAt: number;
-  phase: 'running' | 'uploading';
+  /** running: on its engine · uploading: binary result going up · delivering: answering a re-offer from disk. */
+  phase: 'running' | 'uploading' | 'delivering';
   progress?: { fraction?: number; message?: string };
+}
+
+interface Holding {
+  /** The session generation the job was accepted on; the studio holds it only there. */
+  generation: number | undefined;
+  /** Aborted when that session ends: an upload in progress stops, the result is kept. */
+  lost: AbortController;
 }
 
 /**
  * Runs one job at a time: decides on each offer, runs the accepted one on its engine and hands the
- * result to the studio. A binary result is in the outbox before its upload starts, so a crash or a
- * dead studio never loses it.
+ * result to the studio — but only while the studio still holds the job, i.e. on the session the
+ * job was accepted on. Every result is on disk before it is sent; a result that missed its session
+ * stays there, and a later offer of the same job is answered from it without running it again.
  */
 export class JobRunner {
-  private current: CurrentJob | undefined;
+  private current: (CurrentJob & { holding: Holding }) | undefined;
   /** An offer that arrived while the previous result was still uploading (see `offer`). */
   private heldOffer: Claim | undefined;
   private workRootMade = false;
   private running: Promise<void> | undefined;
   private paused = false;
   private draining = false;
+  /** Job ids with a stored result, so an offer can be checked without touching the disk. */
+  private readonly stored = new Set<string>();
   private readonly abort = new AbortController();
 
   constructor(
@@ -64,7 +71,9 @@ export class JobRunner {
   ) {}
 
   get currentJob(): Readonly<CurrentJob> | undefined {
-    return this.current;
+    if (!this.current) return undefined;
+    const { holding: _holding, ...job } = this.current;
+    return job;
   }
   get isPaused(): boolean {
     return this.paused;
@@ -72,6 +81,42 @@ export class JobRunner {
   /** Runtime only: a paused worker rejects offers and says `autoEnabled: false`. */
   setPaused(paused: boolean): void {
     this.paused = paused;
+  }
+
+  /** Reads which results earlier runs left on disk (and drops expired ones). Call before the session opens. */
+  async loadStoredResults(): Promise<void> {
+    await this.opts.results.expire();
+    for (const jobId of await this.opts.results.jobIds()) this.stored.add(jobId);
+    if (this.stored.size > 0) {
+      this.opts.log.info(
+        `${this.stored.size} finished result(s) from earlier sessions are stored; each is delivered if the studio offers its job again`,
+      );
+    }
+  }
+
+  /**
+   * The session that the current job was accepted on has ended: the studio has released the job,
+   * so nothing more is sent about it; an upload in progress stops and its result is kept.
+   */
+  sessionLost(): void {
+    this.heldOffer = undefined;
+    const current = this.current;
+    if (!current || current.holding.generation === undefined) return;
+    current.holding.generation = undefined;
+    current.holding.lost.abort(new Error('the studio session that held this job ended'));
+    this.opts.log.warn(
+      `the studio session dropped during job ${current.jobId}; the studio has released it, so its result will be kept for a re-offer`,
+    );
+  }
+
+  /** The studio acknowledged a `completeJson`: the stored JSON result can go. */
+  completeAcknowledged(jobId: string): void {
+    if (!this.stored.delete(jobId)) return;
+    this.opts.results.json
+      .remove(jobId)
+      .catch((e: unknown) =>
+        this.opts.log.warn(`could not remove the delivered result of job ${jobId}: ${toError(e).message}`),
+      );
   }
 
   /** Decides on an offer; an accepted job starts running in the background. */
@@ -84,33 +129,44 @@ export class JobRunner {
       return;
     }
     this.opts.events.emit('job:offered', { claim });
-    const reason = rejectionReason(claim, {
-      paused: this.paused,
-      draining: this.draining,
-      busyWith: this.current?.jobId,
-      vramThresholdGb: this.opts.vramThresholdGb(),
-      engineRefusal: this.opts.dispatcher.refuse(claim),
-    });
     const log = this.opts.log.child({ jobId: claim.jobId });
-    if (reason !== undefined) {
-      log.info(`rejected ${claim.task.kind} job ${claim.jobId}: ${reason}`);
-      this.io.reject(claim.jobId, reason);
-      this.opts.events.emit('job:rejected', { jobId: claim.jobId, reason });
+    const current = this.current;
+    // The same job again, still running here after its session dropped: take it back.
+    if (current?.jobId === claim.jobId && current.holding.generation === undefined && !this.draining) {
+      if (!this.io.accept(claim.jobId)) return;
+      current.holding = this.hold();
+      log.info(`job ${claim.jobId} offered again while still running here; carrying on with it`);
       return;
     }
-    const leftover = this.opts.leftoverDelivery?.(claim.jobId);
+    const hasStored = this.stored.has(claim.jobId);
+    const rejection = rejectionReason(claim, {
+      paused: this.paused && !hasStored,
+      draining: this.draining,
+      busyWith: current?.jobId,
+      vramThresholdGb: hasStored ? Infinity : this.opts.vramThresholdGb(),
+      engineRefusal: hasStored ? undefined : this.opts.dispatcher.refuse(claim),
+    });
+    if (rejection !== undefined) {
+      log.info(`rejected ${claim.task.kind} job ${claim.jobId}: ${rejection.reason}`);
+      this.io.reject(claim.jobId, rejection.reason, rejection.code);
+      this.opts.events.emit('job:rejected', { jobId: claim.jobId, reason: rejection.reason });
+      return;
+    }
+    if (!this.io.accept(claim.jobId)) return;
     this.current = {
       jobId: claim.jobId,
       claim,
       startedAt: Date.now(),
-      phase: leftover ? 'uploading' : 'running',
+      phase: hasStored ? 'delivering' : 'running',
+      holding: this.hold(),
     };
-    this.io.accept(claim.jobId);
     log.info(
-      `accepted ${claim.task.kind} job ${claim.jobId} (model ${claim.model}, engine ${claim.modelSource.engine})`,
+      hasStored
+        ? `accepted ${claim.task.kind} job ${claim.jobId}: its result is stored from an earlier run, delivering it`
+        : `accepted ${claim.task.kind} job ${claim.jobId} (model ${claim.model}, engine ${claim.modelSource.engine})`,
     );
     this.opts.events.emit('job:accepted', { jobId: claim.jobId, kind: claim.task.kind, model: claim.model });
-    const work = leftover ? this.finishLeftover(claim, leftover, log) : this.runJob(claim, log);
+    const work = hasStored ? this.deliverStored(claim, Date.now(), log) : this.runJob(claim, log);
     const running: Promise<void> = work.finally(() => {
       // The next job may already have started (the result was handed over before the scratch
       // folder was removed): clear only what is still ours.
@@ -118,21 +174,6 @@ export class JobRunner {
       if (this.running === running) this.running = undefined;
     });
     this.running = running;
-  }
-
-  private workRoot(): string {
-    if (!this.workRootMade) mkdirSync(this.opts.workRoot, { recursive: true });
-    this.workRootMade = true;
-    return this.opts.workRoot;
-  }
-
-  /** Marks `jobId` finished (if it is still the current job) and takes an offer held meanwhile. */
-  private finishCurrent(jobId: string): void {
-    if (this.current?.jobId === jobId) this.current = undefined;
-    if (this.current !== undefined) return;
-    const held = this.heldOffer;
-    this.heldOffer = undefined;
-    if (held) this.offer(held);
   }
 
   /**
@@ -159,60 +200,68 @@ export class JobRunner {
     }
   }
 
+  private hold(): Holding {
+    return { generation: this.io.generation(), lost: new AbortController() };
+  }
+
+  /** Whether the studio still holds the current job `jobId` for us (same session as its accept). */
+  private holds(jobId: string): boolean {
+    const current = this.current;
+    if (current?.jobId !== jobId) return false;
+    const generation = current.holding.generation;
+    return generation !== undefined && generation === this.io.generation();
+  }
+
+  private workRoot(): string {
+    if (!this.workRootMade) mkdirSync(this.opts.workRoot, { recursive: true });
+    this.workRootMade = true;
+    return this.opts.workRoot;
+  }
+
+  /** Marks `jobId` finished (if it is still the current job) and takes an offer held meanwhile. */
+  private finishCurrent(jobId: string): void {
+    if (this.current?.jobId === jobId) this.current = undefined;
+    if (this.current !== undefined) return;
+    const held = this.heldOffer;
+    this.heldOffer = undefined;
+    if (held) this.offer(held);
+  }
+
   private async runJob(claim: Claim, log: Logger): Promise<void> {
     const { jobId } = claim;
-    const kind = claim.task.kind;
     const started = Date.now();
     // The scratch folder is made on first use: engines that answer with bytes in memory (the
     // synthetic image, llm and stt jobs) never touch the disk for it.
     let workDir: string | undefined;
     const scratch = (): string => (workDir ??= mkdtempSync(join(this.workRoot(), 'job-')));
     try {
-      const result = await this.opts.dispatcher.run(claim, {
-        signal: this.abort.signal,
-        log: log.child({ category: 'engine' }),
-        get workDir() {
-          return scratch();
-        },
-        claim,
-        ...(this.opts.models ? { models: this.opts.models } : {}),
-        onProgress: (progress) => {
-          if (this.current) this.current.progress = progress;
-          this.opts.events.emit('job:progress', { jobId, ...progress });
-        },
-      });
-      const bytes = await this.deliver(claim, result, log);
-      if (bytes !== 'rejected') {
-        const ms = Date.now() - started;
-        log.info(`completed ${kind} job ${jobId} in ${ms} ms`);
-        this.opts.events.emit('job:completed', {
-          jobId,
-          kind,
-          ms,
-          ...(bytes === undefined ? {} : { bytes }),
+      let result: EngineResult;
+      try {
+        result = await this.opts.dispatcher.run(claim, {
+          signal: this.abort.signal,
+          log: log.child({ category: 'engine' }),
+          get workDir() {
+            return scratch();
+          },
+          claim,
+          ...(this.opts.models ? { models: this.opts.models } : {}),
+          onProgress: (progress) => {
+            if (this.current?.jobId === jobId) this.current.progress = progress;
+            this.opts.events.emit('job:progress', { jobId, ...progress });
+          },
         });
-      }
-      // The studio has the result: the next offer may run now, before our own cleanup.
-      this.finishCurrent(jobId);
-    } catch (e) {
-      const err = toError(e);
-      const aborted = isAbortError(e) || this.abort.signal.aborted;
-      if (aborted && this.current?.phase === 'uploading') {
-        // The result is safe in the outbox; the next start delivers it. Failing the job now would
-        // make the studio hand it elsewhere and then refuse our upload.
-        log.warn(
-          `upload of job ${jobId} interrupted by shutdown; the result stays in the outbox for the next start`,
-        );
+      } catch (e) {
+        this.failJob(claim, e, log);
         return;
       }
-      const retryable = aborted || (err instanceof EngineError ? err.retryable : false);
-      const message = aborted
-        ? `cancelled: ${toError(this.abort.signal.reason ?? err).message}`
-        : err.message;
-      log.error({ err }, `job ${jobId} failed: ${message}`);
-      this.current = undefined;
-      this.io.fail(jobId, message, retryable);
-      this.opts.events.emit('job:failed', { jobId, kind, error: message, retryable });
+      try {
+        await this.store(claim, result);
+      } catch (e) {
+        // The disk would not take the result (full, unwritable): the worker's fault, not the job's.
+        this.failJob(claim, new Error(`could not store the result: ${toError(e).message}`), log);
+        return;
+      }
+      await this.deliverStored(claim, started, log);
     } finally {
       if (workDir !== undefined) {
         const dir = workDir;
@@ -223,79 +272,128 @@ export class JobRunner {
     }
   }
 
-  private async finishLeftover(
-    claim: Claim,
-    delivery: Promise<'delivered' | 'rejected'>,
-    log: Logger,
-  ): Promise<void> {
-    log.info(`job ${claim.jobId} was finished by an earlier run; answering with that result`);
-    const started = Date.now();
-    try {
-      if ((await delivery) === 'rejected') {
-        this.failRefusedUpload(claim, log);
+  /** Puts a fresh result on disk: JSON results beside the outbox, binary ones in it. */
+  private async store(claim: Claim, result: EngineResult): Promise<void> {
+    const { jobId } = claim;
+    const prompt = promptFor(claim.task);
+    if (result.type === 'json') {
+      // No fsync: the common case is an ack within milliseconds; a crash of the process still keeps it.
+      await this.opts.results.json.put(jobId, result.value, prompt, { sync: false });
+    } else {
+      const { workerId, apiBaseUrl } = this.opts.identity();
+      const entry = await this.opts.results.outbox.put(
+        { jobId, workerId, apiBaseUrl, ext: result.ext, prompt },
+        result.type === 'bytes' ? { data: result.data } : { path: result.path },
+        { sync: false },
+      );
+      this.opts.events.emit('job:result', {
+        jobId,
+        kind: claim.task.kind,
+        ext: result.ext,
+        bytes: entry.bytes,
+        ...(result.type === 'bytes' && result.data.byteLength <= PREVIEW_MAX_BYTES
+          ? { data: result.data }
+          : {}),
+      });
+    }
+    this.stored.add(jobId);
+    await this.opts.results.expire(Date.now(), jobId).then((dropped) => {
+      for (const id of dropped) this.stored.delete(id);
+    });
+  }
+
+  /** Hands a stored result to the studio if it still holds the job; otherwise keeps it for a re-offer. */
+  private async deliverStored(claim: Claim, started: number, log: Logger): Promise<void> {
+    const { jobId } = claim;
+    const stored = await this.opts.results.get(jobId);
+    if (!stored) {
+      this.stored.delete(jobId);
+      this.failJob(claim, new Error('its stored result has disappeared from disk'), log);
+      return;
+    }
+    if (!this.holds(jobId)) {
+      log.warn(`job ${jobId} finished after its studio session ended; the result is kept for a re-offer`);
+      return;
+    }
+    if (stored.type === 'json') {
+      if (!this.io.completeJson(jobId, stored.stored.result, stored.stored.prompt)) {
+        log.warn(`could not send the result of job ${jobId}; it is kept for a re-offer`);
         return;
       }
-      this.opts.events.emit('job:completed', {
-        jobId: claim.jobId,
-        kind: claim.task.kind,
-        ms: Date.now() - started,
-      });
+      this.completed(claim, started, log);
+      return;
+    }
+    const current = this.current;
+    if (current?.jobId === jobId) current.phase = 'uploading';
+    const lost = current?.holding.lost.signal;
+    const signal = lost ? AbortSignal.any([lost, this.abort.signal]) : this.abort.signal;
+    let delivery;
+    try {
+      delivery = await this.io.deliver(stored.entry, signal);
     } catch (e) {
-      // Aborted by shutdown: the entry stays in the outbox for the next start.
-      log.warn(`delivery of the earlier result of job ${claim.jobId} stopped: ${toError(e).message}`);
+      if (!isAbortError(e) && !signal.aborted) throw e;
+      const why = this.abort.signal.aborted ? 'the worker is stopping' : 'its studio session ended';
+      log.warn(`upload of job ${jobId} stopped (${why}); the result is kept for a re-offer`);
+      return;
+    }
+    switch (delivery.outcome) {
+      case 'delivered':
+        this.stored.delete(jobId);
+        this.completed(claim, started, log, stored.entry.bytes);
+        return;
+      case 'not-ours':
+        return;
+      case 'rejected': {
+        this.stored.delete(jobId);
+        const error = `the studio refused the upload of job ${jobId} (${delivery.error}); the result is kept in ${delivery.path}`;
+        this.sendFail(claim, error, false, log);
+        return;
+      }
+      case 'gave-up': {
+        const error = `the result of job ${jobId} could not be uploaded: ${delivery.error}`;
+        this.sendFail(claim, error, true, log);
+        return;
+      }
     }
   }
 
-  /** Returns the uploaded size for binary results, undefined for JSON, 'rejected' if the studio refused it. */
-  private async deliver(
-    claim: Claim,
-    result: EngineResult,
-    log: Logger,
-  ): Promise<number | undefined | 'rejected'> {
-    if (result.type === 'json') {
-      this.io.completeJson(claim.jobId, result.value, claim.prompt);
-      return undefined;
-    }
-    const { workerId, apiBaseUrl } = this.opts.identity();
-    const entry: OutboxEntry = await this.opts.outbox.put(
-      {
-        jobId: claim.jobId,
-        workerId,
-        apiBaseUrl,
-        ext: result.ext,
-        ...(claim.prompt !== undefined ? { prompt: claim.prompt } : {}),
-      },
-      result.type === 'bytes' ? { data: result.data } : { path: result.path },
-      { sync: false },
-    );
-    this.opts.events.emit('job:result', {
+  private completed(claim: Claim, started: number, log: Logger, bytes?: number): void {
+    const ms = Date.now() - started;
+    log.info(`completed ${claim.task.kind} job ${claim.jobId} in ${ms} ms`);
+    this.opts.events.emit('job:completed', {
       jobId: claim.jobId,
       kind: claim.task.kind,
-      ext: result.ext,
-      bytes: entry.bytes,
-      ...(result.type === 'bytes' && result.data.byteLength <= PREVIEW_MAX_BYTES
-        ? { data: result.data }
-        : {}),
+      ms,
+      ...(bytes === undefined ? {} : { bytes }),
     });
-    if (this.current) this.current.phase = 'uploading';
-    const outcome = await this.io.deliver(entry, this.abort.signal);
-    if (outcome === 'rejected') {
-      this.failRefusedUpload(claim, log);
-      return 'rejected';
-    }
-    return entry.bytes;
+    // The studio has the result: the next offer may run now, before our own cleanup.
+    this.finishCurrent(claim.jobId);
   }
 
-  /** The studio answered the upload with a 4xx: the job fails for good; the bytes stay in rejected/. */
-  private failRefusedUpload(claim: Claim, log: Logger): void {
-    const error = `the studio refused the upload of job ${claim.jobId}; the result is kept in the outbox's rejected/ folder`;
-    log.error(error);
-    this.io.fail(claim.jobId, error, false);
-    this.opts.events.emit('job:failed', {
-      jobId: claim.jobId,
-      kind: claim.task.kind,
-      error,
-      retryable: false,
-    });
+  /**
+   * An engine error, classified as the original does: only "cannot serve" errors (unsupported kind
+   * or model, no such engine) are final; crashes, out-of-memory, I/O and everything else may work
+   * on another attempt.
+   */
+  private failJob(claim: Claim, e: unknown, log: Logger): void {
+    const err = toError(e);
+    const aborted = isAbortError(e) || this.abort.signal.aborted;
+    const retryable = aborted || !(err instanceof EngineError && err.cannotServe);
+    const message = aborted ? `cancelled: ${toError(this.abort.signal.reason ?? err).message}` : err.message;
+    log.error({ err }, `job ${claim.jobId} failed: ${message}`);
+    this.sendFail(claim, message, retryable, log);
+  }
+
+  private sendFail(claim: Claim, error: string, retryable: boolean, log: Logger): void {
+    const { jobId } = claim;
+    if (this.holds(jobId)) {
+      this.io.fail(jobId, error, retryable);
+    } else {
+      log.warn(
+        `not reporting the failure of job ${jobId}: its studio session ended, and the studio has released it`,
+      );
+    }
+    if (this.current?.jobId === jobId) this.current = undefined;
+    this.opts.events.emit('job:failed', { jobId, kind: claim.task.kind, error, retryable });
   }
 }

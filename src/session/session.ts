@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { WorkerEventBus } from '../events/index.js';
 import type { LogShipper } from '../logs/index.js';
-import type { Capabilities, Claim, WorkerFrame } from '../protocol/index.js';
-import { CloseCode, sessionUrl } from '../protocol/index.js';
+import type { Capabilities, Claim, RejectCode, WorkerFrame } from '../protocol/index.js';
+import { CloseCode, SUBPROTOCOL, sessionUrl } from '../protocol/index.js';
 import { backoffDelay, isAbortError, sleep } from '../util/index.js';
 import { SessionExhaustedError, SessionRefusedError } from './errors.js';
 import { parseStudioFrame } from './parse.js';
@@ -16,15 +16,23 @@ export interface SessionOptions {
   capabilities: () => Capabilities;
   currentJobId: () => string | undefined;
   onOffer: (claim: Claim) => void;
+  /** The studio acknowledged a `completeJson` (the stored result may go) or a `fail`. */
+  onAck?: (type: 'completeAck' | 'failAck', jobId: string) => void;
   shipper: LogShipper;
   log: Logger;
   events: WorkerEventBus;
-  /** Reconnect attempts in a row before giving up (config `ws_reconnect_attempts`). */
+  /**
+   * Failed connections in a row before giving up (config `ws_reconnect_attempts`); 0 means never
+   * give up.
+   */
   reconnectAttempts: number;
   backoff?: { baseMs: number; capMs: number };
   heartbeatMs?: number;
   logFlushMs?: number;
-  /** A session that hears nothing (not even a heartbeatAck) for this long is dead and is dropped. */
+  /**
+   * A connection on which nothing arrives for this long (from the upgrade on, before `welcome` as
+   * well as after) is dead and is dropped. Default 20 s.
+   */
   deadAfterMs?: number;
   connectTimeoutMs?: number;
 }
@@ -47,23 +55,25 @@ interface ConnectionEnd {
 /**
  * One WebSocket session with the studio, kept alive across drops.
  *
- * Each connection: upgrade (Bearer token) → `hello` → wait for `welcome` → heartbeats every 5 s and
- * log batches every 1 s → offers to the runner. A 401 upgrade or close 4001/4003/4004 ends the
- * session for good (`SessionRefusedError`). Any other drop reconnects after 1 s × 2^attempt (capped at
- * 30 s); a connection that reached `welcome` resets the count, and more than `reconnectAttempts`
- * failures in a row end with `SessionExhaustedError`.
+ * Each connection: upgrade (Bearer token, subprotocol `studio-worker-v1`) → `hello` → wait for
+ * `welcome` → heartbeats every 5 s and log batches every 1 s → offers to the runner. A 401 upgrade
+ * or close 4001/4003/4004 ends the session for good (`SessionRefusedError`). Any other drop
+ * reconnects after 1 s × 2^attempt (capped at 30 s); a connection that reached `welcome` resets the
+ * count, and with `reconnectAttempts` N > 0, N failures in a row end with `SessionExhaustedError`.
  *
- * `completeJson` and `fail` frames are results: if the socket is down when they are sent they wait
- * and go out first after the next `welcome`, so a finished result is never dropped by a reconnect.
+ * Job frames (`accept`, `reject`, `completeJson`, `fail`) are sent only on a welcomed connection and
+ * never carried over to the next one: the studio releases a job's claim when the socket closes and
+ * answers a frame about a job it no longer holds with a protocol violation. Each welcome starts a
+ * new `generation`, so the runner can tell which connection a job was accepted on.
  */
 export class Session {
   private ws: WebSocket | undefined;
   private welcomed = false;
   private stopping = false;
-  private readonly pendingResults: WorkerFrame[] = [];
   private readonly stopController = new AbortController();
   private _state: SessionState = 'idle';
   private _nextAttemptAt: number | undefined;
+  private _generation = 0;
   private lastHeartbeatAt: number | undefined;
   private readonly log: Logger;
 
@@ -81,15 +91,23 @@ export class Session {
   get lastHeartbeatSentAt(): number | undefined {
     return this.lastHeartbeatAt;
   }
+  /** Counts welcomes: the connection a job was accepted on is still the live one while this is unchanged. */
+  get generation(): number {
+    return this._generation;
+  }
+  get isWelcomed(): boolean {
+    return this.welcomed;
+  }
 
-  /** The frame senders the runner uses. */
+  /** The frame senders the runner uses; each says whether the frame went out on a welcomed connection. */
   readonly io = {
-    accept: (jobId: string) => this.send({ type: 'accept', jobId }),
-    reject: (jobId: string, reason: string) => this.send({ type: 'reject', jobId, reason }),
-    completeJson: (jobId: string, result: unknown, prompt?: string) =>
-      this.sendResult({ type: 'completeJson', jobId, result, ...(prompt !== undefined ? { prompt } : {}) }),
-    fail: (jobId: string, error: string, retryable: boolean) =>
-      this.sendResult({ type: 'fail', jobId, error, retryable }),
+    accept: (jobId: string): boolean => this.sendJobFrame({ type: 'accept', jobId }),
+    reject: (jobId: string, reason: string, code?: RejectCode): boolean =>
+      this.sendJobFrame({ type: 'reject', jobId, reason, ...(code !== undefined ? { code } : {}) }),
+    completeJson: (jobId: string, result: unknown, prompt: string): boolean =>
+      this.sendJobFrame({ type: 'completeJson', jobId, result, prompt }),
+    fail: (jobId: string, error: string, retryable: boolean): boolean =>
+      this.sendJobFrame({ type: 'fail', jobId, error, retryable }),
   };
 
   /** Runs until `stop()` (resolves) or until the studio refuses us / reconnects run out (rejects). */
@@ -97,6 +115,7 @@ export class Session {
     const onAbort = () => void this.stop();
     signal?.addEventListener('abort', onAbort, { once: true });
     const backoff = this.opts.backoff ?? { baseMs: 1000, capMs: 30_000 };
+    const budget = this.opts.reconnectAttempts;
     let failures = 0;
     try {
       while (!this.stopping) {
@@ -105,12 +124,10 @@ export class Session {
         if (end.welcomed) failures = 0;
         failures++;
         const why = `close ${end.code}${end.reason ? ` (${end.reason})` : ''}`;
-        if (failures > this.opts.reconnectAttempts)
-          throw new SessionExhaustedError(this.opts.reconnectAttempts, why);
+        if (budget > 0 && failures > budget) throw new SessionExhaustedError(budget, why);
         const delayMs = backoffDelay(failures - 1, backoff);
-        this.log.warn(
-          `studio session dropped: ${why}; reconnect attempt ${failures}/${this.opts.reconnectAttempts} in ${delayMs} ms`,
-        );
+        const of = budget > 0 ? `/${budget}` : '';
+        this.log.warn(`studio session dropped: ${why}; reconnect attempt ${failures}${of} in ${delayMs} ms`);
         this.opts.events.emit('session:reconnecting', { attempt: failures, delayMs });
         this._state = 'waiting';
         this._nextAttemptAt = Date.now() + delayMs;
@@ -154,18 +171,15 @@ export class Session {
 
   private send(frame: WorkerFrame): boolean {
     const ws = this.ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) {
-      this.log.warn(`cannot send ${frame.type}: the studio session is not open`);
-      return false;
-    }
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
     ws.send(JSON.stringify(frame));
     return true;
   }
 
-  private sendResult(frame: WorkerFrame): void {
-    if (this.welcomed && this.send(frame)) return;
-    this.log.warn(`session down: ${frame.type} queued until the next welcome`);
-    this.pendingResults.push(frame);
+  private sendJobFrame(frame: WorkerFrame & { jobId: string }): boolean {
+    if (this.welcomed && this.send(frame)) return true;
+    this.log.warn(`not sending ${frame.type} for job ${frame.jobId}: the studio session is not open`);
+    return false;
   }
 
   private flushLogs(): void {
@@ -179,21 +193,39 @@ export class Session {
     this.welcomed = false;
     this.opts.events.emit('session:connecting', { attempt, url: url.href });
     this.log.info(`connecting to ${url.href}`);
-    const ws = new WebSocket(url, {
+    const ws = new WebSocket(url, [SUBPROTOCOL], {
       headers: { Authorization: `Bearer ${this.opts.authToken}`, 'User-Agent': this.opts.userAgent },
       handshakeTimeout: this.opts.connectTimeoutMs ?? 10_000,
       maxPayload: 64 * 1024 * 1024,
     });
+    // ws refuses a handshake whose answer lacks the subprotocol it asked for. A studio that does not
+    // echo it is still the studio (the contract only says the production one does), so the answer
+    // is read as if it had.
+    ws.on('upgrade', (res) => {
+      if (res.headers['sec-websocket-protocol'] === undefined) {
+        res.headers['sec-websocket-protocol'] = SUBPROTOCOL;
+      }
+    });
     this.ws = ws;
     const timers: NodeJS.Timeout[] = [];
-    let lastHeardAt = Date.now();
+    const deadAfterMs = this.opts.deadAfterMs ?? 20_000;
+    let idleTimer: NodeJS.Timeout | undefined;
     let lastError: string | undefined;
     let refused: SessionRefusedError | undefined;
+    const heard = () => idleTimer?.refresh();
 
     return new Promise<ConnectionEnd>((resolve, reject) => {
       ws.on('open', () => {
         this._state = 'open';
-        lastHeardAt = Date.now();
+        // From the upgrade on, silence means a dead or half-open connection: a studio that never
+        // welcomes us is dropped like one that stopped answering heartbeats.
+        idleTimer = setTimeout(() => {
+          this.log.warn(
+            `heard nothing from the studio for ${deadAfterMs} ms${this.welcomed ? '' : ' (no welcome)'}; dropping the connection`,
+          );
+          lastError = `no frame for ${deadAfterMs} ms`;
+          ws.terminate();
+        }, deadAfterMs);
         ws.send(
           JSON.stringify({
             type: 'hello',
@@ -202,9 +234,9 @@ export class Session {
           }),
         );
       });
-      ws.on('pong', () => (lastHeardAt = Date.now()));
+      ws.on('pong', heard);
       ws.on('message', (data, isBinary) => {
-        lastHeardAt = Date.now();
+        heard();
         if (isBinary) {
           this.log.warn('protocol error: the studio sent a binary frame; ignored');
           return;
@@ -212,7 +244,7 @@ export class Session {
         const parsed = parseStudioFrame(rawText(data));
         if (!parsed.ok) {
           this.log.warn(`ignored a frame from the studio: ${parsed.reason}`);
-          if (parsed.invalidOfferJobId !== undefined) {
+          if (parsed.invalidOfferJobId !== undefined && this.welcomed) {
             this.io.fail(parsed.invalidOfferJobId, parsed.reason, false);
           }
           return;
@@ -220,17 +252,23 @@ export class Session {
         const frame = parsed.frame;
         switch (frame.type) {
           case 'welcome':
-            this.onWelcome(frame.workerId, timers, () => lastHeardAt);
+            this.onWelcome(frame.workerId, timers);
             return;
           case 'offer':
+            if (!this.welcomed) {
+              this.log.warn(`ignored an offer of job ${frame.claim.jobId} that came before welcome`);
+              return;
+            }
             this.opts.onOffer(frame.claim);
             return;
           case 'error':
             this.log.error(`studio error ${frame.code}: ${frame.message}`);
             return;
-          case 'heartbeatAck':
           case 'completeAck':
           case 'failAck':
+            this.opts.onAck?.(frame.type, frame.jobId);
+            return;
+          case 'heartbeatAck':
             return;
         }
       });
@@ -245,8 +283,10 @@ export class Session {
         }
       });
       ws.on('close', (code, reasonBuf) => {
+        clearTimeout(idleTimer);
         for (const t of timers) clearInterval(t);
         const reason = reasonBuf.toString() || lastError || '';
+        const welcomed = this.welcomed;
         this.welcomed = false;
         this.ws = undefined;
         this.opts.events.emit('session:closed', { code, reason });
@@ -256,28 +296,19 @@ export class Session {
           reject(fatal);
           return;
         }
-        // Timers start only at `welcome`, so their presence says whether this connection got there.
-        resolve({ code, reason, welcomed: timers.length > 0 });
+        resolve({ code, reason, welcomed });
       });
     });
   }
 
-  private onWelcome(workerId: string, timers: NodeJS.Timeout[], lastHeard: () => number): void {
-    const ws = this.ws;
-    if (!ws || timers.length > 0) return;
+  private onWelcome(workerId: string, timers: NodeJS.Timeout[]): void {
+    if (!this.ws || this.welcomed) return;
     this.welcomed = true;
+    this._generation++;
     this._state = 'welcomed';
     this.log.info(`studio session open as worker ${workerId}`);
     this.opts.events.emit('session:welcomed', { workerId });
-    // Results held back by a drop go first, before any new offer can be answered.
-    for (const frame of this.pendingResults.splice(0)) this.send(frame);
-    const deadAfterMs = this.opts.deadAfterMs ?? 20_000;
     const heartbeat = () => {
-      if (Date.now() - lastHeard() > deadAfterMs) {
-        this.log.warn(`heard nothing from the studio for ${deadAfterMs} ms; dropping the session`);
-        ws.terminate();
-        return;
-      }
       const currentJobId = this.opts.currentJobId();
       this.lastHeartbeatAt = Date.now();
       this.send({

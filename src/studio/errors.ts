@@ -21,7 +21,7 @@ const NETWORK_CODES: ReadonlySet<string> = new Set([
 
 /**
  * A studio route that failed: `operation` says what we were doing, `status`/`body` what the studio
- * answered (absent when it never answered). Network errors, 5xx and 429 are `retryable`; other
+ * answered (absent when it never answered). Network errors, 5xx, 408, 425 and 429 are `retryable`; other
  * answers (4xx, a malformed body) are not, as asking again would get the same answer.
  */
 export class StudioHttpError extends Error {
@@ -53,7 +53,7 @@ export class StudioHttpError extends Error {
 
   /** The error for a request that got an answer with a non-2xx status. */
   static fromStatus(operation: string, status: number, body: string): StudioHttpError {
-    return new StudioHttpError({ operation, status, body, retryable: status >= 500 || status === 429 });
+    return new StudioHttpError({ operation, status, body, retryable: isRetryableStatus(status) });
   }
 
   /** The error for a request that got no answer at all (refused, reset, timed out). */
@@ -65,6 +65,11 @@ export class StudioHttpError extends Error {
       cause,
     });
   }
+}
+
+/** 5xx, and the 4xx that mean "not now" (408 timeout, 425 too early, 429 too many requests). */
+export function isRetryableStatus(status: number): boolean {
+  return status >= 500 || status === 408 || status === 425 || status === 429;
 }
 
 /** True for errors of a connection that failed, dropped or timed out before an answer came. */

@@ -1,5 +1,5 @@
 import type { Breadcrumb, ErrorEvent, SeverityLevel } from '@sentry/node';
-import type { LogEntry } from '../protocol/index.js';
+import type { LocalLogEntry as LogEntry } from '../logs/index.js';
 import { toError } from '../util/index.js';
 import { TelemetryScrubber } from './scrub.js';
 

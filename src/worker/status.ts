@@ -18,7 +18,7 @@ export interface WorkerStatus {
         jobId: string;
         kind: TaskKind;
         model: string;
-        phase: 'running' | 'uploading';
+        phase: 'running' | 'uploading' | 'delivering';
         elapsedMs: number;
         progress?: { fraction?: number; message?: string };
       }

@@ -13,7 +13,7 @@ import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
 import type { LogShipper, WorkerLogger } from '../logs/index.js';
 import type { OutboxEntry } from '../outbox/index.js';
-import { Outbox, deliverWithRetry } from '../outbox/index.js';
+import { Outbox, StoredResults, deliverWithRetry } from '../outbox/index.js';
 import type { HostInfo } from '../platform/index.js';
 import { probeHost } from '../platform/index.js';
 import type { Capabilities } from '../protocol/index.js';
@@ -38,6 +38,8 @@ export interface WorkerOptions {
   retryBackoff?: { baseMs: number; capMs: number };
   reconnectBackoff?: { baseMs: number; capMs: number };
   uploadBackoff?: { baseMs: number; capMs: number };
+  /** How long transient upload failures are retried before the job is failed as retryable (10 min). */
+  uploadGiveUpMs?: number;
   heartbeatMs?: number;
   logFlushMs?: number;
   deadAfterMs?: number;
@@ -63,9 +65,7 @@ export class Worker {
   private readonly stopController = new AbortController();
   private stopPromise: Promise<void> | undefined;
   private readonly counts = { completed: 0, failed: 0, rejected: 0 };
-  private readonly background = new Set<Promise<unknown>>();
-  /** Deliveries of results an earlier run left in the outbox, by job id, while in flight. */
-  private readonly leftovers = new Map<string, Promise<'delivered' | 'rejected'>>();
+  private readonly unsubscribe: (() => void)[] = [];
 
   constructor(private readonly opts: WorkerOptions) {
     this.events = new WorkerEventBus(opts.log);
@@ -119,6 +119,7 @@ export class Worker {
       this.watchConfig(log);
 
       const outbox = new Outbox(join(this.opts.store.dir, 'outbox'));
+      const results = new StoredResults(outbox, this.opts.log.child({ category: 'outbox' }));
       const deliver = (entry: OutboxEntry, jobSignal: AbortSignal) =>
         deliverWithRetry({
           entry,
@@ -126,6 +127,7 @@ export class Worker {
           log: this.opts.log.child({ category: 'outbox', jobId: entry.jobId }),
           signal: AbortSignal.any([jobSignal, signal]),
           ...(this.opts.uploadBackoff ? { backoff: this.opts.uploadBackoff } : {}),
+          ...(this.opts.uploadGiveUpMs !== undefined ? { giveUpAfterMs: this.opts.uploadGiveUpMs } : {}),
           onRetry: (attempt) => this.events.emit('upload:retrying', { jobId: entry.jobId, attempt }),
           upload: (e) =>
             studio
@@ -140,7 +142,6 @@ export class Worker {
               })
               .then(() => undefined),
         });
-      this.track(this.deliverLeftovers(await outbox.list(), deliver));
 
       const session = new Session({
         apiBaseUrl: config.apiBaseUrl,
@@ -150,6 +151,9 @@ export class Worker {
         capabilities: () => this.capabilities(engines),
         currentJobId: () => this.runner?.currentJob?.jobId,
         onOffer: (claim) => this.runner?.offer(claim),
+        onAck: (type, jobId) => {
+          if (type === 'completeAck') this.runner?.completeAcknowledged(jobId);
+        },
         shipper: this.opts.shipper,
         log: this.opts.log,
         events: this.events,
@@ -160,11 +164,15 @@ export class Worker {
         ...(this.opts.deadAfterMs !== undefined ? { deadAfterMs: this.opts.deadAfterMs } : {}),
       });
       this.session = session;
-      this.runner = new JobRunner(
-        { ...session.io, deliver },
+      const runner = new JobRunner(
+        {
+          ...session.io,
+          generation: () => (session.isWelcomed ? session.generation : undefined),
+          deliver,
+        },
         {
           dispatcher,
-          outbox,
+          results,
           events: this.events,
           log: this.opts.log.child({ category: 'runner' }),
           workRoot: join(this.opts.store.dir, 'work'),
@@ -175,9 +183,12 @@ export class Worker {
           })),
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
-          leftoverDelivery: (jobId) => this.leftovers.get(jobId),
         },
       );
+      this.runner = runner;
+      await runner.loadStoredResults();
+      const offLost = this.events.on('session:closed', () => runner.sessionLost());
+      this.unsubscribe.push(offLost);
       this.setState('connecting');
       const offWelcome = this.events.on('session:welcomed', () => this.setState('running'));
       try {
@@ -198,7 +209,7 @@ export class Worker {
       throw err;
     } finally {
       unwatchFile(this.opts.store.path);
-      await Promise.allSettled([...this.background]);
+      for (const off of this.unsubscribe.splice(0)) off();
       await dispatcher?.close();
       await http?.close();
       await this.models?.close();
@@ -280,42 +291,6 @@ export class Worker {
   private setState(state: WorkerLifecycleState, reason?: string): void {
     this.state = state;
     this.events.emit('worker:state', { state, ...(reason !== undefined ? { reason } : {}) });
-  }
-
-  private track(p: Promise<unknown>): void {
-    const tracked = p.catch((e: unknown) => {
-      if (!isAbortError(e)) this.opts.log.error({ err: toError(e) }, 'background task failed');
-    });
-    this.background.add(tracked);
-    void tracked.finally(() => this.background.delete(tracked));
-  }
-
-  /**
-   * Results an earlier run finished but could not upload are delivered one after another. Each is
-   * registered before the session opens, so an offer of the same job (re-queued by the studio when
-   * that run died) is answered with the stored result instead of running the job again.
-   */
-  private deliverLeftovers(
-    pending: OutboxEntry[],
-    deliver: (e: OutboxEntry, s: AbortSignal) => Promise<'delivered' | 'rejected'>,
-  ): Promise<unknown> {
-    const log = this.opts.log.child({ category: 'outbox' });
-    if (pending.length > 0) {
-      log.info(`${pending.length} result(s) from an earlier run are waiting in the outbox; delivering`);
-    }
-    let chain: Promise<unknown> = Promise.resolve();
-    for (const entry of pending) {
-      const delivery = chain.then(() => deliver(entry, this.stopController.signal));
-      this.leftovers.set(entry.jobId, delivery);
-      chain = delivery.then(
-        (outcome) => log.info(`outbox: result of job ${entry.jobId} ${outcome}`),
-        (e: unknown) => {
-          if (!isAbortError(e)) log.error({ err: toError(e) }, `outbox: job ${entry.jobId} not delivered`);
-        },
-      );
-      void chain.finally(() => this.leftovers.delete(entry.jobId));
-    }
-    return chain;
   }
 
   /** Operator fields edited while we run (`set-threshold`, an editor) apply without a restart. */

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { FormData, fetch } from 'undici';
 import { afterEach } from 'vitest';
 import { WebSocket } from 'ws';
-import { sessionUrl, studioUrl } from '../../src/protocol/index.js';
+import { SUBPROTOCOL, sessionUrl, studioUrl } from '../../src/protocol/index.js';
 import type { Capabilities, StudioFrame, WorkerFrame } from '../../src/protocol/index.js';
 import { startDevStudio } from '../../src/dev-studio/index.js';
 import type { DevStudio, DevStudioOptions } from '../../src/dev-studio/index.js';
@@ -114,7 +114,9 @@ export class RawClient {
 
 export function connect(s: DevStudio, workerId: string, token: string): RawClient {
   return new RawClient(
-    new WebSocket(sessionUrl(s.url, workerId), { headers: { authorization: `Bearer ${token}` } }),
+    new WebSocket(sessionUrl(s.url, workerId), [SUBPROTOCOL], {
+      headers: { authorization: `Bearer ${token}` },
+    }),
   );
 }
 
@@ -133,7 +135,7 @@ export async function session(
 /** The HTTP status a WebSocket upgrade was answered with. */
 export function upgradeStatus(url: URL, token: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+    const ws = new WebSocket(url, [SUBPROTOCOL], { headers: { authorization: `Bearer ${token}` } });
     ws.on('unexpected-response', (_req, res) => {
       resolve(res.statusCode ?? 0);
       ws.terminate();

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fetch } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { approvedWorker, session, studio, uploadResult } from './helpers.js';
+import { approvedWorker, capabilities, session, studio, uploadResult } from './helpers.js';
 
 const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 9, 9]);
 
@@ -25,15 +25,12 @@ describe('dev studio jobs', () => {
         files: [],
         cliDefaults: { cfgScale: 7, steps: 20, width: 512, height: 512 },
       },
-      prompt: 'a red fox',
-      ext: 'png',
     });
     expect(s.admin.getJob(job.jobId)).toMatchObject({ status: 'offered', workerId: w.workerId });
 
     client.send({ type: 'accept', jobId: job.jobId });
     await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
     expect(await uploadResult(s, w, job.jobId, { bytes: png })).toEqual({ status: 200, body: '{"ok":true}' });
-    expect(await client.next('completeAck')).toEqual({ type: 'completeAck', jobId: job.jobId });
 
     const done = await s.admin.waitForJob(job.jobId);
     expect(done.status).toBe('completed');
@@ -44,6 +41,7 @@ describe('dev studio jobs', () => {
       contentType: 'image/png',
       filename: `${job.jobId}.png`,
       bytes: png.length,
+      prompt: 'a red fox',
     });
     if (result.type !== 'file') throw new Error('expected a file result');
     expect(new Uint8Array(await readFile(result.path))).toEqual(png);
@@ -64,16 +62,16 @@ describe('dev studio jobs', () => {
 
     const offer = await client.next('offer');
     expect(offer.claim).toMatchObject({ jobId: llm.jobId, model: 'synthetic-llm', task: { maxTokens: 512 } });
-    expect(offer.claim.prompt).toBeUndefined();
+    expect(offer.claim).not.toHaveProperty('prompt');
     client.send({ type: 'accept', jobId: llm.jobId });
     const result = {
       object: 'chat.completion',
       choices: [{ message: { role: 'assistant', content: 'hello' } }],
     };
-    client.send({ type: 'completeJson', jobId: llm.jobId, result });
+    client.send({ type: 'completeJson', jobId: llm.jobId, result, prompt: 'hi' });
     expect(await client.next('completeAck')).toEqual({ type: 'completeAck', jobId: llm.jobId });
     expect((await client.next('offer')).claim.jobId).toBe(next.jobId);
-    expect(s.admin.jobResult(llm.jobId)).toEqual({ type: 'json', value: result });
+    expect(s.admin.jobResult(llm.jobId)).toEqual({ type: 'json', value: result, prompt: 'hi' });
   });
 
   it('records a failure with its retryable flag and answers failAck', async () => {
@@ -97,11 +95,7 @@ describe('dev studio jobs', () => {
     const w = await approvedWorker(s);
     const client = await session(s, w);
     const job = s.admin.enqueueJob({ task: { kind: 'audio_tts', text: 'hello' }, vramGbEstimate: 40 });
-    expect((await client.next('offer')).claim).toMatchObject({
-      prompt: 'hello',
-      ext: 'wav',
-      model: 'synthetic-tts',
-    });
+    expect((await client.next('offer')).claim).toMatchObject({ model: 'synthetic-tts' });
     client.send({ type: 'reject', jobId: job.jobId, reason: 'needs 40 GB of VRAM' });
     const done = await s.admin.waitForJob(job.jobId);
     expect(done).toMatchObject({ status: 'rejected', rejectReason: 'needs 40 GB of VRAM' });
@@ -126,7 +120,7 @@ describe('dev studio jobs', () => {
     expect((await second.next('offer')).claim.jobId).toBe(job.jobId);
   });
 
-  it('still completes a re-queued job when its old worker uploads the result late', async () => {
+  it('answers 409 to an upload for a job whose claim was released when its socket closed', async () => {
     const s = await studio();
     const w = await approvedWorker(s);
     const client = await session(s, w);
@@ -137,8 +131,35 @@ describe('dev studio jobs', () => {
     client.ws.terminate();
     await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'queued' });
 
-    expect((await uploadResult(s, w, job.jobId)).status).toBe(200);
-    expect(s.admin.getJob(job.jobId).status).toBe('completed');
+    expect((await uploadResult(s, w, job.jobId)).status).toBe(409);
+    expect(s.admin.getJob(job.jobId).status).toBe('queued');
+  });
+
+  it('puts a job rejected as busy or paused back in the queue, offered again after the next heartbeat', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fox' } });
+    await client.next('offer');
+    client.send({ type: 'reject', jobId: job.jobId, reason: 'worker paused by operator', code: 'paused' });
+    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'queued' && j.rejectCode === 'paused' });
+    expect(s.admin.getJob(job.jobId)).toMatchObject({
+      transientRejects: 1,
+      rejectReason: 'worker paused by operator',
+    });
+    expect(client.frames.filter((f) => f.type === 'offer')).toHaveLength(0);
+    client.send({ type: 'heartbeat', capabilities });
+    expect((await client.next('offer')).claim.jobId).toBe(job.jobId);
+  });
+
+  it('treats readyForMore as a protocol violation: the studio offers the next job by itself', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    client.ws.send(JSON.stringify({ type: 'readyForMore' }));
+    expect(await client.next('error')).toMatchObject({ code: 'protocol_violation' });
+    expect((await client.closed).code).toBe(4002);
+    expect(s.admin.violations()[0]?.reason).toContain('readyForMore');
   });
 
   it('answers the next uploads with an injected failure, then accepts a retry', async () => {
@@ -194,10 +215,10 @@ describe('dev studio jobs', () => {
     const second = await session(s, w);
     await second.next('offer');
     second.send({ type: 'accept', jobId: job.jobId });
-    second.send({ type: 'completeJson', jobId: job.jobId, result: {} });
+    second.send({ type: 'completeJson', jobId: job.jobId, result: {}, prompt: 'fox' });
     expect((await second.closed).code).toBe(4002);
     expect(s.admin.violations().map((v) => v.reason)).toEqual([
-      `accept for job j-other, but ${job.jobId} is offered to this worker`,
+      `accept for job j-other, but ${job.jobId} is held for this session`,
       expect.stringContaining(`completeJson for image job ${job.jobId}`),
     ]);
   });
@@ -247,7 +268,7 @@ describe('dev studio jobs', () => {
     const waited = fetch(`${s.url}admin/jobs/${jobId}?wait=1`);
     await client.next('offer');
     client.send({ type: 'accept', jobId });
-    client.send({ type: 'completeJson', jobId, result: { text: 'ok' } });
+    client.send({ type: 'completeJson', jobId, result: { text: 'ok' }, prompt: 'hi' });
     expect(await (await waited).json()).toMatchObject({ jobId, status: 'completed' });
     expect(await (await fetch(`${s.url}admin/jobs/${jobId}/result`)).json()).toEqual({ text: 'ok' });
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { sessionUrl } from '../../src/protocol/index.js';
 import { approvedWorker, capabilities, connect, session, studio, upgradeStatus } from './helpers.js';
 
@@ -11,7 +12,7 @@ describe('dev studio session', () => {
     expect(await upgradeStatus(sessionUrl(s.url, w.workerId), w.authToken)).toBe(101);
   });
 
-  it('welcomes a hello with the right token, acks heartbeats and ignores the legacy readyForMore', async () => {
+  it('welcomes a hello with the right token and acks heartbeats', async () => {
     const s = await studio();
     const w = await approvedWorker(s);
     const client = connect(s, w.workerId, w.authToken);
@@ -31,6 +32,34 @@ describe('dev studio session', () => {
       { workerId: w.workerId, connected: true, welcomed: true, heartbeats: 1, currentJobId: 'j-x' },
     ]);
     expect(s.admin.listWorkers()[0]?.capabilities?.autoEnabled).toBe(false);
+  });
+
+  it('echoes the subprotocol studio-worker-v1 whether or not the upgrade asked for it, as production does', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const asked = connect(s, w.workerId, w.authToken);
+    await asked.opened;
+    expect(asked.ws.protocol).toBe('studio-worker-v1');
+    expect(s.admin.listWorkers()[0]?.subprotocolsRequested).toEqual(['studio-worker-v1']);
+    // A client that does not ask gets it all the same, and ws then refuses the handshake: this is
+    // what a worker that does not ask for the subprotocol meets in production.
+    const bare = new WebSocket(sessionUrl(s.url, w.workerId), {
+      headers: { authorization: `Bearer ${w.authToken}` },
+    });
+    const error = await new Promise<Error>((resolve) => bare.once('error', resolve));
+    expect(error.message).toBe('Server sent a subprotocol but none was requested');
+  });
+
+  it('refuses log entries at levels the studio does not know (debug, trace, fatal) as a protocol violation', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    client.send({
+      type: 'logBatch',
+      entries: [{ ts: new Date().toISOString(), level: 'debug', category: 'runner', message: 'hi' }],
+    });
+    expect((await client.closed).code).toBe(4002);
+    expect(s.admin.violations()[0]?.reason).toContain('level');
   });
 
   it('keeps the last shipped log entries of a worker', async () => {

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../src/engines/index.js';
 import {
   buildSdCliArgs,
+  imageInputArgs,
   LineSplitter,
   parseProgressLine,
   textEncoderFlag,
@@ -52,10 +53,8 @@ describe('sd-cli arguments', () => {
       '--flow-shift', '3',
       '--offload-to-cpu',
       '--qwen-image-zero-cond-t',
-      '-i', '/w/init.png',
-      '--strength', '0.6',
-      '--mask', '/w/mask.png',
       '-r', '/w/ref.png',
+      '--mask', '/w/mask.png',
       '-o', '/w/out.png',
     ]); // prettier-ignore
   });
@@ -183,5 +182,35 @@ describe('sd-cli progress', () => {
     expect(lines.push('> | 2/3 - 1.00s/it\r\n')).toEqual(['  |==> | 2/3 - 1.00s/it']);
     expect(lines.push('tail')).toEqual([]);
     expect(lines.flush()).toEqual(['tail']);
+  });
+});
+
+describe('imageInputArgs (the original sdcpp.rs combination of ref, init, mask and denoise)', () => {
+  it('a reference image wins: -r, then the mask; no init image and no strength', () => {
+    expect(imageInputArgs(0.4, { refImage: '/r.png', initImage: '/i.png', mask: '/m.png' })).toEqual([
+      '-r', '/r.png', '--mask', '/m.png',
+    ]); // prettier-ignore
+    expect(imageInputArgs(undefined, { refImage: '/r.png' })).toEqual(['-r', '/r.png']);
+  });
+
+  it('an init image is img2img with the task denoise as strength, 0.75 when it names none', () => {
+    expect(imageInputArgs(0.3, { initImage: '/i.png', mask: '/m.png' })).toEqual([
+      '-i', '/i.png', '--strength', '0.3', '--mask', '/m.png',
+    ]); // prettier-ignore
+    expect(imageInputArgs(undefined, { initImage: '/i.png' })).toEqual([
+      '-i',
+      '/i.png',
+      '--strength',
+      '0.75',
+    ]);
+  });
+
+  it('passes denoise outside 0–1 as given, as the original does', () => {
+    expect(imageInputArgs(1.5, { initImage: '/i.png' })).toEqual(['-i', '/i.png', '--strength', '1.5']);
+  });
+
+  it('a mask alone, or a denoise without an image, adds nothing', () => {
+    expect(imageInputArgs(0.5, { mask: '/m.png' })).toEqual([]);
+    expect(imageInputArgs(0.5, {})).toEqual([]);
   });
 });

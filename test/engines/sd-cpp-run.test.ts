@@ -75,7 +75,8 @@ function run(
   });
 }
 
-const cached = (filename: string): string => join(fixture.cacheRoot, filename);
+// The original's layout: each model's files in a folder named after the model id.
+const cached = (filename: string): string => join(fixture.cacheRoot, 'z-image-turbo', filename);
 
 describe('sd-cpp engine with the stand-in sd-cli', () => {
   it('runs sd-cli with the exact arguments for a task that uses every field, LoRA and several text encoders', async () => {
@@ -107,7 +108,7 @@ describe('sd-cpp engine with the stand-in sd-cli', () => {
       '--t5xxl', cached('t5xxl_fp16.safetensors'),
       '--llm', cached('Qwen3-4B-Instruct-2507-Q4_K_M.gguf'),
       '--vae', cached('ae.safetensors'),
-      '--lora-model-dir', fixture.cacheRoot,
+      '--lora-model-dir', join(fixture.cacheRoot, 'z-image-turbo'),
       '-p', 'a pixel-art castle<lora:pixel-art-xl.safetensors:1>',
       '-n', 'blurry',
       '-W', '96', '-H', '64',
@@ -117,10 +118,9 @@ describe('sd-cpp engine with the stand-in sd-cli', () => {
       '-s', '1234',
       '--flow-shift', '2.5',
       '--offload-to-cpu',
-      '-i', join(workDir, 'inputs', 'init.png'),
-      '--strength', '0.55',
-      '--mask', join(workDir, 'inputs', 'mask.png'),
+      // The reference image wins, as in the original: the init image and denoise are not used.
       '-r', join(workDir, 'inputs', 'ref.png'),
+      '--mask', join(workDir, 'inputs', 'mask.png'),
       '-o', join(workDir, 'sd-output.png'),
     ]); // prettier-ignore
     const verdict = await verifyResult('image', toVerifiable(result), c.task);

@@ -131,7 +131,8 @@ describe('studio-worker generate', () => {
         expect(stdout).toContain('tokens');
         const completion = JSON.parse(await readFile(out, 'utf8')) as { object: string };
         expect(completion.object).toBe('chat.completion');
-        expect(existsSync(join(dir, 'models', 'stories260K.gguf'))).toBe(true);
+        // No --model: the model id is the engine's name, and its files sit in that model's folder.
+        expect(existsSync(join(dir, 'models', 'llama-cpp', 'stories260K.gguf'))).toBe(true);
       } finally {
         server.close();
       }

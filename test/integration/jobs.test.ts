@@ -69,7 +69,7 @@ describe('each task kind, end to end through the dev studio', () => {
 
   it('sends currentJobId in heartbeats while a job runs', async () => {
     const seen: unknown[] = [];
-    const onFrame = (e: { direction: string; frame: { type: string; currentJobId?: string } }) => {
+    const onFrame = (e: { direction: string; frame: { type: string; currentJobId?: string | null } }) => {
       if (e.direction === 'in' && e.frame.type === 'heartbeat' && e.frame.currentJobId)
         seen.push(e.frame.currentJobId);
     };
@@ -148,21 +148,27 @@ describe('offers the worker must refuse', () => {
       h.studio.events.on('frame', onFrame);
     });
     expect(paused).toBe(true);
-    const rejected = await runToEnd({ task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] } });
-    expect(rejected.status).toBe('rejected');
-    expect(rejected.rejectReason).toContain('paused');
+    const job = h.studio.admin.enqueueJob({
+      task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] },
+    });
+    // `paused` is a transient code: the studio keeps the job queued, without counting an attempt.
+    const rejected = await h.studio.admin.waitForJob(job.jobId, {
+      until: (j) => j.rejectCode === 'paused',
+      timeoutMs: 20_000,
+    });
+    expect(rejected).toMatchObject({ status: 'queued', rejectReason: 'worker paused by operator' });
     w.worker.resume();
-    const accepted = await runToEnd({ task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] } });
+    const accepted = await h.studio.admin.waitForJob(job.jobId, { timeoutMs: 20_000 });
     expect(accepted.status).toBe('completed');
   });
 });
 
 describe('jobs that fail', () => {
-  it('fails a job whose input cannot be fetched, as not retryable, naming the URL', async () => {
+  it('fails a job whose input cannot be fetched, as retryable (as the original classifies it), naming the URL', async () => {
     const inputUrl = `${h.studio.url}files/missing.wav`;
     const done = await runToEnd({ task: { kind: 'audio_stt', inputUrl } });
     expect(done.status).toBe('failed');
-    expect(done.retryable).toBe(false);
+    expect(done.retryable).toBe(true);
     expect(done.error).toContain('missing.wav');
   });
 

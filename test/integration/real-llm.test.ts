@@ -55,7 +55,7 @@ describe.skipIf(!present)(
       expect(await verifyResult('llm', { json: result.value })).toMatchObject({ ok: true });
       expect(JSON.stringify(result.value)).toContain('"model":"stories260K"');
       expect((h.logText().match(/llama-cpp loaded a model/g) ?? []).length).toBe(1);
-      expect(existsSync(join(h.configDir, 'models', 'stories260K.gguf'))).toBe(true);
+      expect(existsSync(join(h.configDir, 'models', 'stories260K', 'stories260K.gguf'))).toBe(true);
     });
 
     it('answers a second job from the model already loaded', async () => {

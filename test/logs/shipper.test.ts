@@ -7,6 +7,19 @@ function entry(n: number): LogEntry {
 }
 
 describe('LogShipper', () => {
+  it('ships the original levels only: info, warn, error; fatal as error; debug and trace never', () => {
+    const shipper = new LogShipper();
+    for (const level of ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const) {
+      shipper.push({ ts: new Date(0).toISOString(), level, category: 'test', message: level });
+    }
+    expect(shipper.drain().map((e) => [e.level, e.message])).toEqual([
+      ['info', 'info'],
+      ['warn', 'warn'],
+      ['error', 'error'],
+      ['error', 'fatal'],
+    ]);
+  });
+
   it('drains entries oldest first, up to the maximum asked for', () => {
     const shipper = new LogShipper();
     for (let i = 0; i < 5; i++) shipper.push(entry(i));

@@ -59,7 +59,7 @@ describe('deliverWithRetry', () => {
     const { studio, outbox, entry, upload, log, lines } = await setUp([500, 500, 200]);
     const outcome = await deliverWithRetry({ entry, outbox, upload, log, backoff: { baseMs: 5, capMs: 20 } });
 
-    expect(outcome).toBe('delivered');
+    expect(outcome).toEqual({ outcome: 'delivered' });
     expect(studio.seen).toHaveLength(3);
     expect(studio.seen.every((r) => r.url === '/graphics/api/workers/w-1/jobs/j1/complete')).toBe(true);
     expect(await outbox.list()).toEqual([]);
@@ -75,7 +75,7 @@ describe('deliverWithRetry', () => {
     const { studio, outbox, entry, upload, log, dir } = await setUp([400]);
     const outcome = await deliverWithRetry({ entry, outbox, upload, log, backoff: { baseMs: 5, capMs: 20 } });
 
-    expect(outcome).toBe('rejected');
+    expect(outcome).toMatchObject({ outcome: 'rejected', path: join(dir, 'rejected', 'j1.png') });
     expect(studio.seen).toHaveLength(1);
     expect(await outbox.list()).toEqual([]);
     expect(await readFile(join(dir, 'rejected', 'j1.png'), 'utf8')).toBe('PNG bytes');
@@ -106,12 +106,44 @@ describe('deliverWithRetry', () => {
     expect(await readFile(entry.filePath, 'utf8')).toBe('PNG bytes');
   });
 
-  it('gives up after maxAttempts with the last error, keeping the entry for the next start', async () => {
+  it('gives up after giveUpAfterMs of transient failures, keeping the entry', async () => {
     const { studio, outbox, entry, upload, log } = await setUp([502]);
-    await expect(
-      deliverWithRetry({ entry, outbox, upload, log, backoff: { baseMs: 1, capMs: 1 }, maxAttempts: 2 }),
-    ).rejects.toMatchObject({ status: 502, retryable: true });
+    const outcome = await deliverWithRetry({
+      entry,
+      outbox,
+      upload,
+      log,
+      backoff: { baseMs: 20, capMs: 20 },
+      giveUpAfterMs: 50,
+    });
+    expect(outcome.outcome).toBe('gave-up');
+    expect(outcome.outcome === 'gave-up' && outcome.error).toContain('HTTP 502');
+    expect(studio.seen.length).toBeGreaterThanOrEqual(2);
+    expect((await outbox.list())[0]).toMatchObject({ jobId: 'j1', attempts: studio.seen.length });
+  });
+
+  it.each([404, 409, 410])(
+    'keeps the entry, unmoved, when the studio answers %i (the job is no longer ours)',
+    async (status) => {
+      const { studio, outbox, entry, upload, log } = await setUp([status]);
+      const outcome = await deliverWithRetry({
+        entry,
+        outbox,
+        upload,
+        log,
+        backoff: { baseMs: 1, capMs: 1 },
+      });
+      expect(outcome).toMatchObject({ outcome: 'not-ours' });
+      expect(studio.seen).toHaveLength(1);
+      expect((await outbox.list())[0]).toMatchObject({ jobId: 'j1' });
+    },
+  );
+
+  it.each([408, 425, 429])('retries a %i like a 5xx, then delivers', async (status) => {
+    const { studio, outbox, entry, upload, log } = await setUp([status, 200]);
+    const outcome = await deliverWithRetry({ entry, outbox, upload, log, backoff: { baseMs: 1, capMs: 1 } });
+    expect(outcome).toEqual({ outcome: 'delivered' });
     expect(studio.seen).toHaveLength(2);
-    expect((await outbox.list())[0]).toMatchObject({ attempts: 2 });
+    expect(await outbox.list()).toEqual([]);
   });
 });

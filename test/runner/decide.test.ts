@@ -31,19 +31,28 @@ describe('deciding on an offer', () => {
   it('accepts a job exactly at the threshold', () => {
     expect(rejectionReason(claim, { ...idle, vramThresholdGb: 8 })).toBeUndefined();
   });
-  it('rejects above the threshold, naming both figures', () => {
-    expect(rejectionReason(claim, { ...idle, vramThresholdGb: 6 })).toBe(
-      "VRAM estimate 8 GB is above this worker's threshold of 6 GB",
-    );
+  it('rejects above the threshold, naming both figures, without a code (the studio releases the claim)', () => {
+    expect(rejectionReason(claim, { ...idle, vramThresholdGb: 6 })).toEqual({
+      reason: "VRAM estimate 8 GB is above this worker's threshold of 6 GB",
+    });
   });
-  it('rejects while paused, busy or shutting down', () => {
-    expect(rejectionReason(claim, { ...idle, paused: true })).toContain('paused');
-    expect(rejectionReason(claim, { ...idle, busyWith: 'j-0' })).toContain('busy with job j-0');
-    expect(rejectionReason(claim, { ...idle, draining: true })).toContain('shutting down');
+  it('rejects while paused, busy or shutting down with the transient codes paused and busy', () => {
+    expect(rejectionReason(claim, { ...idle, paused: true })).toEqual({
+      reason: 'worker paused by operator',
+      code: 'paused',
+    });
+    expect(rejectionReason(claim, { ...idle, busyWith: 'j-0' })).toEqual({
+      reason: 'worker is busy with job j-0',
+      code: 'busy',
+    });
+    expect(rejectionReason(claim, { ...idle, draining: true })).toEqual({
+      reason: 'worker is shutting down',
+      code: 'busy',
+    });
   });
-  it('passes on the engine’s reason', () => {
-    expect(rejectionReason(claim, { ...idle, engineRefusal: 'engine "sd-cpp" is not installed' })).toBe(
-      'engine "sd-cpp" is not installed',
-    );
+  it('passes on the engine’s reason, without a code', () => {
+    expect(rejectionReason(claim, { ...idle, engineRefusal: 'engine "sd-cpp" is not installed' })).toEqual({
+      reason: 'engine "sd-cpp" is not installed',
+    });
   });
 });

@@ -10,7 +10,7 @@ import type { LlmTask } from '../../protocol/index.js';
 import { unwrapJsonSchema } from '../../results/index.js';
 import { toError } from '../../util/index.js';
 import { abortError } from '../abort.js';
-import { EngineError, type EngineRunContext } from '../types.js';
+import { EngineError, jsonSchemaOf, type EngineRunContext } from '../types.js';
 import { generationError } from './errors.js';
 import type { NodeLlamaCpp } from './runtime.js';
 import type { LoadedModel } from './slot.js';
@@ -106,7 +106,8 @@ export async function generate({
 }: GenerateInput): Promise<ChatCompletion> {
   const { signal } = ctx;
   const history = toHistory(task);
-  const grammar = task.jsonSchema ? await grammarFor(loaded, task.jsonSchema) : undefined;
+  const jsonSchema = jsonSchemaOf(task);
+  const grammar = jsonSchema ? await grammarFor(loaded, jsonSchema) : undefined;
   if (signal.aborted) throw abortError(signal);
 
   const sequence = loaded.context.getSequence();

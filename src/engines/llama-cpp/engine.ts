@@ -87,14 +87,15 @@ export class LlamaCppEngine implements Engine {
 
   async run(task: Task, modelSource: ModelSource, ctx: EngineRunContext): Promise<EngineResult> {
     throwIfAborted(ctx.signal);
-    if (task.kind !== 'llm') throw new EngineError(`llama-cpp serves only llm jobs, not ${task.kind}`, false);
+    if (task.kind !== 'llm')
+      throw EngineError.cannotServe(`llama-cpp cannot serve ${task.kind} jobs, only llm`);
     if (this.closed) throw new EngineError('the llama-cpp engine is shut down', true);
     const { mod, llama, slot } = await this.start().catch((e: unknown) => {
       throw new EngineError(toError(e).message, false, { cause: e });
     });
     if (!ctx.models) throw new EngineError('llama-cpp needs model provisioning, and none was given', false);
     if (!modelSource.files.some((f) => f.role === 'model')) throw noModelFile();
-    const provisioned = await provision(ctx.models, modelSource, ctx.signal);
+    const provisioned = await provision(ctx.models, modelSource, ctx.claim.model, ctx.signal);
     let handedOver = false;
     try {
       const path = provisioned.path('model');
@@ -176,10 +177,11 @@ function importNodeLlamaCpp(): Promise<NodeLlamaCpp> {
 async function provision(
   models: NonNullable<EngineRunContext['models']>,
   modelSource: ModelSource,
+  model: string,
   signal: AbortSignal,
 ): Promise<ProvisionedModel> {
   try {
-    return await models.provision(modelSource.files, signal);
+    return await models.provision(modelSource.files, signal, { model });
   } catch (e) {
     if (e instanceof EngineError) throw e;
     if (isAbortError(e) || signal.aborted) throw abortError(signal);

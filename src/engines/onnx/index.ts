@@ -135,7 +135,7 @@ export class OnnxEngine implements Engine {
       case 'image':
         return this.inpainter.run(task, modelSource, ctx);
       default:
-        throw new EngineError(`${SERVES}, not ${task.kind}`, false);
+        throw EngineError.cannotServe(`${SERVES}, not ${task.kind}`);
     }
   }
 

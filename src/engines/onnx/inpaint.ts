@@ -56,7 +56,7 @@ export class OnnxInpainter {
 
   async run(task: ImageTask, source: ModelSource, ctx: EngineRunContext): Promise<EngineResult> {
     const refusal = refuseInpaint(task, source, this.runtimePath);
-    if (refusal) throw new EngineError(refusal, false);
+    if (refusal) throw EngineError.cannotServe(refusal);
     const layout = inpaintLayout(source);
     const { initImageUrl, maskUrl } = task;
     if (typeof layout === 'string' || !initImageUrl || !maskUrl)

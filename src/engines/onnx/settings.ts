@@ -29,7 +29,7 @@ export async function withModel<T>(
 ): Promise<T> {
   if (!ctx.models)
     throw new EngineError('the onnx engine needs model provisioning, and none was given', false);
-  const model = await ctx.models.provision(source.files, ctx.signal);
+  const model = await ctx.models.provision(source.files, ctx.signal, { model: ctx.claim.model });
   try {
     return await body(model, ctx.log);
   } finally {

@@ -70,16 +70,35 @@ export function buildSdCliArgs(
   if (cliDefaults.offloadToCpu) args.push('--offload-to-cpu');
   if (cliDefaults.zeroCondT) args.push('--qwen-image-zero-cond-t');
 
-  if (paths.initImage) args.push('-i', paths.initImage);
-  if (image?.denoise !== undefined && paths.initImage) args.push('--strength', String(image.denoise));
-  if (paths.mask) args.push('--mask', paths.mask);
-  if (paths.refImage) args.push('-r', paths.refImage);
+  if (image) args.push(...imageInputArgs(image.denoise, paths));
+  else if (paths.initImage) args.push('-i', paths.initImage);
   if (task.kind === 'video') {
     const fps = task.fps ?? DEFAULT_VIDEO_FPS;
     args.push('--video-frames', String(videoFrameCount(task)), '--fps', String(fps));
   }
   args.push('-o', paths.output);
   return args;
+}
+
+/** sd-cli's img2img strength when a task with an init image names no `denoise` (as the original). */
+export const DEFAULT_INIT_STRENGTH = 0.75;
+
+/**
+ * How the input images combine, as the original combines them: a reference image wins (`-r`, the
+ * edit models' input; no strength, and an init image is not passed); otherwise an init image is
+ * img2img with `--strength` (the task's `denoise`, as given, or 0.75); a mask applies only to one
+ * of those two, never alone.
+ */
+export function imageInputArgs(denoise: number | undefined, paths: Omit<SdCliPaths, 'output'>): string[] {
+  if (paths.refImage) return ['-r', paths.refImage, ...(paths.mask ? ['--mask', paths.mask] : [])];
+  if (!paths.initImage) return [];
+  return [
+    '-i',
+    paths.initImage,
+    '--strength',
+    String(denoise ?? DEFAULT_INIT_STRENGTH),
+    ...(paths.mask ? ['--mask', paths.mask] : []),
+  ];
 }
 
 /** How many frames a video task asks for: `seconds × fps`, at least one. */

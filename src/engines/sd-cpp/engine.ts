@@ -88,7 +88,7 @@ export class SdCppEngine implements Engine {
       throw new EngineError('sd-cpp needs the worker model cache (EngineRunContext.models)', false);
 
     ctx.onProgress?.({ fraction: 0, message: 'provisioning model files' });
-    const model = await ctx.models.provision(modelSource.files, ctx.signal);
+    const model = await ctx.models.provision(modelSource.files, ctx.signal, { model: ctx.claim.model });
     try {
       const inputs = await fetchInputs(task, ctx.models, ctx.workDir, ctx.signal);
       const framesDir = join(ctx.workDir, 'sd-frames');

@@ -1,6 +1,8 @@
 export { SdCppEngine, type SdCppEngineOptions } from './engine.js';
 export {
   buildSdCliArgs,
+  imageInputArgs,
+  DEFAULT_INIT_STRENGTH,
   textEncoderFlag,
   videoFrameCount,
   DEFAULT_VIDEO_FPS,

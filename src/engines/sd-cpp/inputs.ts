@@ -13,7 +13,7 @@ const MAX_INPUT_BYTES = 64 * 1024 * 1024;
 type Role = 'init' | 'mask' | 'ref';
 
 /**
- * Downloads the task's init / mask / reference images (each into its own folder of the job's
+ * Downloads the task's init / mask / reference images that sd-cli will use (each into its own folder of the job's
  * scratch space, so equal file names cannot collide) and re-encodes them as PNG, which every
  * sd-cli build reads: init and mask at the task's size (builds differ in whether they crop and
  * resize an input themselves, so it is done once here; the mask as one grey channel), the
@@ -26,10 +26,15 @@ export async function fetchInputs(
   signal: AbortSignal,
 ): Promise<Omit<SdCliPaths, 'output'>> {
   const image = task.kind === 'image' ? task : undefined;
+  // Only what sd-cli will be given (see `imageInputArgs`): a reference image makes the init image
+  // unused, and a mask means nothing without one of the two.
+  const ref = image?.refImageUrl || undefined;
+  const init = ref ? undefined : task.initImageUrl || undefined;
+  const mask = ref || init ? image?.maskUrl || undefined : undefined;
   const wanted: Array<[Role, string | undefined]> = [
-    ['init', task.initImageUrl],
-    ['mask', image?.maskUrl],
-    ['ref', image?.refImageUrl],
+    ['init', init],
+    ['mask', mask],
+    ['ref', ref],
   ];
   const paths: Omit<SdCliPaths, 'output'> = {};
   for (const [role, url] of wanted) {

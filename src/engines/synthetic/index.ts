@@ -47,7 +47,7 @@ export class SyntheticEngine implements Engine {
 
   async run(task: Task, _modelSource: ModelSource, ctx: EngineRunContext): Promise<EngineResult> {
     const refusal = this.refuse(ctx.claim);
-    if (refusal) throw new EngineError(refusal, false);
+    if (refusal) throw EngineError.cannotServe(refusal);
     switch (task.kind) {
       case 'image':
         return runImage(task, ctx);

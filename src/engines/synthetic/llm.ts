@@ -1,7 +1,7 @@
 import type { LlmTask } from '../../protocol/index.js';
 import { unwrapJsonSchema } from '../../results/index.js';
 import { throwIfAborted } from '../abort.js';
-import { EngineError, type EngineResult, type EngineRunContext } from '../types.js';
+import { EngineError, jsonSchemaOf, type EngineResult, type EngineRunContext } from '../types.js';
 import { generateFromSchema } from './json-gen.js';
 import { HashRng } from './rng.js';
 import { countWords, sentences } from './words.js';
@@ -15,10 +15,11 @@ export function runLlm(task: LlmTask, ctx: EngineRunContext): Promise<EngineResu
   throwIfAborted(ctx.signal);
   if (task.messages.length === 0) throw new EngineError('llm task has no messages to answer', false);
   const conversation = task.messages.flatMap((m) => [m.role, m.content]);
-  const schemaText = task.jsonSchema ? JSON.stringify(task.jsonSchema) : undefined;
+  const jsonSchema = jsonSchemaOf(task);
+  const schemaText = jsonSchema ? JSON.stringify(jsonSchema) : undefined;
   const rng = new HashRng('llm', task.system, schemaText, ...conversation);
-  const full = task.jsonSchema
-    ? JSON.stringify(generateFromSchema(unwrapJsonSchema(task.jsonSchema), rng))
+  const full = jsonSchema
+    ? JSON.stringify(generateFromSchema(unwrapJsonSchema(jsonSchema), rng))
     : sentences(rng, rng.int(12, 48)).join(' ');
 
   let content = full;
