@@ -1,18 +1,22 @@
 import { z } from 'zod';
 import { TaskKindSchema } from './enums.js';
 
-/** What a worker can do; sent in register-request, hello and every heartbeat. */
+/**
+ * What a worker can do; sent in register-request, hello and every heartbeat. This worker sends
+ * `engine: "multi"` and every field; read as the original's type reads it (any engine string,
+ * `taskKinds` and `supportedModelsPerKind` defaulting to empty, newer optional fields kept out).
+ */
 export const CapabilitiesSchema = z.object({
   machineName: z.string(),
   username: z.string(),
   agentVersion: z.string(),
-  engine: z.literal('multi'),
+  engine: z.string(),
   vramTotalGb: z.number().nonnegative(),
   vramThresholdGb: z.number().nonnegative(),
   autoEnabled: z.boolean(),
   autoStart: z.boolean(),
   supportedModels: z.array(z.string()),
-  taskKinds: z.array(TaskKindSchema),
-  supportedModelsPerKind: z.partialRecord(TaskKindSchema, z.array(z.string())),
+  taskKinds: z.array(TaskKindSchema).default([]),
+  supportedModelsPerKind: z.partialRecord(TaskKindSchema, z.array(z.string())).default({}),
 });
 export type Capabilities = z.infer<typeof CapabilitiesSchema>;

@@ -18,6 +18,7 @@ export type RegisterResponse = z.infer<typeof RegisterResponseSchema>;
 export const RegisterStatusSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('pending') }),
   z.object({ status: z.literal('approved'), workerId: z.string().min(1), authToken: z.string().min(1) }),
-  z.object({ status: z.literal('rejected'), reason: z.string() }),
+  // The original reads a rejection without `reason` as an empty reason.
+  z.object({ status: z.literal('rejected'), reason: z.string().default('') }),
 ]);
 export type RegisterStatus = z.infer<typeof RegisterStatusSchema>;

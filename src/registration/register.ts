@@ -112,6 +112,10 @@ export async function ensureRegistered(
         );
         if (answer.status === 'pending') {
           log.debug(`registration request ${requestId} still pending`);
+        } else if (answer.status === 'unknown') {
+          log.warn(
+            `registration request ${requestId}: the studio answered a status this version does not know (${answer.answer}); asking again in ${Math.round(pollIntervalMs / 1000)} s`,
+          );
         } else if (answer.status === 'approved') {
           config = await store.update((c) => ({
             ...c,

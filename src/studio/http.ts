@@ -71,7 +71,7 @@ export class StudioHttp {
     requestId: string,
     secret: string,
     signal?: AbortSignal,
-  ): Promise<RegisterStatus | { status: 'gone' }> {
+  ): Promise<RegisterStatus | { status: 'gone' } | { status: 'unknown'; answer: string }> {
     const operation = `poll register request ${requestId}`;
     const answer = await this.send(
       operation,
@@ -81,6 +81,11 @@ export class StudioHttp {
       (status) => status === 404,
     );
     if (answer.status === 404) return { status: 'gone' };
+    // A status this version does not know (a newer studio's) is not an error: the caller polls on.
+    const status = jsonStatusOf(answer.text);
+    if (status !== undefined && !KNOWN_REGISTER_STATUSES.has(status)) {
+      return { status: 'unknown', answer: answer.text.slice(0, 200) };
+    }
     return parseAnswer(operation, RegisterStatusSchema, answer);
   }
 
@@ -146,6 +151,18 @@ interface RequestParts {
   method: Dispatcher.HttpMethod;
   headers: Record<string, string>;
   body?: string | FormData;
+}
+
+const KNOWN_REGISTER_STATUSES: ReadonlySet<string> = new Set(['pending', 'approved', 'rejected']);
+
+/** The `status` string of a JSON object answer, if it is one. */
+function jsonStatusOf(text: string): string | undefined {
+  try {
+    const status = (JSON.parse(text) as { status?: unknown } | null)?.status;
+    return typeof status === 'string' ? status : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function readCapped(body: AsyncIterable<unknown>, limit: number): Promise<string> {

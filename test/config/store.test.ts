@@ -134,6 +134,35 @@ describe('ConfigStore', () => {
     expect((await store.load()).workerId).toBe('w-2');
   });
 
+  it("keeps the original's keys it does not use (start_minimised, local_api_port, local_api_token) through every save", async () => {
+    const original = [
+      'api_base_url = "https://studio.minis.gg/"',
+      'worker_id = "w-rust"',
+      'auth_token = "tok-rust"',
+      'vram_threshold_gb = 10.0',
+      'start_minimised = false',
+      'local_api_port = 4790',
+      'local_api_token = "lat-123"',
+      'stream_port = 4791',
+      '',
+    ].join('\n');
+    await writeConfig(original);
+    const loaded = await store.load();
+    expect(loaded).toMatchObject({ workerId: 'w-rust', authToken: 'tok-rust', vramThresholdGb: 10 });
+    await store.update((c) => ({ ...c, vramThresholdGb: 8 }));
+    await store.update((c) => ({ ...c, autoUpdateEnabled: false }));
+    const text = await readFile(store.path, 'utf8');
+    expect(text).toContain('start_minimised = false');
+    expect(text).toContain('local_api_port = 4790');
+    expect(text).toContain('local_api_token = "lat-123"');
+    expect(text).toContain('stream_port = 4791');
+    expect(await store.load()).toMatchObject({
+      workerId: 'w-rust',
+      authToken: 'tok-rust',
+      vramThresholdGb: 8,
+    });
+  });
+
   it('refuses to save values that would not load back', async () => {
     await expect(store.save({ ...DEFAULT_CONFIG, vramThresholdGb: -3 })).rejects.toThrow(/vram_threshold_gb/);
     expect(await store.exists()).toBe(false);

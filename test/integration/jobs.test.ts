@@ -83,6 +83,39 @@ describe('each task kind, end to end through the dev studio', () => {
   });
 });
 
+describe('the prompt sent back with each result (the original prompt_for, never truncated)', () => {
+  const long = `a lighthouse on a cliff at dusk, ${'with waves crashing below and gulls overhead, '.repeat(8)}end`;
+  it('image: the task prompt in full, in the multipart prompt field', async () => {
+    expect(long.length).toBeGreaterThan(200);
+    const done = await runToEnd({ task: { kind: 'image', prompt: long, width: 32, height: 32 } });
+    expect(h.studio.admin.jobResult(done.jobId).prompt).toBe(long);
+  });
+  it('llm: the last message, whatever its role, in full, as completeJson.prompt', async () => {
+    const done = await runToEnd({
+      task: {
+        kind: 'llm',
+        system: 'be brief',
+        messages: [
+          { role: 'user', content: 'first' },
+          { role: 'assistant', content: long },
+        ],
+        maxTokens: 8,
+      },
+    });
+    expect(h.studio.admin.jobResult(done.jobId).prompt).toBe(long);
+  });
+  it('audio_stt: the input URL; audio_tts: the text', async () => {
+    const inputUrl = h.studio.admin.sampleAudioUrl;
+    const stt = await runToEnd({ task: { kind: 'audio_stt', inputUrl, prompt: 'not this' } });
+    expect(h.studio.admin.jobResult(stt.jobId).prompt).toBe(inputUrl);
+    const tts = await runToEnd({ task: { kind: 'audio_tts', text: long } });
+    expect(h.studio.admin.jobResult(tts.jobId).prompt).toBe(long);
+  });
+  it('never made the studio see a protocol violation (no readyForMore, no frame for a job it does not hold)', () => {
+    expect(h.studio.admin.violations()).toEqual([]);
+  });
+});
+
 describe('offers the worker must refuse', () => {
   it('rejects a job whose VRAM estimate is above the threshold', async () => {
     const done = await runToEnd({ task: { kind: 'image', prompt: 'big' }, vramGbEstimate: 16 });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseStudioFrame } from '../../src/session/parse.js';
 import {
   ClaimSchema,
   RegisterRequestSchema,
@@ -50,6 +51,44 @@ describe('every studio frame', () => {
       expect(parsed).toEqual(fixture);
     });
   }
+});
+
+describe("as lenient as the original's serde types", () => {
+  const claim = (task: Record<string, unknown>, files: Record<string, unknown>[] = []) =>
+    JSON.stringify({
+      type: 'offer',
+      claim: {
+        jobId: 'j',
+        gameId: 'g',
+        assetName: 'a',
+        model: 'm',
+        vramGbEstimate: 0.5,
+        task,
+        modelSource: { engine: 'sd-cpp', files, cliDefaults: { cfgScale: 1, steps: 0, width: 0, height: 0 } },
+        futureField: { any: 'thing' },
+      },
+    });
+  it.each([
+    ['timestamps as any string', { kind: 'audio_stt', inputUrl: 'https://x/a.wav', timestamps: 'sentence' }],
+    ['any ext', { kind: 'image', prompt: 'p', ext: 'JPEG' }],
+    ['denoise outside 0–1, width 0', { kind: 'image', prompt: 'p', denoise: 1.7, width: 0 }],
+    [
+      'null for optional fields',
+      { kind: 'audio_stt', inputUrl: 'https://x/a.wav', language: null, vad: null },
+    ],
+    ['a jsonSchema that is not an object', { kind: 'llm', messages: [], jsonSchema: true, temperature: 2.5 }],
+    ['unknown fields', { kind: 'audio_tts', text: 't', voiceCloneUrl: 'https://x/v.wav' }],
+  ])('parses an offer with %s', (_what, task) => {
+    const parsed = parseStudioFrame(claim(task));
+    expect(parsed.ok, parsed.ok ? '' : parsed.reason).toBe(true);
+  });
+  it('parses a sha256 in any case and any string, leaving the check to provisioning', () => {
+    const files = [
+      { role: 'model', url: 'https://x/m.gguf', filename: 'm.gguf', sha256: 'AB'.repeat(32) },
+      { role: 'vae', url: 'https://x/v.gguf', filename: 'v.gguf', sha256: 'not-hex', approxBytes: null },
+    ];
+    expect(parseStudioFrame(claim({ kind: 'image', prompt: 'p' }, files)).ok).toBe(true);
+  });
 });
 
 describe('tasks', () => {

@@ -186,6 +186,36 @@ describe('ensureRegistered', () => {
     expect(studio.polls).toHaveLength(1);
   });
 
+  it('reads a rejection without a reason as one with an empty reason, as the original does', async () => {
+    const studio = await fakeStudio({
+      post: [[200, { requestId: 'rr-3', status: 'pending' }]],
+      poll: [[200, { status: 'rejected' }]],
+    });
+    const { store, run, states } = await setUp(studio.url);
+    const err = await run().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistrationRejectedError);
+    expect(err).toMatchObject({ reason: '', exitCode: 3 });
+    expect(states.at(-1)).toEqual({ state: 'rejected', reason: '' });
+    expect((await store.load()).registrationRejectedReason).toBe('');
+    await expect(run()).rejects.toBeInstanceOf(RegistrationRejectedError);
+    expect(studio.posts).toHaveLength(1);
+  });
+
+  it('logs a status it does not know and polls again, instead of failing', async () => {
+    const studio = await fakeStudio({
+      post: [[200, { requestId: 'rr-4', status: 'pending' }]],
+      poll: [
+        [200, { status: 'under_review', eta: 'soon' }],
+        [200, { status: 'approved', workerId: 'w-4', authToken: 't4' }],
+      ],
+    });
+    const { run, logText } = await setUp(studio.url);
+    expect(await run()).toEqual({ workerId: 'w-4', authToken: 't4' });
+    expect(studio.polls).toHaveLength(2);
+    expect(logText()).toContain('a status this version does not know');
+    expect(logText()).toContain('under_review');
+  });
+
   it('posts a new request when the studio has forgotten the old one (404)', async () => {
     const studio = await fakeStudio({
       post: [
