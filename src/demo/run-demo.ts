@@ -25,6 +25,8 @@ export interface DemoReport {
   ok: boolean;
   studioUrl: string;
   jobs: DemoJobReport[];
+  /** Protocol violations the dev studio saw (a frame production would have closed the session over). */
+  violations: string[];
 }
 
 /**
@@ -85,7 +87,13 @@ export async function runDemo(opts: {
       }
       jobs.push(report);
     }
-    return { ok: jobs.every((j) => j.ok), studioUrl: studio.url, jobs };
+    const violations = studio.admin.violations().map((v) => v.reason);
+    return {
+      ok: jobs.every((j) => j.ok) && violations.length === 0,
+      studioUrl: studio.url,
+      jobs,
+      violations,
+    };
   } finally {
     await worker?.stop();
     await running?.catch((e: unknown) => opts.log.error({ err: toError(e) }, 'worker ended with an error'));

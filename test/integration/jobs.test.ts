@@ -196,6 +196,16 @@ describe('offers the worker must refuse', () => {
   });
 });
 
+describe('how failures are classified (the original: only what this worker cannot serve is final)', () => {
+  it('fails a job it cannot serve (a jsonSchema that is no schema) as not retryable', async () => {
+    const done = await runToEnd({
+      task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }], jsonSchema: 'not a schema' },
+    });
+    expect(done).toMatchObject({ status: 'failed', retryable: false });
+    expect(done.error).toContain('cannot serve');
+  });
+});
+
 describe('jobs that fail', () => {
   it('fails a job whose input cannot be fetched, as retryable (as the original classifies it), naming the URL', async () => {
     const inputUrl = `${h.studio.url}files/missing.wav`;

@@ -102,7 +102,11 @@ const offer = JSON.stringify({
     model: 'synthetic',
     vramGbEstimate: 1,
     task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] },
-    modelSource: { engine: 'synthetic', files: [], cliDefaults: { cfgScale: 1, steps: 8, width: 8, height: 8 } },
+    modelSource: {
+      engine: 'synthetic',
+      files: [],
+      cliDefaults: { cfgScale: 1, steps: 8, width: 8, height: 8 },
+    },
   },
 });
 

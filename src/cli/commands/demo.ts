@@ -10,7 +10,7 @@ export async function demoCommand(ctx: CommandContext, opts: { json?: boolean })
   if (!opts.json) ctx.out('starting a dev studio and a worker on loopback…');
   const report = await runDemo({ log: ctx.log, shipper: ctx.shipper });
   if (opts.json) {
-    ctx.out(JSON.stringify({ ok: report.ok, jobs: report.jobs }));
+    ctx.out(JSON.stringify({ ok: report.ok, jobs: report.jobs, violations: report.violations }));
   } else {
     ctx.out(`dev studio: ${report.studioUrl}\n`);
     ctx.out(`${pad('kind', 10)} ${pad('job id', 14)} ${pad('status', 10)} ${pad('ms', 6)} result`);
@@ -19,8 +19,12 @@ export async function demoCommand(ctx: CommandContext, opts: { json?: boolean })
         `${pad(j.kind, 10)} ${pad(j.jobId, 14)} ${pad(j.ok ? 'ok' : j.status, 10)} ${pad(String(j.ms), 6)} ${j.summary}`,
       );
     }
-    ctx.out(report.ok ? '\nall five jobs succeeded' : '\nsome jobs failed');
+    for (const v of report.violations) ctx.out(`protocol violation: ${v}`);
+    ctx.out(report.ok ? '\nall five jobs succeeded, no protocol violation' : '\nsome jobs failed');
   }
   if (!report.ok)
-    throw new UserError('the demo saw a job fail or a result that does not decode', ExitCode.checkFailed);
+    throw new UserError(
+      'the demo saw a job fail, a result that does not decode, or a protocol violation',
+      ExitCode.checkFailed,
+    );
 }
