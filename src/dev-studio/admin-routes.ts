@@ -63,6 +63,10 @@ export function registerAdminRoutes(app: FastifyInstance, admin: DevStudioAdmin,
     admin.dropWorker(req.params.id);
     return { ok: true };
   });
+  app.post<IdParams>('/admin/workers/:id/stop-reading', (req) => {
+    admin.stopReading(req.params.id);
+    return { ok: true };
+  });
   app.post<IdParams>('/admin/workers/:id/delete', (req) => {
     admin.deleteWorker(req.params.id);
     return { ok: true };

@@ -42,6 +42,11 @@ export interface DevStudioAdmin {
   sendRaw(workerId: string, data: string | Uint8Array): void;
   /** Cuts the worker's TCP connection without a close frame (the worker sees 1006). */
   dropWorker(workerId: string): void;
+  /**
+   * Stops reading the worker's socket and sends nothing more on it, leaving it open: a half-open
+   * connection as the worker sees it (what it writes is never read; nothing comes back).
+   */
+  stopReading(workerId: string): void;
   /** Sends `error{worker_deleted}`, closes 4004; the worker's token is invalid from then on. */
   deleteWorker(workerId: string): void;
 
@@ -87,6 +92,7 @@ export function createAdmin({ registry, board, hub, files, uploadFaults }: Admin
     disconnectWorker: (workerId, code = 1001, reason = 'disconnected by the operator') =>
       hub.disconnect(workerId, code, reason),
     dropWorker: (workerId) => hub.drop(workerId),
+    stopReading: (workerId) => hub.stopReading(workerId),
     sendRaw: (workerId, data) => hub.sendRaw(workerId, data),
     deleteWorker: (workerId) => hub.deleteWorker(workerId),
     enqueueJob(input) {

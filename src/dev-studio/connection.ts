@@ -1,3 +1,4 @@
+import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { z } from 'zod';
 import { CloseCode, WorkerFrameSchema } from '../protocol/index.js';
@@ -46,10 +47,15 @@ export class WorkerConnection {
   private readonly helloTimer: NodeJS.Timeout;
   private idleTimer: NodeJS.Timeout | undefined;
 
+  /** Set by `stopReading`: nothing more is sent, and the socket is no longer read. */
+  private deaf = false;
+
   constructor(
     readonly ws: WebSocket,
     readonly workerId: string,
     private readonly host: ConnectionHost,
+    /** The upgraded TCP socket, for playing a half-open connection. */
+    private readonly socket?: Duplex,
   ) {
     this.helloTimer = setTimeout(
       () => this.violate(`no hello within ${host.helloTimeoutMs} ms`, undefined),
@@ -65,7 +71,7 @@ export class WorkerConnection {
   }
 
   send(frame: OutgoingFrame): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.closed || this.deaf || this.ws.readyState !== this.ws.OPEN) return;
     this.ws.send(JSON.stringify(frame));
     this.host.onSent(this, frame);
   }
@@ -82,12 +88,24 @@ export class WorkerConnection {
     if (this.closed) return;
     if (error) this.send({ type: 'error', ...error });
     try {
-      this.ws.close(code, closeReason(reason));
+      // A half-open connection (`stopReading`) would never finish a close handshake: cut it.
+      if (this.deaf) this.ws.terminate();
+      else this.ws.close(code, closeReason(reason));
     } catch {
       // An out-of-range code from an admin call: no close frame can carry it, so cut the socket.
       this.ws.terminate();
     }
     this.detach(code, reason);
+  }
+
+  /**
+   * Plays a half-open connection: the socket stays open, but nothing on it is read or answered
+   * (no timers fire either). The session ends when another connection of the worker says hello.
+   */
+  stopReading(): void {
+    this.deaf = true;
+    clearTimeout(this.idleTimer);
+    this.socket?.pause();
   }
 
   /** Cuts the TCP connection without a close frame (the worker sees 1006). */
@@ -104,7 +122,7 @@ export class WorkerConnection {
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {
-    if (this.closed) return;
+    if (this.closed || this.deaf) return;
     if (isBinary) {
       const bytes = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
       this.violate('binary frame; frames are JSON text', { binaryBytes: bytes });

@@ -1,4 +1,5 @@
 import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { CloseCode } from '../protocol/index.js';
@@ -49,8 +50,8 @@ export class Hub implements ConnectionHost {
   ) {}
 
   /** `subprotocols`: what the worker's upgrade asked for (recorded; production echoes its own either way). */
-  attach(ws: WebSocket, workerId: string, subprotocols: string[] = []): void {
-    const conn = new WorkerConnection(ws, workerId, this);
+  attach(ws: WebSocket, workerId: string, subprotocols: string[] = [], socket?: Duplex): void {
+    const conn = new WorkerConnection(ws, workerId, this, socket);
     this.state(workerId).subprotocolsRequested = subprotocols;
     this.live.add(conn);
     this.log.info({ workerId }, 'worker connected');
@@ -216,6 +217,10 @@ export class Hub implements ConnectionHost {
 
   drop(workerId: string): void {
     for (const conn of this.requireConnections(workerId)) conn.drop();
+  }
+
+  stopReading(workerId: string): void {
+    for (const conn of this.requireConnections(workerId)) conn.stopReading();
   }
 
   deleteWorker(workerId: string): void {

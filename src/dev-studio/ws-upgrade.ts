@@ -49,6 +49,6 @@ export function serveUpgrades(
       .split(',')
       .map((p) => p.trim())
       .filter(Boolean);
-    wss.handleUpgrade(request, socket, head, (ws) => hub.attach(ws, workerId, subprotocols));
+    wss.handleUpgrade(request, socket, head, (ws) => hub.attach(ws, workerId, subprotocols, socket));
   });
 }

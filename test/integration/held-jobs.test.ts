@@ -14,7 +14,9 @@ afterEach(async () => {
   h = undefined;
 });
 
-async function setUp(extra: { reconnectBaseMs?: number; uploadGiveUpMs?: number } = {}) {
+async function setUp(
+  extra: { reconnectBaseMs?: number; uploadGiveUpMs?: number; deadAfterMs?: number } = {},
+) {
   h = await startHarness();
   const engine = new GatedEngine();
   const base = extra.reconnectBaseMs ?? 20;
@@ -22,6 +24,7 @@ async function setUp(extra: { reconnectBaseMs?: number; uploadGiveUpMs?: number 
     engines: [engine],
     reconnectBackoff: { baseMs: base, capMs: base },
     ...(extra.uploadGiveUpMs !== undefined ? { uploadGiveUpMs: extra.uploadGiveUpMs } : {}),
+    ...(extra.deadAfterMs !== undefined ? { deadAfterMs: extra.deadAfterMs } : {}),
   });
   const { workerId } = await w.next('session:welcomed');
   return { harness: h, engine, w, workerId };
@@ -73,6 +76,26 @@ describe('results of jobs whose session dropped (only frames for jobs the studio
     expect(engine.runs).toEqual([jobId]);
     expect(harness.studio.admin.violations()).toEqual([]);
     expect(harness.logText()).toContain('offered again while still running here');
+  });
+
+  it('keeps a completeJson written into a half-open socket, detects the dead socket, and answers the re-offer from disk', async () => {
+    const { harness, engine, w, workerId } = await setUp({ deadAfterMs: 400 });
+    const jobId = 'held-llm-3';
+    harness.studio.admin.enqueueJob({ jobId, task: llmTask });
+    await engine.whenStarted(jobId);
+    // The studio stops reading: the completeJson goes into the socket and is never seen.
+    harness.studio.admin.stopReading(workerId);
+    engine.release(jobId);
+    await w.next('job:completed', (e) => e.jobId === jobId);
+    // The studio never saw the result (nor, maybe, the accept before it).
+    expect(harness.studio.admin.getJob(jobId).status).not.toBe('completed');
+    // No frame comes back: the worker drops the connection within its read-idle window.
+    await w.next('session:closed');
+    const done = await harness.studio.admin.waitForJob(jobId);
+    expect(done.status).toBe('completed');
+    expect(engine.runs).toEqual([jobId]);
+    expect(harness.studio.admin.jobResult(jobId).prompt).toBe('tell me a story');
+    expect(harness.studio.admin.violations()).toEqual([]);
   });
 
   it('sends no fail frame when /complete answers 409, keeps the result, and delivers it when the job is offered again', async () => {
