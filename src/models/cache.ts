@@ -15,7 +15,7 @@ import { fetchInputFile } from './fetch-input.js';
 import { displayUrl, formatBytes, urlKey } from './format.js';
 import { createHttpAgent, parseWebUrl, withRetries } from './http.js';
 import { assertSafeFilename, assertUsableSha256, modelDirName, wantedSha256 } from './names.js';
-import { PARTIAL_DIR } from './partial.js';
+import { PARTIAL_DIR, sweepUnresumable } from './partial.js';
 import { DownloadProgress } from './progress.js';
 import { planPrune } from './prune.js';
 import type { CachedFile, PrunePlan } from './prune.js';
@@ -128,6 +128,18 @@ export class ModelCache implements ModelProvider {
       dispatcher: this.dispatcher(),
       maxBytes: opts.maxBytes,
     });
+  }
+
+  /** Deletes partial downloads that can never be resumed (see `sweepUnresumable`). Never throws. */
+  async sweepPartials(): Promise<void> {
+    try {
+      const removed = await sweepUnresumable(this.root);
+      if (removed.length > 0) {
+        this.opts.log.info(`removed ${removed.length} unfinished download(s) that cannot be resumed`);
+      }
+    } catch (e) {
+      this.opts.log.warn(`could not tidy ${join(this.root, PARTIAL_DIR)}: ${toError(e).message}`);
+    }
   }
 
   /** Every cached file, least recently used first. */

@@ -82,6 +82,16 @@ export async function withRetries<T>(
       const err = toError(e);
       if (signal.aborted) throw e;
       if (err instanceof EngineError && !err.retryable) throw err;
+      if (isNonWebRedirect(err)) {
+        // undici refuses to follow `Location: file:///…` (or data:, ftp:): no retry can change that.
+        throw new EngineError(
+          `${what} failed: the server redirected to a URL that is not http or https`,
+          false,
+          {
+            cause: err,
+          },
+        );
+      }
       if ((err as NodeJS.ErrnoException).code === 'ENOSPC') {
         throw new EngineError(`${what} failed: the disk is full`, false, { cause: err });
       }
@@ -103,4 +113,9 @@ export async function withRetries<T>(
       cause: last,
     },
   );
+}
+
+/** undici's refusal of a redirect whose `Location` is not an http(s) URL. */
+function isNonWebRedirect(err: Error): boolean {
+  return (err as { code?: unknown }).code === 'UND_ERR_INVALID_ARG' && /URL protocol/i.test(err.message);
 }

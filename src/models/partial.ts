@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import type { Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -75,4 +75,45 @@ async function readMeta(path: string): Promise<PartialMeta | undefined> {
     // Missing or unreadable: the partial cannot be validated, so it is not resumed.
     return undefined;
   }
+}
+
+/** A partial untouched for this long is not being written by anyone. */
+const ABANDONED_AFTER_MS = 10 * 60 * 1000;
+
+/**
+ * Deletes partial downloads that can never be resumed — no metadata, or no validator to resume
+ * them with (a cut download from a server that sent neither ETag nor Last-Modified) — once nobody
+ * has written them for ten minutes. Returns the paths removed.
+ */
+export async function sweepUnresumable(root: string, now = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        await walk(path);
+        continue;
+      }
+      if (!entry.name.endsWith('.part')) continue;
+      const meta = await readMeta(`${path}.json`);
+      if (meta && rangeValidator(meta) !== undefined) continue;
+      const idle =
+        now -
+        (await stat(path).then(
+          (s) => s.mtimeMs,
+          () => now,
+        ));
+      if (idle < ABANDONED_AFTER_MS) continue;
+      await removePartial({ part: path, meta: `${path}.json` });
+      removed.push(path);
+    }
+  };
+  await walk(join(root, PARTIAL_DIR));
+  return removed;
 }

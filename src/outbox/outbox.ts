@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { fsyncDir, fsyncFile, isNotFound, moveFileDurably, TEMP_PREFIX, writeFileAtomic } from './files.js';
@@ -86,6 +86,8 @@ export class Outbox {
       bytes = source.data.byteLength;
     } else {
       bytes = await moveFileDurably(source.path, filePath, { sync });
+      // An engine's output keeps the mode it was made with; a result is this user's alone.
+      await chmod(filePath, 0o600);
     }
     const sidecar: Sidecar = {
       version: 1,

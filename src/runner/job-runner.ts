@@ -1,6 +1,4 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { EngineDispatcher, EngineResult, ModelProvider } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
@@ -11,6 +9,7 @@ import { promptFor } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
 import { rejectionReason } from './decide.js';
 import type { JobIO } from './job-io.js';
+import { makeScratchDir, sweepScratch } from './scratch.js';
 
 export interface JobRunnerOptions {
   dispatcher: EngineDispatcher;
@@ -57,7 +56,6 @@ export class JobRunner {
   private current: (CurrentJob & { holding: Holding }) | undefined;
   /** An offer that arrived while the previous result was still uploading (see `offer`). */
   private heldOffer: Claim | undefined;
-  private workRootMade = false;
   private running: Promise<void> | undefined;
   private paused = false;
   private draining = false;
@@ -83,8 +81,17 @@ export class JobRunner {
     this.paused = paused;
   }
 
-  /** Reads which results earlier runs left on disk (and drops expired ones). Call before the session opens. */
+  /**
+   * Tidies what earlier runs left and reads which results they stored (dropping expired ones).
+   * Call before the session opens.
+   */
   async loadStoredResults(): Promise<void> {
+    const swept = await sweepScratch(this.opts.workRoot);
+    if (swept.length > 0) {
+      this.opts.log.info(
+        `removed ${swept.length} scratch folder(s) left by a worker that was stopped mid-job`,
+      );
+    }
     await this.opts.results.expire();
     for (const jobId of await this.opts.results.jobIds()) this.stored.add(jobId);
     if (this.stored.size > 0) {
@@ -212,12 +219,6 @@ export class JobRunner {
     return generation !== undefined && generation === this.io.generation();
   }
 
-  private workRoot(): string {
-    if (!this.workRootMade) mkdirSync(this.opts.workRoot, { recursive: true });
-    this.workRootMade = true;
-    return this.opts.workRoot;
-  }
-
   /** Marks `jobId` finished (if it is still the current job) and takes an offer held meanwhile. */
   private finishCurrent(jobId: string): void {
     if (this.current?.jobId === jobId) this.current = undefined;
@@ -233,7 +234,7 @@ export class JobRunner {
     // The scratch folder is made on first use: engines that answer with bytes in memory (the
     // synthetic image, llm and stt jobs) never touch the disk for it.
     let workDir: string | undefined;
-    const scratch = (): string => (workDir ??= mkdtempSync(join(this.workRoot(), 'job-')));
+    const scratch = (): string => (workDir ??= makeScratchDir(this.opts.workRoot));
     try {
       let result: EngineResult;
       try {

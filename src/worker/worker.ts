@@ -187,6 +187,7 @@ export class Worker {
       );
       this.runner = runner;
       await runner.loadStoredResults();
+      await this.models.sweepPartials();
       const offLost = this.events.on('session:closed', () => runner.sessionLost());
       this.unsubscribe.push(offLost);
       this.setState('connecting');

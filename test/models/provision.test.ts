@@ -65,6 +65,19 @@ describe('ModelCache.provision', () => {
     expect(piped).toEqual([]);
   });
 
+  it('fails at once, without retrying, when the server redirects to a file: URL', async () => {
+    const { file } = rig.model('evil.gguf');
+    rig.server.redirect('/resolve/evil.gguf', 'file:///etc/passwd');
+    const started = Date.now();
+    const e = await engineError(
+      rig.cache().provision([{ ...file, url: `${rig.server.url}/resolve/evil.gguf` }], never()),
+    );
+    expect(e.message).toContain('redirected to a URL that is not http or https');
+    expect(e.retryable).toBe(false);
+    expect(rig.server.requests).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('follows a redirect to where the file really is', async () => {
     const { file, body } = rig.model('cdn.gguf');
     rig.server.redirect('/resolve/cdn.gguf', '/cdn.gguf');

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -41,10 +41,12 @@ describe('Outbox', () => {
   it('takes over a result file by moving it, leaving the source gone', async () => {
     const dir = await tempDir();
     const source = join(dir, 'scratch.webp');
-    await writeFile(source, 'WEBP');
+    await writeFile(source, 'WEBP', { mode: 0o644 });
     const entry = await new Outbox(join(dir, 'outbox')).put({ ...meta('j2'), ext: 'webp' }, { path: source });
     expect(entry.bytes).toBe(4);
     expect(await readFile(entry.filePath, 'utf8')).toBe('WEBP');
+    // Owner-only, like its sidecar, whatever mode the engine made it with.
+    expect((await stat(entry.filePath)).mode & 0o777).toBe(0o600);
     await expect(readFile(source)).rejects.toThrow(/ENOENT/);
   });
 

@@ -1,0 +1,57 @@
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Scratch folders are `job-<pid>-<random>`, so a later start can tell whose they were. */
+const SCRATCH = /^job-(?:(\d+)-)?[A-Za-z0-9]+$/;
+/** A folder of the older unnamed kind is left alone while this young (another worker may use it). */
+const LEGACY_GRACE_MS = 60 * 60 * 1000;
+
+/** A fresh scratch folder for one job under `root`, named after this process. */
+export function makeScratchDir(root: string): string {
+  mkdirSync(root, { recursive: true });
+  return mkdtempSync(join(root, `job-${process.pid}-`));
+}
+
+/**
+ * Removes scratch folders that a worker killed mid-job left behind: those of processes that are
+ * gone, and unnamed ones of older versions over an hour old. Returns the names removed.
+ */
+export async function sweepScratch(root: string, now = Date.now()): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const match = SCRATCH.exec(name);
+    if (!match) continue;
+    const path = join(root, name);
+    const pid = match[1] === undefined ? undefined : Number(match[1]);
+    let stale: boolean;
+    if (pid !== undefined) stale = pid !== process.pid && !alive(pid);
+    else
+      stale =
+        now -
+          (await stat(path).then(
+            (s) => s.mtimeMs,
+            () => now,
+          )) >
+        LEGACY_GRACE_MS;
+    if (!stale) continue;
+    await rm(path, { recursive: true, force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
