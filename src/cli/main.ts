@@ -8,7 +8,7 @@ import {
   resolveConfigDir,
 } from '../config/index.js';
 import { LogShipper, createLogger } from '../logs/index.js';
-import { ExitCode, UserError, toError } from '../util/index.js';
+import { ExitCode, UserError, fsUserError, toError } from '../util/index.js';
 import { VERSION } from '../version.js';
 import type { GenerateOptions } from './commands/generate.js';
 import type { CommandContext, GlobalOptions } from './context.js';
@@ -19,8 +19,10 @@ Exit codes:
   1  internal error (a bug: please report it)
   2  usage or input error (bad flag, corrupt config: the message names the file, line and key)
   3  the studio refused this worker (registration rejected, 401 / close 4001, 4003, 4004)
-  4  the studio session was lost and every reconnect attempt failed
+  4  the studio session was lost and ws_reconnect_attempts (N > 0) attempts in a row failed
   5  a check failed (the demo saw a job fail or a result that does not decode)
+  6  this machine refused: disk full, permission denied, a folder that does not exist
+  130  stopped at once by a second Ctrl+C (or SIGTERM)
 
 Environment:
   STUDIO_WORKER_CONFIG_DIR  config folder (same as --config-dir)
@@ -306,7 +308,12 @@ export function buildProgram(): Command {
 
 async function main(): Promise<void> {
   const program = buildProgram();
-  program.exitOverride();
+  // Every command, not just the root: an unknown flag or a missing option is exit code 2 everywhere.
+  const overrideExits = (command: Command): void => {
+    command.exitOverride();
+    for (const sub of command.commands) overrideExits(sub);
+  };
+  overrideExits(program);
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
@@ -314,7 +321,7 @@ async function main(): Promise<void> {
       process.exitCode = e.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
       return;
     }
-    const err = toError(e);
+    const err = fsUserError(e) ?? toError(e);
     if (err instanceof UserError) {
       process.stderr.write(`studio-worker: ${err.message}\n`);
       process.exitCode = err.exitCode;

@@ -1,3 +1,5 @@
+import { ExitCode } from '../util/index.js';
+
 /**
  * Signals are handled once, here: the first SIGINT/SIGTERM asks for a graceful stop, a second one
  * exits at once.
@@ -10,7 +12,7 @@ export function onShutdownSignal(
   const handler = (signal: NodeJS.Signals) => {
     if (asked) {
       log.warn(`${signal} again: exiting now`);
-      process.exit(130);
+      process.exit(ExitCode.interrupted);
     }
     asked = true;
     log.warn(`${signal}: finishing the current job, then stopping (press Ctrl+C again to exit now)`);

@@ -158,6 +158,9 @@ export class ModelCache implements ModelProvider {
   /** Deletes least recently used files not in use until the cache holds at most `maxBytes`. */
   async prune({ maxBytes, dryRun = false }: { maxBytes: number; dryRun?: boolean }): Promise<PruneResult> {
     if (dryRun) return toResult(planPrune(await this.list(), maxBytes));
+    // Nothing downloaded yet (a fresh machine): nothing to prune, and no folder to create for it.
+    if (!(await statOrUndefined(this.root))?.isDirectory())
+      return { removed: [], freedBytes: 0, keptBytes: 0 };
     return this.index.mutate(async (index) => {
       const rows = await this.rows(index.files);
       for (const name of Object.keys(index.files)) {

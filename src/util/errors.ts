@@ -22,6 +22,10 @@ export const ExitCode = {
   disconnected: 4,
   /** A check failed (the demo saw a job fail or a result not decode). */
   checkFailed: 5,
+  /** This machine refused: disk full, permission denied, a folder that does not exist. */
+  system: 6,
+  /** Stopped at once by a second Ctrl+C / SIGTERM (128 + SIGINT). */
+  interrupted: 130,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -43,4 +47,30 @@ export class UserError extends Error {
 /** True when `e` is the rejection of an aborted operation (our own `AbortSignal`s). */
 export function isAbortError(e: unknown): boolean {
   return e instanceof Error && (e.name === 'AbortError' || (e as { code?: string }).code === 'ABORT_ERR');
+}
+
+const FS_PROBLEMS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EEXIST: 'it already exists',
+};
+
+/**
+ * A file-system error the operator can fix (a missing folder, a full disk, a permission), as one
+ * plain line and exit code 6; undefined for anything else (which is a bug until shown otherwise).
+ */
+export function fsUserError(e: unknown): UserError | undefined {
+  const err = e as NodeJS.ErrnoException | null;
+  const problem = typeof err?.code === 'string' ? FS_PROBLEMS[err.code] : undefined;
+  if (!problem) return undefined;
+  const path = typeof err?.path === 'string' ? err.path : undefined;
+  return new UserError(path ? `${path}: ${problem}` : `${problem} (${err?.message ?? ''})`, ExitCode.system, {
+    cause: e,
+  });
 }

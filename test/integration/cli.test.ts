@@ -112,3 +112,49 @@ describe('the studio-worker command', () => {
     expect(report.jobs.every((j) => j.status === 'completed')).toBe(true);
   }, 60_000);
 });
+
+describe('failures a user can cause or fix: one plain line and an exit code from the table', () => {
+  it('answers an unknown flag or a missing required option with exit code 2 on every command', async () => {
+    for (const args of [['run', '--bogus'], ['generate'], ['models', 'list', '--nope'], ['status', '--x']]) {
+      const { code, stderr } = await cli(['--config-dir', dir, ...args]);
+      expect(code, args.join(' ')).toBe(2);
+      expect(stderr).toMatch(/error: (unknown option|required option)/);
+    }
+  });
+
+  it('blames the flag, not the config file, for an invalid --api-base-url, and saves nothing', async () => {
+    const { code, stderr } = await cli(['--config-dir', dir, 'register', '--api-base-url', 'htp:/bad url']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('--api-base-url: "htp:/bad url" is not a valid http(s) URL');
+    expect(stderr).not.toContain('config file');
+    await expect(stat(join(dir, 'config.toml'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('says plainly that an output folder does not exist (exit 6), without a stack trace', async () => {
+    const out = join(dir, 'missing', 'x.webp');
+    const args = ['--config-dir', dir, 'generate', '--kind', 'image', '--engine', 'synthetic'];
+    const { code, stderr } = await cli([
+      ...args,
+      '--prompt',
+      'x',
+      '--width',
+      '16',
+      '--height',
+      '16',
+      '-o',
+      out,
+    ]);
+    expect(code).toBe(6);
+    expect(stderr.trim()).toBe(`studio-worker: ${out}: no such file or folder`);
+  });
+
+  it('prunes a model cache that does not exist yet (a fresh machine) without an error', async () => {
+    const models = join(dir, 'models');
+    await writeFile(join(dir, 'config.toml'), `models_root = "${models}"\n`);
+    const { code, stdout, stderr } = await cli(['--config-dir', dir, 'models', 'prune', '--max-gb', '40']);
+    expect(stderr).not.toContain('internal error');
+    expect(code).toBe(0);
+    expect(stdout).toContain('freed 0 B');
+    await expect(stat(models)).rejects.toThrow(/ENOENT/);
+  });
+});

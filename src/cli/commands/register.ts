@@ -13,11 +13,10 @@ export async function registerCommand(
   opts: { apiBaseUrl?: string; reset?: boolean },
 ): Promise<void> {
   if (opts.apiBaseUrl !== undefined) {
-    try {
-      new URL(opts.apiBaseUrl);
-    } catch {
+    const url = URL.canParse(opts.apiBaseUrl) ? new URL(opts.apiBaseUrl) : undefined;
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || /\s/.test(opts.apiBaseUrl)) {
       throw new UserError(
-        `--api-base-url expects a URL like https://studio.minis.gg/, got "${opts.apiBaseUrl}"`,
+        `--api-base-url: "${opts.apiBaseUrl}" is not a valid http(s) URL (expected one like https://studio.minis.gg/); nothing was saved`,
       );
     }
   }
