@@ -39,6 +39,11 @@ export interface StatusView {
     lastHeartbeatAt: number | undefined;
   };
   counts: { completed: number; failed: number; rejected: number };
+  /** Free space where jobs write; `problem` is why offers are turned down for lack of it. */
+  disk: {
+    spaces: { label: string; path: string; freeBytes: number | undefined }[];
+    problem: string | undefined;
+  };
 }
 
 export interface StatusResponse {

@@ -7,6 +7,8 @@ export interface OfferContext {
   vramThresholdGb: number;
   /** Why the engines cannot run this claim, or undefined when they can. */
   engineRefusal: string | undefined;
+  /** Why nothing should be written to disk now (too little free space), or undefined. */
+  diskProblem?: string | undefined;
 }
 
 export interface Rejection {
@@ -23,6 +25,8 @@ export function rejectionReason(claim: Claim, ctx: OfferContext): Rejection | un
   if (ctx.draining) return { reason: 'worker is shutting down', code: 'busy' };
   if (ctx.paused) return { reason: 'worker paused by operator', code: 'paused' };
   if (ctx.busyWith !== undefined) return { reason: `worker is busy with job ${ctx.busyWith}`, code: 'busy' };
+  // No code: a full disk here is no reason to keep the job from a worker that has room.
+  if (ctx.diskProblem !== undefined) return { reason: ctx.diskProblem };
   if (claim.vramGbEstimate > ctx.vramThresholdGb) {
     return {
       reason: `VRAM estimate ${claim.vramGbEstimate} GB is above this worker's threshold of ${ctx.vramThresholdGb} GB`,

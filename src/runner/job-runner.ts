@@ -25,6 +25,8 @@ export interface JobRunnerOptions {
   vramThresholdGb: () => number;
   /** Where a binary result must be uploaded (the approved identity at the time the job ran). */
   identity: () => { workerId: string; apiBaseUrl: string };
+  /** Why the disk cannot take a job now (see `DiskWatch`), or undefined. */
+  diskProblem?: () => string | undefined;
 }
 
 /** Results up to this size ride along on `job:result` events, for previews. */
@@ -152,6 +154,7 @@ export class JobRunner {
       busyWith: current?.jobId,
       vramThresholdGb: hasStored ? Infinity : this.opts.vramThresholdGb(),
       engineRefusal: hasStored ? undefined : this.opts.dispatcher.refuse(claim),
+      diskProblem: hasStored ? undefined : this.opts.diskProblem?.(),
     });
     if (rejection !== undefined) {
       log.info(`rejected ${claim.task.kind} job ${claim.jobId}: ${rejection.reason}`);

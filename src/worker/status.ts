@@ -25,4 +25,9 @@ export interface WorkerStatus {
     | undefined;
   session: { state: SessionState; nextAttemptAt: number | undefined; lastHeartbeatAt: number | undefined };
   counts: { completed: number; failed: number; rejected: number };
+  /** Free space where jobs write, and why offers are refused for lack of it (if they are). */
+  disk: {
+    spaces: { label: string; path: string; freeBytes: number | undefined }[];
+    problem: string | undefined;
+  };
 }

@@ -8,7 +8,8 @@ import { EngineDispatcher, createEngines } from '../engines/index.js';
 import type { DispatcherCapabilities } from '../engines/index.js';
 import { buildCapabilities } from './capabilities.js';
 import { DEFAULT_CONFIG, expandHome } from '../config/index.js';
-import { ModelCache } from '../models/index.js';
+import { ModelCache, statfsFreeBytes } from '../models/index.js';
+import { DiskWatch, MIN_FREE_BYTES } from './disk-watch.js';
 import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
 import type { LogShipper, WorkerLogger } from '../logs/index.js';
@@ -45,6 +46,10 @@ export interface WorkerOptions {
   deadAfterMs?: number;
   /** How long a stop waits for the running job before cancelling it. */
   graceMs?: number;
+  /** Free bytes on the disk of a folder (default: statfs); a test can play a full disk with it. */
+  freeBytes?: (dir: string) => Promise<number>;
+  /** How often free disk space is measured (default 10 s). */
+  diskCheckMs?: number;
 }
 
 /**
@@ -66,6 +71,7 @@ export class Worker {
   private stopPromise: Promise<void> | undefined;
   private readonly counts = { completed: 0, failed: 0, rejected: 0 };
   private readonly unsubscribe: (() => void)[] = [];
+  private disk: DiskWatch | undefined;
 
   constructor(private readonly opts: WorkerOptions) {
     this.events = new WorkerEventBus(opts.log);
@@ -183,8 +189,19 @@ export class Worker {
           })),
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
+          diskProblem: () => this.disk?.problem(),
         },
       );
+      this.disk = new DiskWatch({
+        folders: [
+          { label: 'results', path: outbox.dir },
+          { label: 'model cache', path: expandHome(config.modelsRoot) },
+        ],
+        minFreeBytes: MIN_FREE_BYTES,
+        freeBytes: this.opts.freeBytes ?? statfsFreeBytes,
+        ...(this.opts.diskCheckMs !== undefined ? { intervalMs: this.opts.diskCheckMs } : {}),
+      });
+      await this.disk.start();
       this.runner = runner;
       await runner.loadStoredResults();
       await this.models.sweepPartials();
@@ -211,6 +228,7 @@ export class Worker {
     } finally {
       unwatchFile(this.opts.store.path);
       for (const off of this.unsubscribe.splice(0)) off();
+      this.disk?.stop();
       await dispatcher?.close();
       await http?.close();
       await this.models?.close();
@@ -277,6 +295,10 @@ export class Worker {
         lastHeartbeatAt: this.session?.lastHeartbeatSentAt,
       },
       counts: { ...this.counts },
+      disk: {
+        spaces: (this.disk?.snapshot ?? []).map((s) => ({ ...s })),
+        problem: this.disk?.problem(),
+      },
     };
   }
 

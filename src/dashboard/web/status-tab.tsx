@@ -2,7 +2,7 @@ import { useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
 import type { RegistrationView, StatusResponse } from '../api-types.js';
 import { api, useNow } from './client.js';
-import { formatAge, formatDuration, formatGb } from './format.js';
+import { formatAge, formatBytes, formatDuration, formatGb } from './format.js';
 import type { Live } from './main.js';
 
 /** A heartbeat older than this means the session is not carrying them (they go every 5 s). */
@@ -77,6 +77,22 @@ export function StatusTab({ live }: { live: Live }) {
         </Row>
         {s.session.state === 'waiting' && s.session.nextAttemptAt !== undefined && (
           <Row label="Reconnect">in {Math.max(0, Math.ceil((s.session.nextAttemptAt - now) / 1000))} s</Row>
+        )}
+      </Card>
+      <Card title="Disk">
+        {s.disk.spaces.map((d) => (
+          <Row label={d.label} key={d.path}>
+            <span title={d.path}>
+              {d.freeBytes === undefined ? 'unknown' : `${formatBytes(d.freeBytes)} free`}
+            </span>
+          </Row>
+        ))}
+        {s.disk.problem ? (
+          <p class="error" data-testid="disk-problem">
+            {s.disk.problem}: offers are turned down until there is room.
+          </p>
+        ) : (
+          <p class="hint">Offers are turned down while less than 1 GiB is free here.</p>
         )}
       </Card>
       <Card title="Jobs">
