@@ -15,6 +15,7 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   modelsRoot: '~/models',
   llmIdleUnloadSecs: 300,
   gpuOffload: true,
+  allowInsecureDownloads: false,
   dashboardPort: 7878,
   notifyJobCompleted: false,
   notifyJobFailed: false,

@@ -68,6 +68,12 @@ export const FIELDS: readonly FieldSpec[] = [
     schema: z.boolean(),
   }),
   field({ key: 'gpuOffload', toml: 'gpu_offload', group: 'operator', schema: z.boolean() }),
+  field({
+    key: 'allowInsecureDownloads',
+    toml: 'allow_insecure_downloads',
+    group: 'operator',
+    schema: z.boolean(),
+  }),
   field({ key: 'llmThreads', toml: 'llm_threads', group: 'operator', schema: nonNegativeInt }),
   field({
     key: 'llmIdleUnloadSecs',

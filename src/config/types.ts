@@ -18,6 +18,8 @@ export interface WorkerConfig {
   llmIdleUnloadSecs: number;
   /** Offload models to the GPU where the backend supports it (false = CPU only). Ours, beyond the contract. */
   gpuOffload: boolean;
+  /** Plain-http downloads from other hosts than this machine (off: https only). */
+  allowInsecureDownloads: boolean;
   /** Port of the local dashboard (`studio-worker ui`). Ours, beyond the contract. */
   dashboardPort: number;
   /** Desktop notifications (off by default). Ours, beyond the contract. */

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CliDefaults, ClaimInput, ModelFile, TaskInput } from '../protocol/index.js';
 import { ClaimSchema, FileRoleSchema } from '../protocol/index.js';
 import type { Claim } from '../protocol/index.js';
@@ -51,16 +53,25 @@ function num(value: string | undefined, flag: string): number | undefined {
   return n;
 }
 
-/** `--file role=url[#sha256]` → a modelSource file. The file name is the URL's last path segment. */
+/**
+ * `--file role=url[#sha256]` → a modelSource file. The file name is the URL's last path segment. A
+ * local path (or `file:` URL) names a model already on disk: it becomes a `file:` URL, used in place.
+ */
 export function parseFileFlag(spec: string): ModelFile {
   const eq = spec.indexOf('=');
-  if (eq <= 0) throw new UserError(`--file expects role=url (e.g. model=https://host/m.gguf), got "${spec}"`);
+  if (eq <= 0) {
+    throw new UserError(
+      `--file expects role=url or role=path (e.g. model=https://host/m.gguf or model=./m.gguf), got "${spec}"`,
+    );
+  }
   const role = spec.slice(0, eq);
   const roleCheck = FileRoleSchema.safeParse(role);
   if (!roleCheck.success) {
     throw new UserError(`--file role "${role}" is not one of: ${FileRoleSchema.options.join(', ')}`);
   }
-  const [url = '', sha256] = spec.slice(eq + 1).split('#');
+  const value = spec.slice(eq + 1);
+  if (!/^https?:\/\//i.test(value)) return localFile(roleCheck.data, value);
+  const [url = '', sha256] = value.split('#');
   let filename: string;
   try {
     filename = decodeURIComponent(new URL(url).pathname.split('/').pop() ?? '');
@@ -167,4 +178,22 @@ export function buildGenerateClaim(flags: GenerateFlags): Claim {
     throw new UserError(`this job does not fit the contract: ${problems}`);
   }
   return parsed.data;
+}
+
+/** A model file already on this machine: an existing regular file, by path or `file:` URL. */
+function localFile(role: ModelFile['role'], value: string): ModelFile {
+  let path: string;
+  try {
+    path = value.startsWith('file:') ? fileURLToPath(value) : resolve(value);
+  } catch {
+    throw new UserError(`--file ${role}=${value}: not a path or URL this command can read`);
+  }
+  let isFile = false;
+  try {
+    isFile = statSync(path).isFile();
+  } catch {
+    throw new UserError(`--file ${role}=${value}: ${path} does not exist`);
+  }
+  if (!isFile) throw new UserError(`--file ${role}=${value}: ${path} is not a file`);
+  return { role, url: pathToFileURL(path).href, filename: basename(path) };
 }

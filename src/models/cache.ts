@@ -37,6 +37,8 @@ export interface ModelCacheOptions {
   freeBytes?: (dir: string) => Promise<number>;
   /** When given and a TTY, a progress bar is drawn on it. */
   terminal?: NodeJS.WriteStream;
+  /** Plain http to other hosts than this machine (config `allow_insecure_downloads`); default https only. */
+  allowInsecure?: boolean;
 }
 
 export interface PruneResult {
@@ -76,7 +78,7 @@ export class ModelCache implements ModelProvider {
     for (const f of files) {
       assertSafeFilename(f.filename);
       assertUsableSha256(f);
-      parseWebUrl(f.url);
+      parseWebUrl(f.url, this.opts.allowInsecure);
     }
     const dir = opts.model === undefined ? undefined : modelDirName(opts.model);
     const keyed = files.map((f) => ({
@@ -127,6 +129,7 @@ export class ModelCache implements ModelProvider {
       ...this.retryOptions(signal),
       dispatcher: this.dispatcher(),
       maxBytes: opts.maxBytes,
+      allowInsecure: this.opts.allowInsecure ?? false,
     });
   }
 
@@ -332,7 +335,7 @@ export class ModelCache implements ModelProvider {
   }
 
   private dispatcher() {
-    this.http ??= createHttpAgent();
+    this.http ??= createHttpAgent({ allowInsecure: this.opts.allowInsecure ?? false });
     return this.http.dispatcher;
   }
 

@@ -13,6 +13,8 @@ import { inputFilename } from './names.js';
 
 export interface FetchInputOptions extends RetryOptions {
   dispatcher: Dispatcher;
+  /** Plain http to other hosts than this machine (config `allow_insecure_downloads`). */
+  allowInsecure?: boolean;
   maxBytes?: number | undefined;
 }
 
@@ -21,7 +23,7 @@ export interface FetchInputOptions extends RetryOptions {
  * not resumed (inputs are small and per job): each retry starts over.
  */
 export async function fetchInputFile(url: string, destDir: string, opts: FetchInputOptions): Promise<string> {
-  const parsed = parseWebUrl(url);
+  const parsed = parseWebUrl(url, opts.allowInsecure);
   const dest = join(destDir, inputFilename(parsed));
   const temp = `${dest}.part`;
   const maxBytes = opts.maxBytes ?? Infinity;

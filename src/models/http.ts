@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { Agent, interceptors } from 'undici';
 import type { Dispatcher } from 'undici';
 import { EngineError } from '../engines/types.js';
-import { backoffDelay, sleep, toError } from '../util/index.js';
+import { backoffDelay, insecureProblem, sleep, toError } from '../util/index.js';
 import type { BackoffOptions } from '../util/index.js';
 import { displayUrl } from './format.js';
 
@@ -10,21 +10,37 @@ import { displayUrl } from './format.js';
 const STALL_MS = 60_000;
 const MAX_REDIRECTIONS = 5;
 
-/** One keep-alive agent that follows redirects (model hosts answer with a redirect to a CDN). */
-export function createHttpAgent(): { dispatcher: Dispatcher; close: () => Promise<void> } {
+/**
+ * One keep-alive agent that follows redirects (model hosts answer with a redirect to a CDN). Every
+ * hop, redirects included, must pass the https rule of `insecureProblem`.
+ */
+export function createHttpAgent(opts: { allowInsecure?: boolean } = {}): {
+  dispatcher: Dispatcher;
+  close: () => Promise<void>;
+} {
   const agent = new Agent({
     headersTimeout: STALL_MS,
     bodyTimeout: STALL_MS,
     connect: { timeout: STALL_MS },
   });
+  const httpsOnly: Dispatcher.DispatcherComposeInterceptor = (dispatch) => (options, handler) => {
+    const origin = options.origin === undefined ? undefined : new URL(String(options.origin));
+    const problem = origin && insecureProblem(origin, opts.allowInsecure ?? false);
+    if (problem) throw new EngineError(problem, false);
+    return dispatch(options, handler);
+  };
   return {
-    dispatcher: agent.compose(interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS })),
+    // The https check sits inside the redirect interceptor, so it sees every hop.
+    dispatcher: agent.compose(httpsOnly, interceptors.redirect({ maxRedirections: MAX_REDIRECTIONS })),
     close: () => agent.close(),
   };
 }
 
-/** Only plain web URLs are fetched: `file:`, `data:` and the like could read this machine's files. */
-export function parseWebUrl(url: string): URL {
+/**
+ * Only web URLs are fetched (`file:`, `data:` and the like could read this machine's files), and
+ * plain http only to this machine unless `allowInsecure`.
+ */
+export function parseWebUrl(url: string, allowInsecure = false): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -37,6 +53,8 @@ export function parseWebUrl(url: string): URL {
       false,
     );
   }
+  const insecure = insecureProblem(parsed, allowInsecure);
+  if (insecure) throw new EngineError(`${insecure} (${displayUrl(url)})`, false);
   return parsed;
 }
 

@@ -4,6 +4,7 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { ReleaseFeedSchema, type ReleaseFeed } from '../protocol/index.js';
+import { insecureProblem } from '../util/index.js';
 import { UpdateError } from './errors.js';
 
 const headers = (version: string): Record<string, string> => ({
@@ -13,7 +14,15 @@ const headers = (version: string): Record<string, string> => ({
 });
 
 async function get(url: string, version: string, signal?: AbortSignal): Promise<Response> {
+  const insecure = URL.canParse(url) ? insecureProblem(new URL(url), false) : undefined;
+  if (insecure) throw new UpdateError(`${insecure} (${url})`);
   const res = await fetch(url, { headers: headers(version), redirect: 'follow', signal: signal ?? null });
+  // A redirect may have led elsewhere: what was read must have come over https too.
+  const landed = res.url && URL.canParse(res.url) ? insecureProblem(new URL(res.url), false) : undefined;
+  if (landed) {
+    await res.body?.cancel();
+    throw new UpdateError(`${landed} (${url} redirected to ${res.url})`);
+  }
   if (!res.ok) {
     await res.body?.cancel();
     throw new UpdateError(`GET ${url}: HTTP ${res.status}`);

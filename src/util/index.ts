@@ -1,3 +1,4 @@
 export * from './errors.js';
 export * from './timers.js';
 export { loadSharp } from './sharp.js';
+export { insecureProblem, isLoopbackHost } from './net.js';

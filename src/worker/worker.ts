@@ -91,6 +91,11 @@ export class Worker {
       if (config.registrationSecret) this.opts.log.addSecret(config.registrationSecret);
       if (config.authToken) this.opts.log.addSecret(config.authToken);
       log.info(`studio-worker ${VERSION} starting (config ${this.opts.store.path})`);
+      if (config.allowInsecureDownloads) {
+        log.warn(
+          'allow_insecure_downloads = true: models and job inputs may be fetched over plain http from any host',
+        );
+      }
       this.host = this.opts.host ?? (await probeHost(this.opts.log));
       dispatcher = new EngineDispatcher(this.opts.engines ?? createEngines({ config, log: this.opts.log }));
       await dispatcher.init();
@@ -186,6 +191,7 @@ export class Worker {
             root: expandHome(config.modelsRoot),
             log: this.opts.log.child({ category: 'models' }),
             onProgress: (p) => this.events.emit('model:download', p),
+            allowInsecure: config.allowInsecureDownloads,
           })),
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),

@@ -215,6 +215,15 @@ describe('jobs that fail', () => {
     expect(done.error).toContain('missing.wav');
   });
 
+  it('fails a job whose input is plain http on another host, naming the rule and its override', async () => {
+    const done = await runToEnd({
+      task: { kind: 'audio_stt', inputUrl: 'http://audio.example.invalid/a.wav' },
+    });
+    expect(done.status).toBe('failed');
+    expect(done.error).toContain('refusing plain http to audio.example.invalid');
+    expect(done.error).toContain('allow_insecure_downloads');
+  });
+
   it('fails an offer that arrives without a task, never guessing', async () => {
     const done = await runToEnd({
       task: { kind: 'image', prompt: 'x' },

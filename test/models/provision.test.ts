@@ -78,6 +78,27 @@ describe('ModelCache.provision', () => {
     expect(Date.now() - started).toBeLessThan(2000);
   });
 
+  it('refuses plain http to another host at once, and a redirect that leads there, unless allowed', async () => {
+    const { file } = rig.model('plain.gguf');
+    const direct = await engineError(
+      rig.cache().provision([{ ...file, url: 'http://models.example.invalid/plain.gguf' }], never()),
+    );
+    expect(direct.message).toContain('refusing plain http to models.example.invalid');
+    expect(direct.message).toContain('allow_insecure_downloads');
+    rig.server.redirect('/resolve/plain.gguf', 'http://cdn.example.invalid/plain.gguf');
+    const hop = await engineError(
+      rig.cache().provision([{ ...file, url: `${rig.server.url}/resolve/plain.gguf` }], never()),
+    );
+    expect(hop.message).toContain('refusing plain http to cdn.example.invalid');
+    expect(rig.server.requests).toHaveLength(1);
+    // Allowed by the operator: the URL is fetched (and here fails as a network error instead).
+    const allowed = await rig
+      .cache({ allowInsecure: true, maxAttempts: 1 })
+      .provision([{ ...file, url: 'http://models.example.invalid/plain.gguf' }], never())
+      .catch((e: unknown) => e as Error);
+    expect((allowed as Error).message).not.toContain('refusing plain http');
+  });
+
   it('follows a redirect to where the file really is', async () => {
     const { file, body } = rig.model('cdn.gguf');
     rig.server.redirect('/resolve/cdn.gguf', '/cdn.gguf');

@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { expandHome } from '../../config/index.js';
 import { EngineDispatcher, createEngines } from '../../engines/index.js';
 import type { GenerateFlags } from '../../generate/index.js';
-import { buildGenerateClaim, runLocalJob } from '../../generate/index.js';
+import { buildGenerateClaim, LocalFirstModels, runLocalJob } from '../../generate/index.js';
 import { ModelCache } from '../../models/index.js';
 import { studioUrl } from '../../protocol/index.js';
 import { ExitCode, UserError } from '../../util/index.js';
@@ -38,11 +38,13 @@ export async function generateCommand(ctx: CommandContext, flags: GenerateOption
   }
   const claim = buildGenerateClaim(flags);
   const config = await ctx.store.load();
-  const models = new ModelCache({
+  const cache = new ModelCache({
     root: expandHome(config.modelsRoot),
     log: ctx.log,
+    allowInsecure: config.allowInsecureDownloads,
     ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
   });
+  const models = new LocalFirstModels(cache);
   const dispatcher = new EngineDispatcher(createEngines({ config, log: ctx.log }));
   await dispatcher.init();
   const abort = new AbortController();

@@ -1,4 +1,4 @@
-import { toError } from '../../util/index.js';
+import { insecureProblem, toError } from '../../util/index.js';
 import { abortError } from '../abort.js';
 import { EngineError } from '../types.js';
 
@@ -22,6 +22,8 @@ export async function downloadInput(url: string, signal: AbortSignal): Promise<U
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new EngineError(`input URL ${url} must be http or https, not ${parsed.protocol}`, false);
   }
+  const insecure = insecureProblem(parsed, false);
+  if (insecure) throw new EngineError(`${insecure} (${url})`, false);
   try {
     const response = await fetch(parsed, { signal });
     if (!response.ok) {

@@ -1,9 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import type { AudioSttTask } from '../../protocol/index.js';
 import { parseWav, type WavInfo } from '../../results/index.js';
 import { toError } from '../../util/index.js';
 import { throwIfAborted } from '../abort.js';
 import { EngineError, type EngineResult, type EngineRunContext } from '../types.js';
-import { downloadInput } from './download.js';
+import { downloadInput, MAX_INPUT_BYTES } from './download.js';
 import { HashRng } from './rng.js';
 import { pickWords } from './words.js';
 
@@ -18,7 +19,13 @@ const round = (n: number, digits = 3): number => Number(n.toFixed(digits));
  */
 export async function runStt(task: AudioSttTask, ctx: EngineRunContext): Promise<EngineResult> {
   throwIfAborted(ctx.signal);
-  const audio = await downloadInput(task.inputUrl, ctx.signal);
+  // The worker's downloader when there is one (retries, redirects checked, the https rule and its
+  // operator override); the engine's own small one when it runs alone.
+  const audio = ctx.models
+    ? await readFile(
+        await ctx.models.fetchInput(task.inputUrl, ctx.workDir, ctx.signal, { maxBytes: MAX_INPUT_BYTES }),
+      )
+    : await downloadInput(task.inputUrl, ctx.signal);
   let wav: WavInfo;
   try {
     wav = parseWav(audio);

@@ -1,0 +1,35 @@
+import { fileURLToPath } from 'node:url';
+import type { ModelProvider, ProvisionedModel } from '../engines/index.js';
+import type { FileRole, ModelFile } from '../protocol/index.js';
+
+/**
+ * Model provisioning for `generate`, which never talks to a studio: files given as local paths
+ * (`file:` URLs in the claim) are used where they are; the rest goes through the model cache.
+ * Studio jobs never see this: their model files are http(s) only.
+ */
+export class LocalFirstModels implements ModelProvider {
+  constructor(private readonly cache: ModelProvider) {}
+
+  async provision(
+    files: ModelFile[],
+    signal: AbortSignal,
+    opts: { model?: string } = {},
+  ): Promise<ProvisionedModel> {
+    const remote = files.filter((f) => !f.url.startsWith('file:'));
+    const fetched = remote.length > 0 ? await this.cache.provision(remote, signal, opts) : undefined;
+    const taken = new Map<FileRole, number>();
+    const paths = files.map((f) => {
+      if (f.url.startsWith('file:')) return { role: f.role, path: fileURLToPath(f.url) };
+      // The cache answers in the modelSource's order per role: take its paths in turn.
+      const n = taken.get(f.role) ?? 0;
+      taken.set(f.role, n + 1);
+      return { role: f.role, path: fetched?.byRole(f.role)[n] ?? '' };
+    });
+    const byRole = (role: FileRole) => paths.filter((p) => p.role === role).map((p) => p.path);
+    return { byRole, path: (role) => byRole(role)[0], release: () => fetched?.release() };
+  }
+
+  fetchInput(...args: Parameters<ModelProvider['fetchInput']>): Promise<string> {
+    return this.cache.fetchInput(...args);
+  }
+}
