@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevStudio } from '../../src/dev-studio/index.js';
 import { startDevStudio } from '../../src/dev-studio/index.js';
@@ -138,6 +139,63 @@ describe('studio-worker generate', () => {
       }
     },
   );
+});
+
+describe('studio-worker generate with a model file already on disk', () => {
+  it.skipIf(!existsSync(MODEL))(
+    `uses a local path and a file: URL in place, without copying them into the cache${existsSync(MODEL) ? '' : ' — skipped: model absent'}`,
+    async () => {
+      for (const [i, spec] of [`model=${MODEL}`, `model=${pathToFileURL(MODEL).href}`].entries()) {
+        const out = join(dir, `local-${i}.json`);
+        const args = [
+          '--config-dir',
+          dir,
+          'generate',
+          '--kind',
+          'llm',
+          '--engine',
+          'llama-cpp',
+          '--file',
+          spec,
+        ];
+        const { code, stdout, stderr } = await cli([
+          ...args,
+          '--cli-default',
+          'contextSize=512',
+          '--message',
+          'user:Once upon a time',
+          '--max-tokens',
+          '8',
+          '-o',
+          out,
+        ]);
+        expect(stderr).not.toMatch(/error/i);
+        expect(code).toBe(0);
+        expect(stdout).toContain('tokens');
+        expect((JSON.parse(await readFile(out, 'utf8')) as { object: string }).object).toBe(
+          'chat.completion',
+        );
+      }
+    },
+  );
+
+  it('says plainly when the local model file does not exist (exit 2)', async () => {
+    const missing = join(dir, 'nope.gguf');
+    const args = [
+      '--config-dir',
+      dir,
+      'generate',
+      '--kind',
+      'llm',
+      '--engine',
+      'llama-cpp',
+      '--message',
+      'hi',
+    ];
+    const { code, stderr } = await cli([...args, '--file', `model=${missing}`]);
+    expect(code).toBe(2);
+    expect(stderr.trim()).toBe(`studio-worker: --file model=${missing}: ${missing} does not exist`);
+  });
 });
 
 describe('studio-worker generate --enqueue', () => {
