@@ -39,6 +39,8 @@ Examples:
   # chat with a GGUF model through llama.cpp (downloaded into models_root first)
   studio-worker generate --kind llm --engine llama-cpp --file model=https://host/stories260K.gguf \\
     --message "user:Tell me a story" --max-tokens 64
+  # the same with a GGUF already on disk (used in place; a file: URL works too)
+  studio-worker generate --kind llm --engine llama-cpp --file model=./stories260K.gguf --message "Tell me a story"
   # an image on stable-diffusion.cpp
   studio-worker generate --kind image --engine sd-cpp --file diffusion-model=https://host/flux.gguf \\
     --file vae=https://host/ae.safetensors --file text-encoder=https://host/t5xxl.gguf --prompt "a lighthouse"

@@ -158,7 +158,7 @@ export async function probeVramGb(ctx: VramProbeContext): Promise<number> {
       ctx.log.info(`vram probe: ${outcome.source}: ${outcome.gb} GB in total`);
       return outcome.gb;
     }
-    ctx.log.info(`vram probe: ${name}: ${outcome.reason}; trying the next probe`);
+    ctx.log.debug(`vram probe: ${name}: ${outcome.reason}; trying the next probe`);
     reasons.push(outcome.reason);
   }
   ctx.log.info(`vram probe: no GPU memory found (${reasons.join('; ')}); reporting 0 GB`);

@@ -1,4 +1,5 @@
 import { configForDisplay } from '../../config/index.js';
+import { probeHost } from '../../platform/index.js';
 import { UserError } from '../../util/index.js';
 import type { CommandContext } from '../context.js';
 
@@ -14,10 +15,21 @@ export async function configCommand(ctx: CommandContext, opts: { json?: boolean 
   }
 }
 
+/** No GPU has a terabyte of memory: a larger threshold is a typo. */
+const MAX_THRESHOLD_GB = 1024;
+
 export async function setThresholdCommand(ctx: CommandContext, gb: string): Promise<void> {
   const value = Number(gb);
-  if (gb.trim() === '' || !Number.isFinite(value) || value < 0) {
-    throw new UserError(`set-threshold expects a number of gigabytes >= 0, got "${gb}"`);
+  if (gb.trim() === '' || !Number.isFinite(value) || value < 0 || value > MAX_THRESHOLD_GB) {
+    throw new UserError(
+      `set-threshold expects gigabytes from 0 to ${MAX_THRESHOLD_GB} (a GPU's memory, e.g. 12 or 7.5), got "${gb}"`,
+    );
+  }
+  const { vramTotalGb } = await probeHost(ctx.log);
+  if (vramTotalGb > 0 && value > vramTotalGb) {
+    ctx.out(
+      `warning: ${value} GB is more than this machine's ${vramTotalGb} GB of VRAM; jobs that large would not fit`,
+    );
   }
   await ctx.store.update((c) => {
     c.vramThresholdGb = value;
