@@ -242,14 +242,19 @@ export function buildProgram(): Command {
         ...o,
         checkForUpdate: async () =>
           checkForUpdate(await ctx.store.load(), VERSION, { configDir: ctx.store.dir }),
-        // Autostart on login follows `auto_start`, reconciled each time the dashboard starts.
-        beforeStart: async () => {
+        // Autostart on login follows `auto_start` only when the operator set it in config.toml (the
+        // default writes nothing), reconciled once the dashboard is up, and said out loud.
+        afterStart: async () => {
+          if (!(await ctx.store.isSet('auto_start'))) return;
           const config = await ctx.store.load();
-          await reconcileAutostart({
+          const result = await reconcileAutostart({
             ...currentTarget({ configDir: ctx.store.dir }),
             enabled: config.autoStart,
             log: ctx.log,
           });
+          if (result.action === 'written' || result.action === 'rewritten' || result.action === 'removed') {
+            ctx.out(`Login autostart ${result.action}: ${result.where} (auto_start = ${config.autoStart})`);
+          }
         },
       });
     });

@@ -15,6 +15,8 @@ export interface ParsedConfig {
   /** Keys this version does not know, exactly as parsed; written back on save. */
   unknown: Record<string, unknown>;
   warnings: string[];
+  /** The known TOML keys the file itself sets (the rest are defaults). */
+  present: string[];
 }
 
 /** Raw TOML text → validated config with defaults; throws one ConfigError listing every problem. */
@@ -47,17 +49,19 @@ export function parseConfigText(text: string, file: string): ParsedConfig {
   const config: WorkerConfig = { ...DEFAULT_CONFIG };
   const unknown: Record<string, unknown> = {};
   const warnings: string[] = [];
+  const present: string[] = [];
   for (const [key, value] of Object.entries(raw)) {
     const spec = FIELDS_BY_TOML.get(key);
     if (spec) {
       (config as unknown as Record<string, unknown>)[spec.key] = value;
+      present.push(key);
     } else {
       unknown[key] = value;
       const line = lineOfKey(text, key);
       warnings.push(`${file}${line === undefined ? '' : `:${line}`}: unknown key "${key}" (kept as is)`);
     }
   }
-  return { config, unknown, warnings };
+  return { config, unknown, warnings, present };
 }
 
 /**

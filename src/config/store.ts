@@ -30,6 +30,11 @@ export class ConfigStore {
     return [...this.#warnings];
   }
 
+  /** Whether config.toml itself sets `tomlKey` (rather than leaving it to its default). */
+  async isSet(tomlKey: string): Promise<boolean> {
+    return (await this.#read()).present.includes(tomlKey);
+  }
+
   async exists(): Promise<boolean> {
     try {
       await stat(this.path);
@@ -50,7 +55,7 @@ export class ConfigStore {
   async save(config: WorkerConfig): Promise<void> {
     // Reading first both refuses to clobber a corrupt file and picks up unknown keys to keep.
     const current = await this.#read();
-    const text = serializeConfig(config, current.unknown);
+    const text = serializeConfig(config, current.unknown, current.present);
     try {
       parseConfigText(text, this.path);
     } catch (e) {
@@ -88,7 +93,7 @@ export class ConfigStore {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (e) {
-      if (isNotFound(e)) return { config: { ...DEFAULT_CONFIG }, unknown: {}, warnings: [] };
+      if (isNotFound(e)) return { config: { ...DEFAULT_CONFIG }, unknown: {}, warnings: [], present: [] };
       const err = toError(e);
       throw new ConfigError(this.path, [{ message: `cannot read: ${err.message}` }], { cause: err });
     }

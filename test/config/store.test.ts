@@ -163,6 +163,18 @@ describe('ConfigStore', () => {
     });
   });
 
+  it('does not turn the default auto_start into a choice by saving it; a value the operator set is kept', async () => {
+    await store.update((c) => ({ ...c, workerId: 'w-1' }));
+    expect(await readFile(store.path, 'utf8')).not.toContain('auto_start');
+    expect(await store.isSet('auto_start')).toBe(false);
+    await writeConfig('auto_start = true\n');
+    await store.update((c) => ({ ...c, workerId: 'w-2' }));
+    expect(await readFile(store.path, 'utf8')).toContain('auto_start = true');
+    expect(await store.isSet('auto_start')).toBe(true);
+    await store.update((c) => ({ ...c, autoStart: false }));
+    expect(await readFile(store.path, 'utf8')).toContain('auto_start = false');
+  });
+
   it('refuses to save values that would not load back', async () => {
     await expect(store.save({ ...DEFAULT_CONFIG, vramThresholdGb: -3 })).rejects.toThrow(/vram_threshold_gb/);
     expect(await store.exists()).toBe(false);

@@ -1,4 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -156,5 +159,62 @@ describe('failures a user can cause or fix: one plain line and an exit code from
     expect(code).toBe(0);
     expect(stdout).toContain('freed 0 B');
     await expect(stat(models)).rejects.toThrow(/ENOENT/);
+  });
+});
+
+describe('ui and the login autostart entry: only an explicit choice writes one', () => {
+  async function runUi(
+    home: string,
+    config: string,
+    port: number,
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    await writeFile(join(dir, 'config.toml'), config);
+    const child = spawn(
+      process.execPath,
+      [CLI, '--config-dir', dir, 'ui', '--no-open', '--port', String(port)],
+      {
+        env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config'), LOG_LEVEL: 'warn' },
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 20_000;
+    while (!stdout.includes('Dashboard:') && child.exitCode === null && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGTERM');
+    return { code: await exited, stdout, stderr };
+  }
+  const entry = (home: string) => join(home, '.config', 'autostart', 'studio-worker.desktop');
+  const studio = 'api_base_url = "http://127.0.0.1:9/"\n';
+
+  it('writes nothing when auto_start is left to its default, or when the dashboard cannot start', async () => {
+    const home = join(dir, 'home');
+    const run = await runUi(home, studio, 0);
+    expect(run.stdout).toContain('Dashboard:');
+    expect(existsSync(entry(home))).toBe(false);
+
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as AddressInfo).port;
+      const failed = await runUi(home, `${studio}auto_start = true\n`, port);
+      expect(failed.code).toBe(2);
+      expect(failed.stderr).toContain(`Port ${port} is in use`);
+      expect(existsSync(entry(home))).toBe(false);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it('writes the entry when the operator set auto_start = true, and says where', async () => {
+    const home = join(dir, 'home2');
+    const run = await runUi(home, `${studio}auto_start = true\n`, 0);
+    expect(existsSync(entry(home))).toBe(true);
+    expect(run.stdout).toContain(`Login autostart written: ${entry(home)} (auto_start = true)`);
   });
 });

@@ -12,8 +12,11 @@ export interface UiOptions {
   /** --port; default: the config's dashboard_port. */
   port?: string;
   grace?: string;
-  /** Runs before the worker starts: the place to reconcile autostart with the config. */
-  beforeStart?: () => Promise<void>;
+  /**
+   * Runs once the dashboard is up (never for a run that fails to start): the place to reconcile
+   * the login autostart entry with an `auto_start` the operator set.
+   */
+  afterStart?: () => Promise<void>;
   /** Backs the About tab's "Check for updates"; without it the button says this build cannot. */
   checkForUpdate?: () => Promise<UpdateCheckResponse>;
 }
@@ -23,7 +26,6 @@ export async function uiCommand(ctx: CommandContext, opts: UiOptions): Promise<v
   const config = await ctx.store.load();
   const port = opts.port === undefined ? config.dashboardPort : parsePort(opts.port);
   const graceMs = parseSeconds(opts.grace ?? '30', '--grace') * 1000;
-  await opts.beforeStart?.();
 
   const token = await loadOrCreateDashboardToken(ctx.store.dir);
   await hostWorker(ctx, {
@@ -50,6 +52,7 @@ export async function uiCommand(ctx: CommandContext, opts: UiOptions): Promise<v
       }
       const notifications = startNotifications({ worker, log: ctx.log });
       ctx.out(`Dashboard: ${dashboard.url}`);
+      await opts.afterStart?.();
       if (opts.open) openBrowser(dashboard.url, ctx);
       const opened = dashboard;
       return async () => {
