@@ -25,7 +25,8 @@ export function serializeConfig(
     for (const f of FIELDS) {
       const value = config[f.key];
       if (f.group !== group || value === undefined) continue;
-      if (ONLY_WHEN_CHOSEN.has(f.toml) && !present.includes(f.toml) && value === DEFAULT_CONFIG[f.key]) continue;
+      if (ONLY_WHEN_CHOSEN.has(f.toml) && !present.includes(f.toml) && value === DEFAULT_CONFIG[f.key])
+        continue;
       out.push(stringify({ [f.toml]: value }).trimEnd());
     }
   }

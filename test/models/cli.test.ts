@@ -45,9 +45,9 @@ describe('studio-worker models', () => {
   it('list prints a table of the cache at models_root and a total', async () => {
     await fill();
     await modelsListCommand(ctx, {});
-    expect(lines[0]).toMatch(/^FILE\s+SIZE\s+LAST USED\s+IN USE$/);
-    expect(lines[1]).toMatch(/^old\.gguf\s+262\.1 kB\s+\S+Z\s+no$/);
-    expect(lines[2]).toMatch(/^new\.gguf\s+262\.1 kB\s+\S+Z\s+no$/);
+    expect(lines[0]).toMatch(/^FILE\s+SIZE\s+SHA256\s+LAST USED\s+IN USE$/);
+    expect(lines[1]).toMatch(/^old\.gguf\s+262\.1 kB\s+[0-9a-f]{16}\s+\S+Z\s+no$/);
+    expect(lines[2]).toMatch(/^new\.gguf\s+262\.1 kB\s+[0-9a-f]{16}\s+\S+Z\s+no$/);
     expect(lines[3]).toBe(`total: 2 file(s), 524.3 kB in ${rig.root}`);
   });
 

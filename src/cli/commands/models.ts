@@ -49,8 +49,15 @@ export async function modelsPruneCommand(
 
 function table(files: CachedFile[]): string[] {
   const rows = [
-    ['FILE', 'SIZE', 'LAST USED', 'IN USE'],
-    ...files.map((f) => [f.filename, formatBytes(f.bytes), f.lastUsedAt, f.inUse ? 'yes' : 'no']),
+    ['FILE', 'SIZE', 'SHA256', 'LAST USED', 'IN USE'],
+    // The first 16 hex digits are enough to compare with a model page; --json has all 64.
+    ...files.map((f) => [
+      f.filename,
+      formatBytes(f.bytes),
+      f.sha256.slice(0, 16),
+      f.lastUsedAt,
+      f.inUse ? 'yes' : 'no',
+    ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) =>

@@ -39,6 +39,7 @@ export async function registerCommand(
   const engines = dispatcher.capabilities();
   const http = new StudioHttp({ apiBaseUrl: config.apiBaseUrl, userAgent: USER_AGENT, log: ctx.log });
   const abort = new AbortController();
+  let pendingId: string | undefined;
   const offSignals = onShutdownSignal(() => {
     abort.abort();
     return Promise.resolve();
@@ -52,6 +53,7 @@ export async function registerCommand(
       signal: abort.signal,
       capabilities: () => buildCapabilities({ host, config, engines, paused: false }),
       onState: (s) => {
+        pendingId = s.state === 'pending' ? s.requestId : undefined;
         if (s.state === 'pending') {
           ctx.out(`registration request ${s.requestId} is waiting for the studio operator's approval…`);
         }
@@ -60,7 +62,12 @@ export async function registerCommand(
     ctx.out(`registered: worker ${creds.workerId}. Start it with: studio-worker run`);
   } catch (e) {
     if (abort.signal.aborted) {
-      ctx.out('stopped waiting; the request stays pending and `studio-worker register` or `run` resumes it');
+      const saved = pendingId ?? registrationState(await ctx.store.load()).state;
+      ctx.out(
+        pendingId !== undefined
+          ? `stopped waiting; request ${pendingId} stays pending, and \`studio-worker register\` or \`run\` resumes it`
+          : `stopped before the studio took a registration request (${saved === 'pristine' ? 'none was sent' : saved}); \`studio-worker register\` asks again`,
+      );
       return;
     }
     throw e;

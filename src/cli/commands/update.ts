@@ -10,13 +10,12 @@ export async function checkUpdateCommand(ctx: CommandContext, opts: { json?: boo
   try {
     result = await checkForUpdate(config, VERSION, { configDir: ctx.store.dir });
   } catch (e) {
-    throw new UserError(
-      `could not read the release feed ${config.autoUpdateFeed}: ${toError(e).message}`,
-      ExitCode.checkFailed,
-      {
-        cause: e,
-      },
-    );
+    const error = `could not read the release feed ${config.autoUpdateFeed}: ${toError(e).message}`;
+    // Scripts asked for JSON: they get JSON offline too, with the exit code saying it failed.
+    if (opts.json) ctx.out(JSON.stringify({ ok: false, currentVersion: VERSION, error }));
+    throw new UserError(error, ExitCode.checkFailed, {
+      cause: e,
+    });
   }
   if (opts.json) {
     ctx.out(JSON.stringify(result));
