@@ -131,6 +131,10 @@ export function buildProgram(): Command {
     .command('status')
     .description('show registration state, worker id, studio URL and pending uploads')
     .option('--json', 'print one JSON object')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  studio-worker status\n  studio-worker status --json | jq .registration',
+    )
     .action(async (o: { json?: boolean }) =>
       (await import('./commands/status.js')).statusCommand(makeContext(program, 'warn'), o),
     );
@@ -148,6 +152,10 @@ export function buildProgram(): Command {
     .command('config')
     .description('print the config (secrets masked) and where it lives')
     .option('--json', 'print one JSON object')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  studio-worker config\n  studio-worker --config-dir /srv/worker-1 config --json',
+    )
     .action(async (o: { json?: boolean }) =>
       (await import('./commands/config.js')).configCommand(makeContext(program, 'warn'), o),
     );
@@ -205,11 +213,18 @@ export function buildProgram(): Command {
       (await import('./commands/generate.js')).generateCommand(makeContext(program), o),
     );
 
-  const models = program.command('models').description('the model cache under models_root');
+  const models = program
+    .command('models')
+    .description('the model cache under models_root')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  studio-worker models list\n  studio-worker models prune --max-gb 40 --dry-run',
+    );
   models
     .command('list')
     .description('cached model files: size, sha256, last used, in use')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExamples:\n  studio-worker models list\n  studio-worker models list --json')
     .action(async (o: { json?: boolean }) =>
       (await import('./commands/models.js')).modelsListCommand(makeContext(program, 'warn'), o),
     );
@@ -263,6 +278,10 @@ export function buildProgram(): Command {
     .command('check-update')
     .description('read the release feed and say whether a newer version is available (installs nothing)')
     .option('--json', 'print one JSON object')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  studio-worker check-update\n  studio-worker check-update --json   # JSON offline too; exit 5 when the feed cannot be read',
+    )
     .action(async (o: { json?: boolean }) =>
       (await import('./commands/update.js')).checkUpdateCommand(makeContext(program, 'warn'), o),
     );
@@ -285,6 +304,10 @@ export function buildProgram(): Command {
     .command('uninstall-service')
     .description('stop the service and remove exactly what install-service wrote')
     .option('--dry-run', 'print what would be removed; change nothing')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  studio-worker uninstall-service --dry-run\n  studio-worker uninstall-service',
+    )
     .action(async (o: { dryRun?: boolean }) =>
       (await import('./commands/service.js')).uninstallServiceCommand(makeContext(program), o),
     );
@@ -306,6 +329,7 @@ export function buildProgram(): Command {
     .command('demo')
     .description('start a dev studio and a worker, run one job of each kind, check every result')
     .option('--json', 'print {ok, jobs:[...]} instead of a table')
+    .addHelpText('after', '\nExamples:\n  studio-worker demo\n  studio-worker demo --json')
     .action(async (o: { json?: boolean }) =>
       (await import('./commands/demo.js')).demoCommand(makeContext(program, 'warn'), o),
     );

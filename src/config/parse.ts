@@ -5,6 +5,15 @@ import { ConfigError, type ConfigProblem } from './errors.js';
 import { FIELDS, FIELDS_BY_TOML } from './fields.js';
 import type { WorkerConfig } from './types.js';
 
+/** Keys of the Rust original's config.toml that this worker does not use (yet); kept on every save. */
+export const ORIGINAL_ONLY_KEYS: ReadonlySet<string> = new Set([
+  'start_minimised',
+  'local_api_port',
+  'local_api_token',
+  'stream_port',
+  'only_when_idle',
+]);
+
 /** The snake_case TOML shape: every known key optional, unknown keys let through (and kept). */
 export const RawConfigSchema = z.looseObject(
   Object.fromEntries(FIELDS.map((f) => [f.toml, f.schema.optional()])),
@@ -57,6 +66,8 @@ export function parseConfigText(text: string, file: string): ParsedConfig {
       present.push(key);
     } else {
       unknown[key] = value;
+      // The original's own keys are expected in a config it wrote: kept, without a warning.
+      if (ORIGINAL_ONLY_KEYS.has(key)) continue;
       const line = lineOfKey(text, key);
       warnings.push(`${file}${line === undefined ? '' : `:${line}`}: unknown key "${key}" (kept as is)`);
     }

@@ -88,6 +88,7 @@ export class Worker {
     try {
       const config = await this.opts.store.load();
       this.config = config;
+      for (const warning of this.opts.store.warnings) log.warn(warning);
       if (config.registrationSecret) this.opts.log.addSecret(config.registrationSecret);
       if (config.authToken) this.opts.log.addSecret(config.authToken);
       log.info(`studio-worker ${VERSION} starting (config ${this.opts.store.path})`);
