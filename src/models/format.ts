@@ -7,19 +7,7 @@ export function formatGb(bytes: number): string {
   return gb >= 0.01 || gb === 0 ? gb.toFixed(2) : gb.toPrecision(3);
 }
 
-/** A human size (B, kB, MB, GB; decimal units). */
-export function formatBytes(bytes: number): string {
-  if (bytes < 1000) return `${bytes} B`;
-  const units = ['kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 'B';
-  for (const u of units) {
-    if (value < 1000) break;
-    value /= 1000;
-    unit = u;
-  }
-  return `${value.toFixed(value < 10 ? 2 : 1)} ${unit}`;
-}
+export { formatBytes } from '../format/index.js';
 
 /**
  * A URL fit for logs and error messages: the query and fragment are dropped because signed
@@ -28,7 +16,9 @@ export function formatBytes(bytes: number): string {
 export function displayUrl(url: string): string {
   try {
     const u = new URL(url);
-    return `${u.origin}${u.pathname}${u.search ? '?…' : ''}`;
+    // file:, data: and other non-web URLs have the origin "null": show their scheme instead.
+    const origin = u.origin === 'null' ? `${u.protocol}//${u.host}` : u.origin;
+    return `${origin}${u.pathname}${u.search ? '?…' : ''}`;
   } catch {
     return '<invalid url>';
   }

@@ -17,7 +17,7 @@ export interface DiskWatchOptions {
 }
 
 /** Default floor: room for a large result and a model's config files, never a whole model. */
-export const MIN_FREE_BYTES = 1024 ** 3;
+export const MIN_FREE_BYTES = 1e9;
 
 /**
  * Free space under the folders a job writes to (the outbox, the model cache), refreshed every few

@@ -18,7 +18,7 @@ describe('a full disk is the worker’s problem, not the job’s', () => {
     const done = await h.studio.admin.waitForJob(job.jobId);
     expect(done.status).toBe('rejected');
     expect(done.rejectReason).toMatch(
-      /^disk full: 104\.9 MB free under .+ \(the results\); at least 1\.07 GB is needed$/,
+      /^disk full: 104\.9 MB free under .+ \(the results\); at least 1\.00 GB is needed$/,
     );
     // No code: the studio gives the job to a worker that has room.
     expect(done.rejectCode).toBeUndefined();

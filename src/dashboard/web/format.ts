@@ -1,13 +1,8 @@
+import { formatBytes as formatSize } from '../../format/index.js';
+
+/** The one size format of the CLI and the logs (decimal units); '–' when unknown. */
 export function formatBytes(n: number | undefined): string {
-  if (n === undefined) return '–';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 100 || unit === 0 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+  return n === undefined ? '–' : formatSize(n);
 }
 
 export function formatDuration(ms: number | undefined): string {

@@ -92,7 +92,7 @@ export function StatusTab({ live }: { live: Live }) {
             {s.disk.problem}: offers are turned down until there is room.
           </p>
         ) : (
-          <p class="hint">Offers are turned down while less than 1 GiB is free here.</p>
+          <p class="hint">Offers are turned down while less than 1 GB is free here.</p>
         )}
       </Card>
       <Card title="Jobs">
