@@ -39,6 +39,11 @@ export interface StatusView {
     lastHeartbeatAt: number | undefined;
   };
   counts: { completed: number; failed: number; rejected: number };
+  jobsLastHour: number;
+  uptimeMs: number | undefined;
+  /** Finished results the studio has not taken yet (kept for a re-offer). */
+  pendingResults: number;
+  engines: { engine: string; ready: boolean; detail: string }[];
   /** Free space where jobs write; `problem` is why offers are turned down for lack of it. */
   disk: {
     spaces: { label: string; path: string; freeBytes: number | undefined }[];
@@ -63,13 +68,15 @@ export interface FinishedJob {
   durationMs: number | undefined;
   bytes: number | undefined;
   error: string | undefined;
-  /** `GET /api/jobs/:id/preview` serves the result (images and audio up to 4 MiB). */
-  preview: { mediaType: 'image' | 'audio'; contentType: string } | undefined;
+  /** `GET /api/jobs/:id/preview` serves the result (images, audio and video up to 4 MiB). */
+  preview: { mediaType: 'image' | 'audio' | 'video'; contentType: string } | undefined;
+  /** The answer of an llm job, the transcript of an audio_stt job (the first 1000 characters). */
+  resultText?: string | undefined;
 }
 
 export interface JobsResponse {
   current: CurrentJobView | undefined;
-  /** Newest first, at most 50. */
+  /** Newest first, at most 500 (kept across restarts). */
   finished: FinishedJob[];
 }
 

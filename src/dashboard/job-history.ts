@@ -1,19 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import type { WorkerEvents } from '../events/index.js';
 import type { Claim } from '../protocol/index.js';
 import type { Worker } from '../worker/index.js';
 import type { CurrentJobView, FinishedJob, JobsResponse } from './api-types.js';
 
-export const HISTORY_SIZE = 50;
+export const HISTORY_SIZE = 500;
+const RESULT_TEXT_CHARS = 1000;
 /** Previews are kept for the newest jobs only, so memory stays bounded whatever the results weigh. */
 const PREVIEW_BUDGET_BYTES = 16 * 1024 * 1024;
 const PROMPT_PREVIEW_CHARS = 200;
 
-const PREVIEW_TYPES: Record<string, { mediaType: 'image' | 'audio'; contentType: string }> = {
+const PREVIEW_TYPES: Record<string, { mediaType: 'image' | 'audio' | 'video'; contentType: string }> = {
   webp: { mediaType: 'image', contentType: 'image/webp' },
   png: { mediaType: 'image', contentType: 'image/png' },
   jpg: { mediaType: 'image', contentType: 'image/jpeg' },
   jpeg: { mediaType: 'image', contentType: 'image/jpeg' },
   gif: { mediaType: 'image', contentType: 'image/gif' },
+  mp4: { mediaType: 'video', contentType: 'video/mp4' },
+  webm: { mediaType: 'video', contentType: 'video/webm' },
   wav: { mediaType: 'audio', contentType: 'audio/wav' },
   mp3: { mediaType: 'audio', contentType: 'audio/mpeg' },
   ogg: { mediaType: 'audio', contentType: 'audio/ogg' },
@@ -26,20 +31,26 @@ interface Preview {
 }
 
 /**
- * The Jobs tab's memory: the last 50 finished jobs (newest first) and, for the newest image and
- * audio results, their bytes. Fed only by the worker's events; `onChange` fires after each update.
+ * The Jobs tab's memory: the last 500 finished jobs (newest first), kept in `file` across restarts
+ * when one is given, and for the newest image, audio and video results their bytes (in memory
+ * only). Fed only by the worker's events; `onChange` fires after each update.
  */
 export class JobHistory {
   private readonly finished: FinishedJob[] = [];
   private readonly prompts = new Map<string, { prompt: string | undefined; model: string }>();
   private readonly previews = new Map<string, Preview>();
   private readonly pendingPreview = new Map<string, Preview>();
+  private readonly pendingText = new Map<string, string>();
   private readonly offs: (() => void)[];
+  private saving: Promise<void> | undefined;
+  private dirty = false;
 
   constructor(
     private readonly worker: Worker,
     private readonly onChange: () => void = () => {},
+    private readonly file?: string,
   ) {
+    if (file) this.finished.push(...loadHistory(file));
     const on = worker.events.on.bind(worker.events);
     this.offs = [
       on('job:offered', ({ claim }) => this.remember(claim)),
@@ -67,7 +78,7 @@ export class JobHistory {
       on('job:rejected', (e) =>
         this.finish(e.jobId, {
           outcome: 'rejected',
-          kind: undefined,
+          kind: e.kind,
           durationMs: undefined,
           bytes: undefined,
           error: e.reason,
@@ -106,6 +117,10 @@ export class JobHistory {
   }
 
   private keepPreview(e: WorkerEvents['job:result']): void {
+    if (e.text !== undefined) {
+      this.pendingText.clear();
+      this.pendingText.set(e.jobId, e.text.slice(0, RESULT_TEXT_CHARS));
+    }
     const type = PREVIEW_TYPES[e.ext.toLowerCase()];
     if (!type || !e.data) return;
     this.pendingPreview.clear();
@@ -121,7 +136,9 @@ export class JobHistory {
     const again = this.finished.findIndex((j) => j.jobId === jobId && j.outcome === 'rejected');
     if (again >= 0) this.finished.splice(again, 1);
     const preview = result.outcome === 'completed' ? this.pendingPreview.get(jobId) : undefined;
+    const resultText = result.outcome === 'completed' ? this.pendingText.get(jobId) : undefined;
     this.pendingPreview.delete(jobId);
+    this.pendingText.delete(jobId);
     if (preview) this.addPreview(jobId, preview);
     this.finished.unshift({
       jobId,
@@ -132,10 +149,39 @@ export class JobHistory {
       preview: preview
         ? { mediaType: mediaTypeOf(preview.contentType), contentType: preview.contentType }
         : undefined,
+      ...(resultText !== undefined ? { resultText } : {}),
     });
     if (result.outcome !== 'rejected') this.prompts.delete(jobId);
     for (const dropped of this.finished.splice(HISTORY_SIZE)) this.previews.delete(dropped.jobId);
+    this.save();
     this.onChange();
+  }
+
+  /** Resolves once the history so far is on disk. */
+  async flush(): Promise<void> {
+    while (this.saving) await this.saving;
+  }
+
+  /** One write at a time, the newest rows last; previews stay in memory (they are gone after a restart). */
+  private save(): void {
+    const file = this.file;
+    if (!file) return;
+    this.dirty = true;
+    if (this.saving) return;
+    this.saving = (async () => {
+      while (this.dirty) {
+        this.dirty = false;
+        const rows = this.finished.map((j) => ({ ...j, preview: undefined }));
+        const tmp = `${file}.${process.pid}.tmp`;
+        try {
+          await writeFile(tmp, `${JSON.stringify({ version: 1, jobs: rows })}\n`, { mode: 0o600 });
+          await rename(tmp, file);
+        } catch {
+          // The history is a convenience: a full disk must not stop the dashboard over it.
+        }
+      }
+      this.saving = undefined;
+    })();
   }
 
   private addPreview(jobId: string, preview: Preview): void {
@@ -153,8 +199,23 @@ export class JobHistory {
   }
 }
 
-function mediaTypeOf(contentType: string): 'image' | 'audio' {
-  return contentType.startsWith('audio/') ? 'audio' : 'image';
+function mediaTypeOf(contentType: string): 'image' | 'audio' | 'video' {
+  if (contentType.startsWith('audio/')) return 'audio';
+  return contentType.startsWith('video/') ? 'video' : 'image';
+}
+
+/** The rows a previous run saved; an unreadable file starts an empty history (and is replaced). */
+function loadHistory(file: string): FinishedJob[] {
+  try {
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown; jobs?: unknown };
+    if (saved.version !== 1 || !Array.isArray(saved.jobs)) return [];
+    return (saved.jobs as FinishedJob[])
+      .filter((j) => typeof j?.jobId === 'string' && typeof j.finishedAt === 'number')
+      .slice(0, HISTORY_SIZE)
+      .map((j) => ({ ...j, preview: undefined }));
+  } catch {
+    return [];
+  }
 }
 
 function promptOf(claim: Claim): string | undefined {

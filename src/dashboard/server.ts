@@ -1,5 +1,6 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { ConfigStore } from '../config/index.js';
@@ -71,8 +72,10 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     worker: opts.worker,
     store: opts.store,
     log: opts.log,
-    history: new JobHistory(opts.worker, () =>
-      later('jobs', () => streams.send('jobs', ctx.history.snapshot())),
+    history: new JobHistory(
+      opts.worker,
+      () => later('jobs', () => streams.send('jobs', ctx.history.snapshot())),
+      join(opts.store.dir, 'job-history.json'),
     ),
     logs: new LogRing(),
     downloads: new DownloadTracker(),
@@ -153,7 +156,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
         for (const t of timers) clearTimeout(t);
         timers.clear();
         streams.close();
-        server.close(() => resolve());
+        server.close(() => void ctx.history.flush().then(resolve));
         server.closeAllConnections();
       })),
   };

@@ -25,6 +25,14 @@ export class EngineDispatcher {
     }
   }
 
+  /** Each engine's readiness, for `status` and the dashboard. */
+  availability(): { engine: EngineName; ready: boolean; detail: string }[] {
+    return [...this.engines.values()].map((engine) => ({
+      engine: engine.name,
+      ...(engine.availability?.() ?? { ready: true, detail: '' }),
+    }));
+  }
+
   capabilities(): DispatcherCapabilities {
     const kinds = new Set<TaskKind>();
     const perKind = new Map<TaskKind, Set<string>>();

@@ -88,6 +88,14 @@ export interface Engine {
   init?(): Promise<void>;
   /** Frees what the engine holds (loaded models, child processes). Idempotent. */
   close?(): Promise<void>;
+  /** Whether it can run here, and what it runs on or what is missing (for the operator). */
+  availability?(): EngineAvailability;
+}
+
+export interface EngineAvailability {
+  ready: boolean;
+  /** "sd-cli found at …", or what to install. */
+  detail: string;
 }
 
 /**

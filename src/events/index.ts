@@ -16,13 +16,20 @@ export interface WorkerEvents {
   'session:reconnecting': { attempt: number; delayMs: number };
   'job:offered': { claim: Claim };
   'job:accepted': { jobId: string; kind: TaskKind; model: string };
-  'job:rejected': { jobId: string; reason: string };
+  'job:rejected': { jobId: string; reason: string; kind?: TaskKind };
   'job:progress': { jobId: string; fraction?: number; message?: string };
   'job:completed': { jobId: string; kind: TaskKind; ms: number; bytes?: number };
   'job:failed': { jobId: string; kind?: TaskKind; error: string; retryable: boolean };
   'upload:retrying': { jobId: string; attempt: number };
   /** A binary result, before its upload; `data` only for results up to 4 MiB (for previews). */
-  'job:result': { jobId: string; kind: TaskKind; ext: string; bytes: number; data?: Uint8Array };
+  'job:result': {
+    jobId: string;
+    kind: TaskKind;
+    ext: string;
+    bytes: number;
+    data?: Uint8Array;
+    text?: string;
+  };
   'model:download': ModelDownloadProgress;
 }
 
@@ -66,6 +73,11 @@ export class WorkerEventBus {
       listener(payload);
     });
     return off;
+  }
+
+  /** How many listeners `name` has (so work only a listener needs can be skipped). */
+  listenerCount(name: keyof WorkerEvents): number {
+    return this.listeners.get(name)?.size ?? 0;
   }
 
   emit<K extends keyof WorkerEvents>(name: K, payload: WorkerEvents[K]): void {

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { EngineDispatcher, EngineResult, ModelProvider } from '../engines/index.js';
@@ -74,6 +75,10 @@ export class JobRunner {
     if (!this.current) return undefined;
     const { holding: _holding, ...job } = this.current;
     return job;
+  }
+  /** Finished results on disk that the studio has not taken yet. */
+  get storedResultCount(): number {
+    return this.stored.size;
   }
   get isPaused(): boolean {
     return this.paused;
@@ -159,7 +164,11 @@ export class JobRunner {
     if (rejection !== undefined) {
       log.info(`rejected ${claim.task.kind} job ${claim.jobId}: ${rejection.reason}`);
       this.io.reject(claim.jobId, rejection.reason, rejection.code);
-      this.opts.events.emit('job:rejected', { jobId: claim.jobId, reason: rejection.reason });
+      this.opts.events.emit('job:rejected', {
+        jobId: claim.jobId,
+        reason: rejection.reason,
+        kind: claim.task.kind,
+      });
       return;
     }
     if (!this.io.accept(claim.jobId)) return;
@@ -283,6 +292,14 @@ export class JobRunner {
     if (result.type === 'json') {
       // No fsync: the common case is an ack within milliseconds; a crash of the process still keeps it.
       await this.opts.results.json.put(jobId, result.value, prompt, { sync: false });
+      const text = resultText(result.value);
+      this.opts.events.emit('job:result', {
+        jobId,
+        kind: claim.task.kind,
+        ext: 'json',
+        bytes: JSON.stringify(result.value).length,
+        ...(text !== undefined ? { text } : {}),
+      });
     } else {
       const { workerId, apiBaseUrl } = this.opts.identity();
       const entry = await this.opts.results.outbox.put(
@@ -290,14 +307,23 @@ export class JobRunner {
         result.type === 'bytes' ? { data: result.data } : { path: result.path },
         { sync: false },
       );
+      // Small results ride along for previews; a file result (video) is read back only when a
+      // listener (the dashboard) wants it.
+      const small = entry.bytes <= PREVIEW_MAX_BYTES;
+      const data =
+        result.type === 'bytes'
+          ? small
+            ? result.data
+            : undefined
+          : small && this.opts.events.listenerCount('job:result') > 0
+            ? await readFile(entry.filePath).catch(() => undefined)
+            : undefined;
       this.opts.events.emit('job:result', {
         jobId,
         kind: claim.task.kind,
         ext: result.ext,
         bytes: entry.bytes,
-        ...(result.type === 'bytes' && result.data.byteLength <= PREVIEW_MAX_BYTES
-          ? { data: result.data }
-          : {}),
+        ...(data ? { data } : {}),
       });
     }
     this.stored.add(jobId);
@@ -400,4 +426,12 @@ export class JobRunner {
     if (this.current?.jobId === jobId) this.current = undefined;
     this.opts.events.emit('job:failed', { jobId, kind: claim.task.kind, error, retryable });
   }
+}
+
+/** The text a person wants to see of a JSON result: the chat answer, or the transcript. */
+function resultText(value: unknown): string | undefined {
+  const v = value as { choices?: { message?: { content?: unknown } }[]; text?: unknown } | null;
+  const content = v?.choices?.[0]?.message?.content;
+  if (typeof content === 'string') return content;
+  return typeof v?.text === 'string' ? v.text : undefined;
 }

@@ -24,7 +24,15 @@ export interface WorkerStatus {
       }
     | undefined;
   session: { state: SessionState; nextAttemptAt: number | undefined; lastHeartbeatAt: number | undefined };
+  /** Since this config folder's first job (kept across restarts). */
   counts: { completed: number; failed: number; rejected: number };
+  jobsLastHour: number;
+  /** Since `run()` started. */
+  uptimeMs: number | undefined;
+  /** Finished results the studio has not taken yet (kept for a re-offer). */
+  pendingResults: number;
+  /** Each engine: can it run here, and on what (or what is missing). */
+  engines: { engine: string; ready: boolean; detail: string }[];
   /** Free space where jobs write, and why offers are refused for lack of it (if they are). */
   disk: {
     spaces: { label: string; path: string; freeBytes: number | undefined }[];

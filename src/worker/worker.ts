@@ -10,6 +10,7 @@ import { buildCapabilities } from './capabilities.js';
 import { DEFAULT_CONFIG, expandHome } from '../config/index.js';
 import { ModelCache, statfsFreeBytes } from '../models/index.js';
 import { DiskWatch, MIN_FREE_BYTES } from './disk-watch.js';
+import { PersistentJobCounts } from './job-counts.js';
 import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
 import type { LogShipper, WorkerLogger } from '../logs/index.js';
@@ -69,19 +70,23 @@ export class Worker {
   private models: ModelCache | undefined;
   private readonly stopController = new AbortController();
   private stopPromise: Promise<void> | undefined;
-  private readonly counts = { completed: 0, failed: 0, rejected: 0 };
+  private readonly jobCounts: PersistentJobCounts;
+  private startedAt: number | undefined;
+  private engineAvailability: { engine: string; ready: boolean; detail: string }[] = [];
   private readonly unsubscribe: (() => void)[] = [];
   private disk: DiskWatch | undefined;
 
   constructor(private readonly opts: WorkerOptions) {
     this.events = new WorkerEventBus(opts.log);
-    this.events.on('job:completed', () => this.counts.completed++);
-    this.events.on('job:failed', () => this.counts.failed++);
-    this.events.on('job:rejected', () => this.counts.rejected++);
+    this.jobCounts = new PersistentJobCounts(opts.store.dir);
+    this.events.on('job:completed', () => this.jobCounts.add('completed'));
+    this.events.on('job:failed', () => this.jobCounts.add('failed'));
+    this.events.on('job:rejected', () => this.jobCounts.add('rejected'));
   }
 
   async run(): Promise<void> {
     const log = this.opts.log.child({ category: 'worker' });
+    this.startedAt = Date.now();
     const signal = this.stopController.signal;
     let http: StudioHttp | undefined;
     let dispatcher: EngineDispatcher | undefined;
@@ -101,6 +106,8 @@ export class Worker {
       dispatcher = new EngineDispatcher(this.opts.engines ?? createEngines({ config, log: this.opts.log }));
       await dispatcher.init();
       const engines = dispatcher.capabilities();
+      this.engineAvailability = dispatcher.availability();
+      await this.jobCounts.load();
 
       this.setState('registering');
       http = new StudioHttp({ apiBaseUrl: config.apiBaseUrl, userAgent: USER_AGENT, log: this.opts.log });
@@ -235,6 +242,7 @@ export class Worker {
     } finally {
       unwatchFile(this.opts.store.path);
       for (const off of this.unsubscribe.splice(0)) off();
+      await this.jobCounts.flush();
       this.disk?.stop();
       await dispatcher?.close();
       await http?.close();
@@ -301,7 +309,11 @@ export class Worker {
         nextAttemptAt: this.session?.nextAttemptAt,
         lastHeartbeatAt: this.session?.lastHeartbeatSentAt,
       },
-      counts: { ...this.counts },
+      counts: { ...this.jobCounts.counts },
+      jobsLastHour: this.jobCounts.perHour(),
+      uptimeMs: this.startedAt === undefined ? undefined : Date.now() - this.startedAt,
+      pendingResults: this.runner?.storedResultCount ?? 0,
+      engines: this.engineAvailability.map((e) => ({ ...e })),
       disk: {
         spaces: (this.disk?.snapshot ?? []).map((s) => ({ ...s })),
         problem: this.disk?.problem(),

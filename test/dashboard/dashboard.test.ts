@@ -178,6 +178,67 @@ describe('the dashboard server', () => {
     expect(preview.headers['content-type']).toBe(row?.preview?.contentType);
   });
 
+  it('shows the answer of an llm job, a video preview, and the kind of a job it turned down', async () => {
+    const llmDone = w.next('job:completed');
+    const llm = h.studio.admin.enqueueJob({
+      task: { kind: 'llm', messages: [{ role: 'user', content: 'hello' }], maxTokens: 8 },
+    });
+    await llmDone;
+    const videoDone = w.next('job:completed');
+    const video = h.studio.admin.enqueueJob({
+      task: { kind: 'video', prompt: 'waves', seconds: 1, fps: 4, width: 32, height: 32 },
+    });
+    await videoDone;
+    const rejected = w.next('job:rejected');
+    const big = h.studio.admin.enqueueJob({ task: { kind: 'audio_tts', text: 'hi' }, vramGbEstimate: 99 });
+    await rejected;
+    const res = await rawRequest(dashboard.port, '/api/jobs', { headers: auth() });
+    const rows = (JSON.parse(res.body) as JobsResponse).finished;
+    const answer = rows.find((j) => j.jobId === llm.jobId)?.resultText;
+    const stored = h.studio.admin.jobResult(llm.jobId);
+    if (stored.type !== 'json') throw new Error('expected a JSON result');
+    const content = (stored.value as { choices: { message: { content: string } }[] }).choices[0]?.message
+      .content;
+    expect(answer).toBe(content);
+    expect(rows.find((j) => j.jobId === video.jobId)?.preview?.mediaType).toBe('video');
+    expect(rows.find((j) => j.jobId === big.jobId)).toMatchObject({ outcome: 'rejected', kind: 'audio_tts' });
+  });
+
+  it('reports engines, pending results, uptime and jobs of the last hour on the Status tab', async () => {
+    const res = await rawRequest(dashboard.port, '/api/status', { headers: auth() });
+    const { status } = JSON.parse(res.body) as StatusResponse;
+    expect(status.engines.map((e) => e.engine)).toContain('synthetic');
+    expect(status.engines.find((e) => e.engine === 'sd-cpp')).toMatchObject({ ready: false });
+    expect(status.engines.find((e) => e.engine === 'sd-cpp')?.detail).toContain('sd-cli');
+    expect(status.pendingResults).toBe(0);
+    expect(status.uptimeMs).toBeGreaterThan(0);
+    expect(status.jobsLastHour).toBeGreaterThan(0);
+  });
+
+  it('keeps the job history and the counters across a restart', async () => {
+    const before = (
+      JSON.parse((await rawRequest(dashboard.port, '/api/jobs', { headers: auth() })).body) as JobsResponse
+    ).finished;
+    const counts = w.worker.getStatus().counts;
+    await dashboard.close();
+    await w.stop();
+    w = h.startWorker();
+    await w.next('session:welcomed');
+    dashboard = await startDashboard({
+      worker: w.worker,
+      store: h.store,
+      log: w.log,
+      port: 0,
+      token,
+      assetsDir: await builtAssets(),
+    });
+    const after = (
+      JSON.parse((await rawRequest(dashboard.port, '/api/jobs', { headers: auth() })).body) as JobsResponse
+    ).finished;
+    expect(after.map((j) => j.jobId)).toEqual(before.map((j) => j.jobId));
+    expect(w.worker.getStatus().counts).toEqual(counts);
+  });
+
   it('streams status, jobs and the log ring as server-sent events', async () => {
     const controller = new AbortController();
     const res = await fetch(`http://127.0.0.1:${dashboard.port}/api/events`, {

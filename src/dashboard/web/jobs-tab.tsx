@@ -90,8 +90,17 @@ function Finished({ job }: { job: FinishedJob }) {
       <td>{job.kind ?? '–'}</td>
       <td class="ellipsis">{job.model ?? '–'}</td>
       <td class="nowrap">{formatDuration(job.durationMs)}</td>
-      <td class="ellipsis wide-cell">
-        {job.error ? <span class="error">{job.error}</span> : (job.prompt ?? '')}
+      <td class="wide-cell">
+        {job.error ? (
+          <LongText text={job.error} className="error" />
+        ) : (
+          <>
+            <div class="ellipsis">{job.prompt ?? ''}</div>
+            {job.resultText !== undefined && (
+              <LongText text={job.resultText} className="result-text" testId="result-text" />
+            )}
+          </>
+        )}
       </td>
       <td>
         {job.preview?.mediaType === 'image' && (
@@ -100,8 +109,35 @@ function Finished({ job }: { job: FinishedJob }) {
           </a>
         )}
         {job.preview?.mediaType === 'audio' && <audio controls preload="none" src={previewUrl} />}
+        {job.preview?.mediaType === 'video' && (
+          <video
+            class="thumb"
+            controls
+            muted
+            preload="metadata"
+            src={previewUrl}
+            data-testid="video-preview"
+          />
+        )}
         {!job.preview && job.bytes !== undefined && <span class="muted">{formatBytes(job.bytes)}</span>}
       </td>
     </tr>
+  );
+}
+
+/** Short text shown as it is; longer text cut to one line that expands on a click. */
+function LongText({ text, className, testId }: { text: string; className: string; testId?: string }) {
+  if (text.length <= 120) {
+    return (
+      <div class={className} data-testid={testId}>
+        {text}
+      </div>
+    );
+  }
+  return (
+    <details class={className} data-testid={testId}>
+      <summary>{`${text.slice(0, 117)}…`}</summary>
+      <div class="expanded">{text}</div>
+    </details>
   );
 }

@@ -102,11 +102,33 @@ export function StatusTab({ live }: { live: Live }) {
         <Row label="Completed">{s.counts.completed}</Row>
         <Row label="Failed">{s.counts.failed}</Row>
         <Row label="Turned down">{s.counts.rejected}</Row>
+        <Row label="Last hour">{`${s.jobsLastHour} completed`}</Row>
+        <Row label="Pending uploads">
+          <span data-testid="pending-results">{s.pendingResults}</span>
+        </Row>
+        <Row label="Up for">{formatDuration(s.uptimeMs)}</Row>
+        {s.pendingResults > 0 && (
+          <p class="hint">
+            Finished results the studio has not taken yet; each goes out when it offers the job again.
+          </p>
+        )}
+      </Card>
+      <Card title="Engines" wide>
+        {s.engines.map((e) => (
+          <Row label={e.engine} key={e.engine}>
+            <span class={`pill ${e.ready ? 'ok' : 'warn'}`}>{e.ready ? 'ready' : 'cannot run'}</span>{' '}
+            <span class="muted" data-testid={`engine-${e.engine}`}>
+              {e.detail}
+            </span>
+          </Row>
+        ))}
       </Card>
       <Card title="Taking jobs">
         <p>
           {s.paused
-            ? 'Paused: offers are turned down and heartbeats say autoEnabled: false.'
+            ? s.currentJob
+              ? 'Paused: the running job finishes; offers that arrive meanwhile are turned down and go back to the studio, which gives them to another worker or offers them again after Resume.'
+              : 'Paused: offers are turned down (they go back to the studio) and heartbeats say autoEnabled: false.'
             : 'Accepting offers from the studio.'}
         </p>
         <button

@@ -79,6 +79,12 @@ export class LlamaCppEngine implements Engine {
     return { taskKinds: ['llm'], modelsPerKind: { llm: [...(this.opts.models ?? [])] } };
   }
 
+  availability() {
+    return this.missing !== undefined
+      ? { ready: false, detail: this.missing }
+      : { ready: true, detail: 'node-llama-cpp (llama.cpp)' };
+  }
+
   refuse(claim: Claim): string | undefined {
     if (this.missing !== undefined) return this.missing;
     if (claim.task.kind !== 'llm') return `llama-cpp serves only llm jobs, not ${claim.task.kind}`;

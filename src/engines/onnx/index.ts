@@ -102,6 +102,20 @@ export class OnnxEngine implements Engine {
     };
   }
 
+  availability() {
+    const backends = [
+      this.settings.whisperCpp && 'whisper.cpp (speech to text)',
+      this.settings.sherpaOnnx && 'sherpa-onnx (speech)',
+      this.settings.onnxRuntime && 'ONNX Runtime (inpainting)',
+    ].filter((b): b is string => Boolean(b));
+    return backends.length > 0
+      ? { ready: true, detail: backends.join(', ') }
+      : {
+          ready: false,
+          detail: 'none of @fugood/whisper.node, sherpa-onnx-node, onnxruntime-node is installed',
+        };
+  }
+
   refuse(claim: Claim): string | undefined {
     const { task, modelSource } = claim;
     if (task.kind === 'audio_stt') {

@@ -65,6 +65,11 @@ export class SdCppEngine implements Engine {
     };
   }
 
+  availability() {
+    const found = this.locator.find();
+    return found ? { ready: true, detail: `sd-cli at ${found}` } : { ready: false, detail: SD_CLI_NOT_FOUND };
+  }
+
   refuse(claim: Claim): string | undefined {
     if (claim.task.kind !== 'image' && claim.task.kind !== 'video') {
       return `sd-cpp serves image and video jobs, not ${claim.task.kind}`;

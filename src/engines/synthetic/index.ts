@@ -38,6 +38,10 @@ export class SyntheticEngine implements Engine {
     };
   }
 
+  availability() {
+    return { ready: true, detail: 'built in (test output for synthetic* models, no model needed)' };
+  }
+
   refuse(claim: Claim): string | undefined {
     if (!claim.model.startsWith('synthetic')) {
       return `synthetic engine serves only synthetic* models, not ${JSON.stringify(claim.model)}`;
