@@ -218,3 +218,54 @@ describe('ui and the login autostart entry: only an explicit choice writes one',
     expect(run.stdout).toContain(`Login autostart written: ${entry(home)} (auto_start = true)`);
   });
 });
+
+describe('newcomer commands', () => {
+  it('gives every command --help with an example', async () => {
+    const commands = [
+      ['status'],
+      ['config'],
+      ['models'],
+      ['models', 'list'],
+      ['models', 'prune'],
+      ['check-update'],
+      ['demo'],
+      ['uninstall-service'],
+      ['install-service'],
+      ['set-threshold'],
+      ['register'],
+      ['run'],
+      ['ui'],
+      ['generate'],
+    ];
+    for (const args of commands) {
+      const { code, stdout } = await cli([...args, '--help']);
+      expect(code, args.join(' ')).toBe(0);
+      expect(stdout, args.join(' ')).toMatch(/Examples?:\n(  #.*\n)?  studio-worker /);
+    }
+  });
+
+  it('refuses an absurd VRAM threshold and saves nothing', async () => {
+    const { code, stderr } = await cli(['--config-dir', dir, 'set-threshold', '1e9']);
+    expect(code).toBe(2);
+    expect(stderr).toContain('set-threshold expects gigabytes from 0 to 1024');
+    await expect(stat(join(dir, 'config.toml'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('register stopped before any request was sent does not claim one is pending', async () => {
+    const child = spawn(
+      process.execPath,
+      [CLI, '--config-dir', dir, 'register', '--api-base-url', 'http://127.0.0.1:9/'],
+      { env: { ...process.env, LOG_LEVEL: 'warn' } },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    while (!stderr.includes('retrying in')) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(stdout).toContain('none was sent');
+    expect(stdout).not.toContain('stays pending');
+  });
+});

@@ -116,6 +116,14 @@ describe('results of jobs whose session dropped (only frames for jobs the studio
     expect(fails).toEqual([]);
   });
 
+  it('retries an upload a proxy answered 408 (as a 429), and delivers it', async () => {
+    const { harness } = await setUp();
+    harness.studio.admin.failNextUploads(1, 408);
+    const job = harness.studio.admin.enqueueJob({ task: imageTask });
+    expect((await harness.studio.admin.waitForJob(job.jobId)).status).toBe('completed');
+    expect(harness.logText()).toContain('HTTP 408');
+  });
+
   it('fails the job as retryable when the upload keeps failing past the give-up time, keeping the result', async () => {
     const { harness } = await setUp({ uploadGiveUpMs: 300 });
     harness.studio.admin.failNextUploads(1000, 503);
