@@ -240,7 +240,7 @@ describe('newcomer commands', () => {
     for (const args of commands) {
       const { code, stdout } = await cli([...args, '--help']);
       expect(code, args.join(' ')).toBe(0);
-      expect(stdout, args.join(' ')).toMatch(/Examples?:\n(  #.*\n)?  studio-worker /);
+      expect(stdout, args.join(' ')).toMatch(/Examples?:\n( {2}#.*\n)? {2}studio-worker /);
     }
   });
 
