@@ -152,6 +152,30 @@ describe.skipIf(!haveChromium)(
         .toBe(true);
     });
 
+    it('says, when paused during a job, that the offers declined meanwhile go back to the studio', async () => {
+      await page.click('[data-testid=tab-status]');
+      const accepted = w.next('job:accepted');
+      const job = h.studio.admin.enqueueJob({
+        task: { kind: 'video', prompt: 'slow waves', seconds: 6, fps: 16, width: 384, height: 384 },
+      });
+      await accepted;
+      w.worker.pause();
+      try {
+        await page
+          .getByText('go back to the studio, which gives them to another worker', { exact: false })
+          .waitFor({ timeout: 10_000 });
+      } finally {
+        w.worker.resume();
+      }
+      await h.studio.admin.waitForJob(job.jobId, { timeoutMs: 60_000 });
+    });
+
+    it('shows each engine with whether it can run here', async () => {
+      await page.click('[data-testid=tab-status]');
+      await expect.poll(() => page.locator('[data-testid=engine-sd-cpp]').textContent()).toContain('sd-cli');
+      expect(await page.locator('[data-testid=engine-synthetic]').textContent()).toContain('built in');
+    });
+
     it('saves a Config change into the TOML file, and Reset reverts an unsaved edit', async () => {
       await page.click('[data-testid=tab-config]');
       await page.fill('#cfg-vram_threshold_gb', '7.5');

@@ -2,7 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -249,6 +249,23 @@ describe('newcomer commands', () => {
     expect(code).toBe(2);
     expect(stderr).toContain('set-threshold expects gigabytes from 0 to 1024');
     await expect(stat(join(dir, 'config.toml'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('warns when a threshold is above the VRAM a stand-in nvidia-smi reports (24 GB), and saves it', async () => {
+    const bin = join(dir, 'bin');
+    await mkdir(bin);
+    // Stand-in for nvidia-smi (none on this machine): answers only the probe's exact query.
+    const args = '--query-gpu=memory.total --format=csv,noheader,nounits';
+    await writeFile(
+      join(bin, 'nvidia-smi'),
+      `#!/bin/sh\nif [ "$*" != "${args}" ]; then exit 2; fi\nprintf '24564\\n'\n`,
+      { mode: 0o755 },
+    );
+    const env = { PATH: `${bin}:${process.env.PATH ?? ''}` };
+    const { code, stdout } = await cli(['--config-dir', dir, 'set-threshold', '30'], env);
+    expect(code).toBe(0);
+    expect(stdout).toContain("warning: 30 GB is more than this machine's 24 GB of VRAM");
+    expect(await readFile(join(dir, 'config.toml'), 'utf8')).toContain('vram_threshold_gb = 30');
   });
 
   it('register stopped before any request was sent does not claim one is pending', async () => {

@@ -61,4 +61,35 @@ describe('stopping a running worker process with SIGTERM', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
+
+  it('exits at once with 130 on a second signal while the job is still finishing', async () => {
+    h = await startHarness();
+    const registering = h.startWorker();
+    const { workerId } = await registering.next('session:welcomed');
+    expect(await registering.stop()).toBeUndefined();
+    const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, 'run'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const harness = h;
+      await new Promise<void>((resolve) => {
+        const check = () =>
+          harness.studio.admin.listWorkers().some((x) => x.workerId === workerId && x.welcomed)
+            ? resolve()
+            : setTimeout(check, 50);
+        check();
+      });
+      const job = h.studio.admin.enqueueJob({
+        task: { kind: 'video', prompt: 'slow', seconds: 4, fps: 12, width: 256, height: 256 },
+      });
+      await h.studio.admin.waitForJob(job.jobId, { until: (j) => j.status === 'accepted' });
+      child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 100));
+      child.kill('SIGTERM');
+      expect(await exit).toBe(130);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
 });
