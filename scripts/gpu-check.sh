@@ -17,10 +17,11 @@ log() { printf '%s\n' "$*" | tee -a "$out"; }
 log "# GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 log ""
 log '```'
+command -v nvidia-smi >/dev/null || log "nvidia-smi: absent (no NVIDIA driver here)"
 nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version,temperature.gpu,utilization.gpu --format=csv 2>&1 | tee -a "$out"
 nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | tee -a "$out"
-log "node: $(node --version 2>&1 || echo absent)"
-log "npm: $(npm --version 2>&1 || echo absent)"
+log "node: $(command -v node >/dev/null && node --version || echo absent)"
+log "npm: $(command -v npm >/dev/null && npm --version || echo absent)"
 log "ldconfig CUDA/cuDNN: $(ldconfig -p 2>/dev/null | grep -Eo 'lib(cudart|cublas|cudnn)\.so\.[0-9]+' | sort -u | tr '\n' ' ')"
 log "cpus: $(nproc), memory: $(free -g 2>/dev/null | awk '/Mem:/ {print $2 " GiB"}')"
 log '```'
