@@ -17,9 +17,12 @@ log() { printf '%s\n' "$*" | tee -a "$out"; }
 log "# GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 log ""
 log '```'
-command -v nvidia-smi >/dev/null || log "nvidia-smi: absent (no NVIDIA driver here)"
-nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version,temperature.gpu,utilization.gpu --format=csv 2>&1 | tee -a "$out"
-nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | tee -a "$out"
+if command -v nvidia-smi >/dev/null; then
+  nvidia-smi --query-gpu=name,memory.total,memory.free,driver_version,temperature.gpu,utilization.gpu --format=csv 2>&1 | tee -a "$out"
+  nvidia-smi 2>/dev/null | grep -o 'CUDA Version: [0-9.]*' | tee -a "$out"
+else
+  log "nvidia-smi: absent (no NVIDIA driver here)"
+fi
 log "node: $(command -v node >/dev/null && node --version || echo absent)"
 log "npm: $(command -v npm >/dev/null && npm --version || echo absent)"
 log "ldconfig CUDA/cuDNN: $(ldconfig -p 2>/dev/null | grep -Eo 'lib(cudart|cublas|cudnn)\.so\.[0-9]+' | sort -u | tr '\n' ' ')"
