@@ -244,6 +244,16 @@ describe('newcomer commands', () => {
     }
   });
 
+  it('check-update --json answers JSON when the feed cannot be reached, with exit code 5', async () => {
+    await writeFile(join(dir, 'config.toml'), 'auto_update_feed = "http://127.0.0.1:9/releases"\n');
+    const { code, stdout, stderr } = await cli(['--config-dir', dir, 'check-update', '--json']);
+    expect(code).toBe(5);
+    const answer = JSON.parse(stdout) as { ok: boolean; error: string };
+    expect(answer.ok).toBe(false);
+    expect(answer.error).toContain('could not read the release feed');
+    expect(stderr).not.toContain('internal error');
+  });
+
   it('refuses an absurd VRAM threshold and saves nothing', async () => {
     const { code, stderr } = await cli(['--config-dir', dir, 'set-threshold', '1e9']);
     expect(code).toBe(2);
