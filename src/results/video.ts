@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
-import ffmpeg from '@ffmpeg-installer/ffmpeg';
 
 import type { Task } from '../protocol/index.js';
-import { toError } from '../util/index.js';
 import { headBytes, withFile } from './binary.js';
 import { failed, type BinaryResult, type VerifyOutcome } from './types.js';
-import { loadSharp } from '../util/index.js';
+import { ffmpegPath, loadSharp, toError } from '../util/index.js';
 
 const DECODE_TIMEOUT_MS = 120_000;
 const STDERR_KEEP_CHARS = 64 * 1024;
@@ -90,7 +88,7 @@ function decodeWithFfmpeg(path: string, format: string): Promise<Decoded> {
     '-',
   ];
   return new Promise((resolve, reject) => {
-    const child = spawn(ffmpeg.path, args, {
+    const child = spawn(ffmpegPath(), args, {
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: DECODE_TIMEOUT_MS,
       killSignal: 'SIGKILL',

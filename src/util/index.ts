@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './timers.js';
 export { loadSharp } from './sharp.js';
 export { insecureProblem, isLoopbackHost } from './net.js';
+export { ffmpegPath } from './ffmpeg.js';

@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
-import ffmpeg from '@ffmpeg-installer/ffmpeg';
 import { abortError, throwIfAborted } from '../abort.js';
+import { ffmpegPath } from '../../util/index.js';
 import { EngineError } from '../types.js';
 
 const STDERR_TAIL_CHARS = 4096;
 
-/** The ffmpeg binary shipped inside the @ffmpeg-installer npm package (no download at install). */
-export const BUNDLED_FFMPEG: string = ffmpeg.path;
+/** The ffmpeg binary shipped inside the @ffmpeg-installer npm package, else `ffmpeg` on PATH. */
+export const BUNDLED_FFMPEG: string = ffmpegPath();
 
 /** Video containers every engine can write, and ffmpeg's output arguments for each. */
 export const VIDEO_EXTS = ['mp4', 'webm', 'webp', 'gif'] as const;
