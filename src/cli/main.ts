@@ -275,6 +275,15 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('engines')
+    .description('each engine: whether it can run on this machine, on what, or what is missing')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExamples:\n  studio-worker engines\n  studio-worker engines --json')
+    .action(async (o: { json?: boolean }) =>
+      (await import('./commands/engines.js')).enginesCommand(makeContext(program, 'warn'), o),
+    );
+
+  program
     .command('check-update')
     .description('read the release feed and say whether a newer version is available (installs nothing)')
     .option('--json', 'print one JSON object')

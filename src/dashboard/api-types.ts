@@ -43,7 +43,7 @@ export interface StatusView {
   uptimeMs: number | undefined;
   /** Finished results the studio has not taken yet (kept for a re-offer). */
   pendingResults: number;
-  engines: { engine: string; ready: boolean; detail: string }[];
+  engines: { engine: string; ready: boolean; detail: string; taskKinds: string[] }[];
   /** Free space where jobs write; `problem` is why offers are turned down for lack of it. */
   disk: {
     spaces: { label: string; path: string; freeBytes: number | undefined }[];

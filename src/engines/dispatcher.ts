@@ -25,11 +25,12 @@ export class EngineDispatcher {
     }
   }
 
-  /** Each engine's readiness, for `status` and the dashboard. */
-  availability(): { engine: EngineName; ready: boolean; detail: string }[] {
+  /** Each engine's readiness and the task kinds it offers, for `engines` and the dashboard. */
+  availability(): { engine: EngineName; ready: boolean; detail: string; taskKinds: TaskKind[] }[] {
     return [...this.engines.values()].map((engine) => ({
       engine: engine.name,
       ...(engine.availability?.() ?? { ready: true, detail: '' }),
+      taskKinds: [...engine.capabilities().taskKinds],
     }));
   }
 

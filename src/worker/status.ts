@@ -32,7 +32,7 @@ export interface WorkerStatus {
   /** Finished results the studio has not taken yet (kept for a re-offer). */
   pendingResults: number;
   /** Each engine: can it run here, and on what (or what is missing). */
-  engines: { engine: string; ready: boolean; detail: string }[];
+  engines: { engine: string; ready: boolean; detail: string; taskKinds: string[] }[];
   /** Free space where jobs write, and why offers are refused for lack of it (if they are). */
   disk: {
     spaces: { label: string; path: string; freeBytes: number | undefined }[];

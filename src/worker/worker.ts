@@ -72,7 +72,7 @@ export class Worker {
   private stopPromise: Promise<void> | undefined;
   private readonly jobCounts: PersistentJobCounts;
   private startedAt: number | undefined;
-  private engineAvailability: { engine: string; ready: boolean; detail: string }[] = [];
+  private engineAvailability: { engine: string; ready: boolean; detail: string; taskKinds: string[] }[] = [];
   private readonly unsubscribe: (() => void)[] = [];
   private disk: DiskWatch | undefined;
 
@@ -313,7 +313,7 @@ export class Worker {
       jobsLastHour: this.jobCounts.perHour(),
       uptimeMs: this.startedAt === undefined ? undefined : Date.now() - this.startedAt,
       pendingResults: this.runner?.storedResultCount ?? 0,
-      engines: this.engineAvailability.map((e) => ({ ...e })),
+      engines: this.engineAvailability.map((e) => ({ ...e, taskKinds: [...e.taskKinds] })),
       disk: {
         spaces: (this.disk?.snapshot ?? []).map((s) => ({ ...s })),
         problem: this.disk?.problem(),

@@ -228,6 +228,7 @@ describe('newcomer commands', () => {
       ['models', 'list'],
       ['models', 'prune'],
       ['check-update'],
+      ['engines'],
       ['demo'],
       ['uninstall-service'],
       ['install-service'],
@@ -252,6 +253,20 @@ describe('newcomer commands', () => {
     expect(answer.ok).toBe(false);
     expect(answer.error).toContain('could not read the release feed');
     expect(stderr).not.toContain('internal error');
+  });
+
+  it('engines says which engine can run here and why not, as text and as JSON', async () => {
+    const text = await cli(['--config-dir', dir, 'engines']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^synthetic\s+ready\s+built in/m);
+    expect(text.stdout).toMatch(/^sd-cpp\s+cannot run\s+sd-cli \(stable-diffusion\.cpp\) not found/m);
+    const json = await cli(['--config-dir', dir, 'engines', '--json']);
+    const { engines } = JSON.parse(json.stdout) as {
+      engines: { engine: string; ready: boolean; taskKinds: string[] }[];
+    };
+    expect(engines.find((e) => e.engine === 'synthetic')).toMatchObject({ ready: true });
+    expect(engines.find((e) => e.engine === 'sd-cpp')).toMatchObject({ ready: false });
+    expect(engines.map((e) => e.engine).sort()).toEqual(['llama-cpp', 'onnx', 'sd-cpp', 'synthetic']);
   });
 
   it('refuses an absurd VRAM threshold and saves nothing', async () => {

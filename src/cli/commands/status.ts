@@ -1,12 +1,17 @@
 import { join } from 'node:path';
-import { Outbox } from '../../outbox/index.js';
+import { pino } from 'pino';
+import { Outbox, StoredResults } from '../../outbox/index.js';
 import { registrationState } from '../../registration/index.js';
 import type { CommandContext } from '../context.js';
 
 export async function statusCommand(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
   const config = await ctx.store.load();
   const registration = registrationState(config);
-  const pending = await new Outbox(join(ctx.store.dir, 'outbox')).list();
+  // Binary results waiting for an upload and JSON results waiting for their ack: both are the studio's to take.
+  const pending = await new StoredResults(
+    new Outbox(join(ctx.store.dir, 'outbox')),
+    pino({ enabled: false }),
+  ).jobIds();
   const status = {
     configPath: ctx.store.path,
     apiBaseUrl: config.apiBaseUrl,
