@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
 import type { WorkerEvents } from '../events/index.js';
 import type { Claim } from '../protocol/index.js';
 import type { Worker } from '../worker/index.js';
 import type { CurrentJobView, FinishedJob, JobsResponse } from './api-types.js';
+import { CoalescedFileWriter } from '../util/index.js';
 
 export const HISTORY_SIZE = 500;
 const RESULT_TEXT_CHARS = 1000;
@@ -42,8 +42,7 @@ export class JobHistory {
   private readonly pendingPreview = new Map<string, Preview>();
   private readonly pendingText = new Map<string, string>();
   private readonly offs: (() => void)[];
-  private saving: Promise<void> | undefined;
-  private dirty = false;
+  private readonly writer: CoalescedFileWriter | undefined;
 
   constructor(
     private readonly worker: Worker,
@@ -51,6 +50,7 @@ export class JobHistory {
     private readonly file?: string,
   ) {
     if (file) this.finished.push(...loadHistory(file));
+    this.writer = file === undefined ? undefined : new CoalescedFileWriter(file);
     const on = worker.events.on.bind(worker.events);
     this.offs = [
       on('job:offered', ({ claim }) => this.remember(claim)),
@@ -159,29 +159,15 @@ export class JobHistory {
 
   /** Resolves once the history so far is on disk. */
   async flush(): Promise<void> {
-    while (this.saving) await this.saving;
+    await this.writer?.flush();
   }
 
-  /** One write at a time, the newest rows last; previews stay in memory (they are gone after a restart). */
+  /** Previews stay in memory only (they are gone after a restart). */
   private save(): void {
-    const file = this.file;
-    if (!file) return;
-    this.dirty = true;
-    if (this.saving) return;
-    this.saving = (async () => {
-      while (this.dirty) {
-        this.dirty = false;
-        const rows = this.finished.map((j) => ({ ...j, preview: undefined }));
-        const tmp = `${file}.${process.pid}.tmp`;
-        try {
-          await writeFile(tmp, `${JSON.stringify({ version: 1, jobs: rows })}\n`, { mode: 0o600 });
-          await rename(tmp, file);
-        } catch {
-          // The history is a convenience: a full disk must not stop the dashboard over it.
-        }
-      }
-      this.saving = undefined;
-    })();
+    this.writer?.write(() => {
+      const rows = this.finished.map((j) => ({ ...j, preview: undefined }));
+      return `${JSON.stringify({ version: 1, jobs: rows })}\n`;
+    });
   }
 
   private addPreview(jobId: string, preview: Preview): void {

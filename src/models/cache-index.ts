@@ -99,13 +99,3 @@ export class CacheIndexStore {
     }
   }
 }
-
-/** True while `pid` names a live process (EPERM: alive, owned by someone else). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -1,6 +1,7 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pidAlive } from '../util/index.js';
 
 /** Scratch folders are `job-<pid>-<random>`, so a later start can tell whose they were. */
 const SCRATCH = /^job-(?:(\d+)-)?[A-Za-z0-9]+$/;
@@ -31,7 +32,7 @@ export async function sweepScratch(root: string, now = Date.now()): Promise<stri
     const path = join(root, name);
     const pid = match[1] === undefined ? undefined : Number(match[1]);
     let stale: boolean;
-    if (pid !== undefined) stale = pid !== process.pid && !alive(pid);
+    if (pid !== undefined) stale = pid !== process.pid && !pidAlive(pid);
     else
       stale =
         now -
@@ -45,13 +46,4 @@ export async function sweepScratch(root: string, now = Date.now()): Promise<stri
     removed.push(name);
   }
   return removed;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

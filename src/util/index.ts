@@ -3,3 +3,4 @@ export * from './timers.js';
 export { loadSharp } from './sharp.js';
 export { insecureProblem, isLoopbackHost } from './net.js';
 export { ffmpegPath } from './ffmpeg.js';
+export { CoalescedFileWriter, pidAlive } from './files.js';

@@ -1,5 +1,6 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CoalescedFileWriter } from '../util/index.js';
 
 export interface JobCounts {
   completed: number;
@@ -12,16 +13,16 @@ const HOUR_MS = 60 * 60 * 1000;
 
 /**
  * The worker's job counters, kept in the config folder so they survive a restart, plus the
- * completion times of the last hour for a jobs-per-hour figure. Saves are coalesced: at most one
- * write in flight, the latest counts always written last.
+ * completion times of the last hour for a jobs-per-hour figure.
  */
 export class PersistentJobCounts {
   readonly counts: JobCounts = { completed: 0, failed: 0, rejected: 0 };
   private readonly recent: number[] = [];
-  private saving: Promise<void> | undefined;
-  private dirty = false;
+  private readonly file: CoalescedFileWriter;
 
-  constructor(private readonly dir: string) {}
+  constructor(private readonly dir: string) {
+    this.file = new CoalescedFileWriter(join(dir, FILE));
+  }
 
   async load(): Promise<void> {
     try {
@@ -38,7 +39,7 @@ export class PersistentJobCounts {
   add(key: keyof JobCounts, now = Date.now()): void {
     this.counts[key]++;
     if (key === 'completed') this.recent.push(now);
-    this.save();
+    this.file.write(() => `${JSON.stringify(this.counts)}\n`);
   }
 
   /** Jobs completed in the last hour. */
@@ -48,26 +49,7 @@ export class PersistentJobCounts {
   }
 
   /** Resolves once what was counted so far is on disk. */
-  async flush(): Promise<void> {
-    while (this.saving) await this.saving;
-  }
-
-  private save(): void {
-    this.dirty = true;
-    if (this.saving) return;
-    this.saving = (async () => {
-      while (this.dirty) {
-        this.dirty = false;
-        const path = join(this.dir, FILE);
-        const tmp = `${path}.${process.pid}.tmp`;
-        try {
-          await writeFile(tmp, `${JSON.stringify(this.counts)}\n`, { mode: 0o600 });
-          await rename(tmp, path);
-        } catch {
-          // Counters are a convenience: a full disk must not stop the worker over them.
-        }
-      }
-      this.saving = undefined;
-    })();
+  flush(): Promise<void> {
+    return this.file.flush();
   }
 }

@@ -30,14 +30,7 @@ describe('stopping a running worker process with SIGTERM', () => {
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      const harness = h;
-      await new Promise<void>((resolve) => {
-        const check = () =>
-          harness.studio.admin.listWorkers().some((x) => x.workerId === workerId && x.welcomed)
-            ? resolve()
-            : setTimeout(check, 50);
-        check();
-      });
+      await welcomed(h, workerId);
       const job = h.studio.admin.enqueueJob({
         task: {
           kind: 'video',
@@ -72,14 +65,7 @@ describe('stopping a running worker process with SIGTERM', () => {
     });
     const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      const harness = h;
-      await new Promise<void>((resolve) => {
-        const check = () =>
-          harness.studio.admin.listWorkers().some((x) => x.workerId === workerId && x.welcomed)
-            ? resolve()
-            : setTimeout(check, 50);
-        check();
-      });
+      await welcomed(h, workerId);
       const job = h.studio.admin.enqueueJob({
         task: { kind: 'video', prompt: 'slow', seconds: 4, fps: 12, width: 256, height: 256 },
       });
@@ -93,3 +79,14 @@ describe('stopping a running worker process with SIGTERM', () => {
     }
   });
 });
+
+/** Resolves once the dev studio has welcomed `workerId` (the worker runs in another process). */
+function welcomed(harness: Harness, workerId: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const check = () =>
+      harness.studio.admin.listWorkers().some((x) => x.workerId === workerId && x.welcomed)
+        ? resolve()
+        : setTimeout(check, 50);
+    check();
+  });
+}

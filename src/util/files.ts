@@ -1,0 +1,48 @@
+import { rename, writeFile } from 'node:fs/promises';
+
+/** Whether a process with this id is alive (EPERM: alive, but another user's). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Writes the latest text of a small state file (temp file + rename, 0600), one write at a time:
+ * calls made while a write runs are folded into one more write of the newest text. Failures are
+ * swallowed: such files (counters, history) are conveniences that must never stop the worker.
+ */
+export class CoalescedFileWriter {
+  private writing: Promise<void> | undefined;
+  private next: (() => string) | undefined;
+
+  constructor(private readonly path: string) {}
+
+  /** Schedules a write of what `render` returns when the write happens. */
+  write(render: () => string): void {
+    this.next = render;
+    this.writing ??= this.drain();
+  }
+
+  /** Resolves once everything scheduled so far is on disk (or has failed). */
+  async flush(): Promise<void> {
+    while (this.writing) await this.writing;
+  }
+
+  private async drain(): Promise<void> {
+    for (let render = this.next; render; render = this.next) {
+      this.next = undefined;
+      const tmp = `${this.path}.${process.pid}.tmp`;
+      try {
+        await writeFile(tmp, render(), { mode: 0o600 });
+        await rename(tmp, this.path);
+      } catch {
+        // See the class comment: a full disk costs this file, not the worker.
+      }
+    }
+    this.writing = undefined;
+  }
+}
