@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { WorkerEvents } from '../events/index.js';
 import type { Claim } from '../protocol/index.js';
+import { promptFor } from '../protocol/index.js';
 import type { Worker } from '../worker/index.js';
 import type { CurrentJobView, FinishedJob, JobsResponse } from './api-types.js';
 import { CoalescedFileWriter } from '../util/index.js';
@@ -204,16 +205,15 @@ function loadHistory(file: string): FinishedJob[] {
   }
 }
 
+/** The prompt as the studio gets it (`promptFor`), shortened; an stt job shows its own prompt, if any. */
 function promptOf(claim: Claim): string | undefined {
   const task = claim.task;
   const text =
-    task.kind === 'llm'
-      ? task.messages.at(-1)?.content
-      : task.kind === 'audio_tts'
-        ? task.text
-        : task.kind === 'audio_stt'
-          ? task.prompt
-          : task.prompt;
+    task.kind === 'audio_stt'
+      ? task.prompt
+      : task.kind === 'llm'
+        ? task.messages.at(-1)?.content
+        : promptFor(task);
   if (text === undefined) return undefined;
   return text.length > PROMPT_PREVIEW_CHARS ? `${text.slice(0, PROMPT_PREVIEW_CHARS - 1)}…` : text;
 }

@@ -7,6 +7,7 @@ import type { Dispatcher } from 'undici';
 import { EngineError } from '../engines/types.js';
 import type { ModelFile } from '../protocol/index.js';
 import { ensureFreeSpace } from './disk.js';
+import { wantedSha256 } from './names.js';
 import { displayUrl, formatBytes, urlKey } from './format.js';
 import { discard, statusError } from './http.js';
 import { fileSize, hashPrefix, partialPaths, removePartial, resumePoint, writeMeta } from './partial.js';
@@ -148,10 +149,9 @@ export async function downloadAttempt(file: ModelFile, ctx: DownloadContext): Pr
   }
   const wrongSize = approxSizeProblem(file, size);
   const sha256 = hash.digest('hex');
+  const want = wantedSha256(file);
   const wrongHash =
-    file.sha256 && file.sha256.trim().toLowerCase() !== sha256
-      ? `sha256 of ${file.filename} is ${sha256}, expected ${file.sha256.trim().toLowerCase()}`
-      : undefined;
+    want && want !== sha256 ? `sha256 of ${file.filename} is ${sha256}, expected ${want}` : undefined;
   if (wrongSize || wrongHash) {
     await removePartial(paths);
     throw new EngineError(

@@ -4,6 +4,7 @@ import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { ModelFile } from '../protocol/index.js';
 import type { IndexEntry } from './cache-index.js';
+import { wantedSha256 } from './names.js';
 
 /** What the cache makes of the file already at a model's path. */
 export type CachedVerdict =
@@ -29,7 +30,7 @@ export async function judgeCached(
 ): Promise<CachedVerdict> {
   const st = await statOrUndefined(path);
   if (!st?.isFile()) return { kind: 'absent' };
-  const want = file.sha256?.trim().toLowerCase() || undefined;
+  const want = wantedSha256(file);
   const unchanged = entry !== undefined && entry.bytes === st.size && entry.mtimeMs === st.mtimeMs;
   if (unchanged) {
     if (!want || want === entry.sha256) return { kind: 'trusted', entry };

@@ -32,12 +32,21 @@ const RecordSchema = z.object({
 export class JsonResults {
   constructor(readonly dir: string) {}
 
-  async put(jobId: string, result: unknown, prompt: string, opts: { sync?: boolean } = {}): Promise<void> {
+  /** Stores a result and returns it as `get` would read it back. */
+  async put(
+    jobId: string,
+    result: unknown,
+    prompt: string,
+    opts: { sync?: boolean } = {},
+  ): Promise<StoredJsonResult> {
     await mkdir(this.dir, { recursive: true });
-    const record = { version: 1, jobId, result, prompt, createdAt: new Date().toISOString() };
+    const createdAt = new Date().toISOString();
+    const text = JSON.stringify({ version: 1, jobId, result, prompt, createdAt });
+    const path = join(this.dir, `${safeJobId(jobId)}.json`);
     const sync = opts.sync !== false;
-    await writeFileAtomic(join(this.dir, `${safeJobId(jobId)}.json`), JSON.stringify(record), { sync });
+    await writeFileAtomic(path, text, { sync });
     if (sync) await fsyncDir(this.dir);
+    return { jobId, result, prompt, createdAt, bytes: Buffer.byteLength(text), path };
   }
 
   async get(jobId: string): Promise<StoredJsonResult | undefined> {

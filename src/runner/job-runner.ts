@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { EngineDispatcher, EngineResult, ModelProvider } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
-import type { StoredResults } from '../outbox/index.js';
+import type { StoredResult, StoredResults } from '../outbox/index.js';
 import type { Claim } from '../protocol/index.js';
 import { promptFor } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
@@ -267,14 +267,15 @@ export class JobRunner {
         this.failJob(claim, e, log);
         return;
       }
+      let stored: StoredResult;
       try {
-        await this.store(claim, result);
+        stored = await this.store(claim, result);
       } catch (e) {
         // The disk would not take the result (full, unwritable): the worker's fault, not the job's.
         this.failJob(claim, new Error(`could not store the result: ${toError(e).message}`), log);
         return;
       }
-      await this.deliverStored(claim, started, log);
+      await this.deliverStored(claim, started, log, stored);
     } finally {
       if (workDir !== undefined) {
         const dir = workDir;
@@ -285,19 +286,21 @@ export class JobRunner {
     }
   }
 
-  /** Puts a fresh result on disk: JSON results beside the outbox, binary ones in it. */
-  private async store(claim: Claim, result: EngineResult): Promise<void> {
+  /** Puts a fresh result on disk (JSON results beside the outbox, binary ones in it) and returns it. */
+  private async store(claim: Claim, result: EngineResult): Promise<StoredResult> {
     const { jobId } = claim;
     const prompt = promptFor(claim.task);
+    let stored: StoredResult;
     if (result.type === 'json') {
       // No fsync: the common case is an ack within milliseconds; a crash of the process still keeps it.
-      await this.opts.results.json.put(jobId, result.value, prompt, { sync: false });
+      const json = await this.opts.results.json.put(jobId, result.value, prompt, { sync: false });
+      stored = { type: 'json', stored: json };
       const text = resultText(result.value);
       this.opts.events.emit('job:result', {
         jobId,
         kind: claim.task.kind,
         ext: 'json',
-        bytes: JSON.stringify(result.value).length,
+        bytes: json.bytes,
         ...(text !== undefined ? { text } : {}),
       });
     } else {
@@ -307,6 +310,7 @@ export class JobRunner {
         result.type === 'bytes' ? { data: result.data } : { path: result.path },
         { sync: false },
       );
+      stored = { type: 'binary', entry };
       // Small results ride along for previews; a file result (video) is read back only when a
       // listener (the dashboard) wants it.
       const small = entry.bytes <= PREVIEW_MAX_BYTES;
@@ -327,15 +331,26 @@ export class JobRunner {
       });
     }
     this.stored.add(jobId);
-    await this.opts.results.expire(Date.now(), jobId).then((dropped) => {
-      for (const id of dropped) this.stored.delete(id);
-    });
+    // Only results other than this one can be past a limit: in the common case (none waiting)
+    // there is nothing to read back from disk.
+    if (this.stored.size > 1) {
+      for (const id of await this.opts.results.expire(Date.now(), jobId)) this.stored.delete(id);
+    }
+    return stored;
   }
 
-  /** Hands a stored result to the studio if it still holds the job; otherwise keeps it for a re-offer. */
-  private async deliverStored(claim: Claim, started: number, log: Logger): Promise<void> {
+  /**
+   * Hands a stored result (`fresh` when it was just stored, else read from disk) to the studio if it
+   * still holds the job; otherwise keeps it for a re-offer.
+   */
+  private async deliverStored(
+    claim: Claim,
+    started: number,
+    log: Logger,
+    fresh?: StoredResult,
+  ): Promise<void> {
     const { jobId } = claim;
-    const stored = await this.opts.results.get(jobId);
+    const stored = fresh ?? (await this.opts.results.get(jobId));
     if (!stored) {
       this.stored.delete(jobId);
       this.failJob(claim, new Error('its stored result has disappeared from disk'), log);
