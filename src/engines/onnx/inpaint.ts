@@ -80,9 +80,9 @@ export class OnnxInpainter {
       // The result is the task's size, as for any image job; mask and image are stretched alike.
       const image = await decode(sharp, initPath, 'the init image', task.width, task.height);
       const mask = await decodeMask(sharp, maskPath, image.width, image.height);
-      const session = await abortable(this.session(pathOf(source, model, layout)), ctx.signal);
+      const session = await abortable(() => this.session(pathOf(source, model, layout)), ctx.signal);
       ctx.onProgress?.({ fraction: 0.1, message: 'inpainting' });
-      const filled = await abortable(infer(this.ort(), session, sharp, image, maskPath), ctx.signal);
+      const filled = await abortable(() => infer(this.ort(), session, sharp, image, maskPath), ctx.signal);
       const data = Buffer.from(image.data);
       for (let i = 0; i < mask.length; i++) {
         if (mask[i] === 1) for (let c = 0; c < 3; c++) data[i * 3 + c] = filled[i * 3 + c] ?? 0;
@@ -133,9 +133,13 @@ export class OnnxInpainter {
   }
 }
 
-/** Settles with `work`, or rejects with an AbortError as soon as `signal` aborts (ONNX Runtime cannot stop a run). */
-function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+/**
+ * Settles with what `start` gives, or rejects with an AbortError as soon as `signal` aborts (ONNX
+ * Runtime cannot stop a run). Work is started only when not aborted yet, so no promise is left unwatched.
+ */
+async function abortable<T>(start: () => Promise<T>, signal: AbortSignal): Promise<T> {
   throwIfAborted(signal);
+  const work = start();
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
