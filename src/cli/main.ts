@@ -44,6 +44,8 @@ Examples:
   # an image on stable-diffusion.cpp
   studio-worker generate --kind image --engine sd-cpp --file diffusion-model=https://host/flux.gguf \\
     --file vae=https://host/ae.safetensors --file text-encoder=https://host/t5xxl.gguf --prompt "a lighthouse"
+  # twice in one process: the second run reuses the loaded model (warm sd-server), so it shows the warm time
+  studio-worker generate --kind image --engine sd-cpp --file model=./sd-v1-5-q4_0.gguf --prompt "a fox" --repeat 2
   # the same job, enqueued on a running dev studio instead of run here
   studio-worker generate --kind image --engine synthetic --prompt "a red fox" --enqueue http://127.0.0.1:8787/
   # any task as JSON (the contract's task object)
@@ -178,6 +180,11 @@ export function buildProgram(): Command {
     )
     .option('--task <json|@file>', 'the whole task as JSON (overrides the task flags)')
     .option('-o, --output <path>', 'where to write the result (default: <kind>-<time>.<ext> here)')
+    .option(
+      '--repeat <n>',
+      'run the job n times in this process; models stay loaded, so run 2 shows the warm time',
+      '1',
+    )
     .option('--enqueue <devStudioUrl>', 'enqueue the job on a dev studio instead of running it here')
     .option('--prompt <text>')
     .option('--negative-prompt <text>')
@@ -237,6 +244,25 @@ export function buildProgram(): Command {
     .action(async (o: { maxGb?: string; dryRun?: boolean }) =>
       (await import('./commands/models.js')).modelsPruneCommand(makeContext(program, 'warn'), o),
     );
+  models
+    .command('keep')
+    .description('keep a model loaded once it is loaded: never unloaded when idle or to make room')
+    .argument('<model>', 'the model id, as the studio offers it')
+    .addHelpText(
+      'after',
+      '\nExample:\n  studio-worker models keep z-image-turbo   # undo: models release z-image-turbo',
+    )
+    .action(async (model: string) =>
+      (await import('./commands/models.js')).modelsKeepCommand(makeContext(program, 'warn'), model, true),
+    );
+  models
+    .command('release')
+    .description('stop keeping a model loaded (it unloads when idle again)')
+    .argument('<model>', 'the model id')
+    .addHelpText('after', '\nExample:\n  studio-worker models release z-image-turbo')
+    .action(async (model: string) =>
+      (await import('./commands/models.js')).modelsKeepCommand(makeContext(program, 'warn'), model, false),
+    );
 
   program
     .command('ui')
@@ -274,13 +300,42 @@ export function buildProgram(): Command {
       });
     });
 
-  program
+  const engines = program
     .command('engines')
     .description('each engine: whether it can run on this machine, on what, or what is missing')
     .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExamples:\n  studio-worker engines\n  studio-worker engines --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  studio-worker engines\n  studio-worker engines --json\n  studio-worker engines install sd-cpp',
+    )
     .action(async (o: { json?: boolean }) =>
       (await import('./commands/engines.js')).enginesCommand(makeContext(program, 'warn'), o),
+    );
+  engines
+    .command('install')
+    .description(
+      'install an engine now rather than on its first job (sd-cpp: stable-diffusion.cpp into models_root/bin)',
+    )
+    .argument('<engine>', 'sd-cpp')
+    .option('--force', 'install again even when sd-cli is found')
+    .addHelpText(
+      'after',
+      `
+Downloads the pinned stable-diffusion.cpp release for this machine (CUDA where an NVIDIA driver
+and a CUDA build exist, else Vulkan; Metal on macOS), checks its SHA-256 against the release's
+digest, and unpacks it into <models_root>/bin/. The download resumes if cut.
+
+Environment:
+  STUDIO_WORKER_SDCPP_RELEASE  another release tag (master-<n>-<sha>)
+  STUDIO_WORKER_SDCPP_URL      a zip URL to use instead (needs STUDIO_WORKER_SDCPP_SHA256)
+  STUDIO_WORKER_SDCPP_SHA256   the SHA-256 the zip must have
+  STUDIO_WORKER_SDCPP_API      the GitHub API base to read the release from (a mirror)
+
+Example:
+  studio-worker engines install sd-cpp`,
+    )
+    .action(async (engine: string, o: { force?: boolean }) =>
+      (await import('./commands/engines.js')).enginesInstallCommand(makeContext(program), engine, o),
     );
 
   program

@@ -14,6 +14,8 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   // Stored literally so a config file moves between machines and users; callers expandHome() it.
   modelsRoot: '~/models',
   llmIdleUnloadSecs: 300,
+  imageIdleUnloadSecs: 300,
+  maxGpuTempC: 85,
   gpuOffload: true,
   allowInsecureDownloads: false,
   dashboardPort: 7878,

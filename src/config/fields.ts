@@ -81,6 +81,18 @@ export const FIELDS: readonly FieldSpec[] = [
     group: 'operator',
     schema: nonNegative,
   }),
+  field({
+    key: 'imageIdleUnloadSecs',
+    toml: 'image_idle_unload_secs',
+    group: 'operator',
+    schema: nonNegative,
+  }),
+  field({
+    key: 'maxGpuTempC',
+    toml: 'max_gpu_temp_c',
+    group: 'operator',
+    schema: z.number().min(0).max(150),
+  }),
   field({ key: 'workerId', toml: 'worker_id', group: 'internal', schema: text }),
   field({ key: 'authToken', toml: 'auth_token', group: 'internal', schema: text, secret: true }),
   field({

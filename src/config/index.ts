@@ -16,6 +16,7 @@ export {
 } from './paths.js';
 export { ConfigError, type ConfigProblem } from './errors.js';
 export { ConfigStore, CONFIG_FILE } from './store.js';
+export { ResidencyStore, RESIDENCY_FILE } from './residency.js';
 export { configForDisplay, MASK } from './display.js';
 export { RawConfigSchema } from './parse.js';
 export { FIELDS, type FieldSpec } from './fields.js';

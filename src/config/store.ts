@@ -101,7 +101,8 @@ export class ConfigStore {
   }
 }
 
-async function writeAtomic(dir: string, file: string, text: string): Promise<void> {
+/** Writes `text` to `file` (temp file, fsync, rename), mode 0600, creating `dir` (0700) if needed. */
+export async function writeAtomic(dir: string, file: string, text: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {

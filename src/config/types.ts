@@ -16,6 +16,10 @@ export interface WorkerConfig {
   sdCliPath?: string | undefined;
   /** A loaded LLM is unloaded after this many idle seconds (0 = keep loaded). Ours, beyond the contract. */
   llmIdleUnloadSecs: number;
+  /** Stop the warm sd-server after this long without an image job; 0 = sd-cli per job, no warm server. */
+  imageIdleUnloadSecs: number;
+  /** Offers are rejected while the GPU is hotter than this (°C). */
+  maxGpuTempC: number;
   /** Offload models to the GPU where the backend supports it (false = CPU only). Ours, beyond the contract. */
   gpuOffload: boolean;
   /** Plain-http downloads from other hosts than this machine (off: https only). */
@@ -26,7 +30,7 @@ export interface WorkerConfig {
   notifyJobCompleted: boolean;
   notifyJobFailed: boolean;
   notifyRegistrationApproved: boolean;
-  /** CPU threads an LLM may use (0 = the backend's choice). Ours, beyond the contract. */
+  /** CPU threads an LLM may use (0 = one per core available). Ours, beyond the contract. */
   llmThreads: number;
   // Internal state, managed by the worker (secrets masked by `config` and never logged)
   workerId?: string | undefined;

@@ -49,6 +49,23 @@ export interface StatusView {
     spaces: { label: string; path: string; freeBytes: number | undefined }[];
     problem: string | undefined;
   };
+  /** Offers are turned down while the GPU is hotter than this (°C). */
+  maxGpuTempC?: number | undefined;
+  /** The GPU's latest reading, when one can be read (admission judges offers by it). */
+  gpu?: { source: string; freeBytes: number; temperatureC?: number; utilizationPct?: number } | undefined;
+  /** Models kept loaded between jobs, or kept by the operator, and where each is in its life. */
+  models: ModelStateView[];
+}
+
+export interface ModelStateView {
+  model: string;
+  engine?: string;
+  state: 'unloaded' | 'loading' | 'loaded' | 'unloading' | 'failed';
+  since?: string;
+  bytes?: number;
+  /** The operator keeps it loaded (`models keep`). */
+  kept: boolean;
+  error?: string;
 }
 
 export interface StatusResponse {

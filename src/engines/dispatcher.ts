@@ -1,7 +1,13 @@
 import type { Claim, EngineName, TaskKind } from '../protocol/index.js';
 import { TASK_KINDS } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
-import { EngineError, type Engine, type EngineResult, type EngineRunContext } from './types.js';
+import {
+  EngineError,
+  type Engine,
+  type EngineResult,
+  type EngineRunContext,
+  type WarmModel,
+} from './types.js';
 
 /** What the dispatcher's engines serve together, in the shape the worker's capabilities carry. */
 export interface DispatcherCapabilities {
@@ -32,6 +38,23 @@ export class EngineDispatcher {
       ...(engine.availability?.() ?? { ready: true, detail: '' }),
       taskKinds: [...engine.capabilities().taskKinds],
     }));
+  }
+
+  /** Every model an engine keeps loaded between jobs. */
+  warmModels(): WarmModel[] {
+    return [...this.engines.values()].flatMap((engine) => engine.warmModels?.() ?? []);
+  }
+
+  /** Unloads these warm models (to make room for a job), leaving the engines' other warm models be. */
+  async unloadWarm(models: readonly WarmModel[], reason: string): Promise<void> {
+    for (const engine of this.engines.values()) {
+      const mine = models.filter((m) => m.engine === engine.name).map((m) => m.model);
+      if (mine.length === 0 || !engine.unloadWarm) continue;
+      const keep = new Set(
+        (engine.warmModels?.() ?? []).map((w) => w.model).filter((m) => !mine.includes(m)),
+      );
+      await engine.unloadWarm(reason, keep);
+    }
   }
 
   capabilities(): DispatcherCapabilities {

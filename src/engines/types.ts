@@ -90,6 +90,29 @@ export interface Engine {
   close?(): Promise<void>;
   /** Whether it can run here, and what it runs on or what is missing (for the operator). */
   availability?(): EngineAvailability;
+  /** The models it keeps loaded between jobs (a warm sd-server, a loaded LLM). */
+  warmModels?(): WarmModel[];
+  /**
+   * Unloads the models it keeps warm (another job needs the memory), except `keep` (model ids the
+   * next job uses, or the operator pinned). Resolves once the memory is given back.
+   */
+  unloadWarm?(reason: string, keep?: ReadonlySet<string>): Promise<void>;
+}
+
+/** Where a model kept between jobs is in its life. */
+export type WarmModelState = 'loading' | 'loaded' | 'unloading' | 'failed';
+
+export interface WarmModel {
+  engine: EngineName;
+  /** The studio's model id. */
+  model: string;
+  state: WarmModelState;
+  /** When it entered this state (ISO 8601). */
+  since: string;
+  /** Roughly what unloading it gives back: the size of its files (0 for a failed one). */
+  bytes: number;
+  /** Why it failed to load (state `failed`). */
+  error?: string;
 }
 
 export interface EngineAvailability {

@@ -110,9 +110,9 @@ function taskFromFlags(f: GenerateFlags): Record<string, unknown> {
     cfgScale: num(f.cfgScale, '--cfg-scale'),
     samplingMethod: f.samplingMethod,
     denoise: num(f.denoise, '--denoise'),
-    initImageUrl: f.initImageUrl,
-    maskUrl: f.maskUrl,
-    refImageUrl: f.refImageUrl,
+    initImageUrl: localInput(f.initImageUrl),
+    maskUrl: localInput(f.maskUrl),
+    refImageUrl: localInput(f.refImageUrl),
     ext: f.ext,
     system: f.system,
     maxTokens: num(f.maxTokens, '--max-tokens'),
@@ -120,7 +120,7 @@ function taskFromFlags(f: GenerateFlags): Record<string, unknown> {
     topP: num(f.topP, '--top-p'),
     stop: f.stop,
     jsonSchema: f.jsonSchema === undefined ? undefined : parseJsonArg(f.jsonSchema, '--json-schema'),
-    inputUrl: f.inputUrl,
+    inputUrl: localInput(f.inputUrl),
     language: f.language,
     translate: f.translate,
     timestamps: f.timestamps,
@@ -178,6 +178,21 @@ export function buildGenerateClaim(flags: GenerateFlags): Claim {
     throw new UserError(`this job does not fit the contract: ${problems}`);
   }
   return parsed.data;
+}
+
+/**
+ * A job input named by path (the operator's own file, for this local command only) becomes a
+ * `file:` URL that the local model provider copies in; web URLs and anything else pass as given.
+ */
+function localInput(value: string | undefined): string | undefined {
+  if (value === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return value;
+  const path = resolve(value);
+  try {
+    if (statSync(path).isFile()) return pathToFileURL(path).href;
+  } catch {
+    // Not a file here: passed on, and the engine says what is wrong with it.
+  }
+  return value;
 }
 
 /** A model file already on this machine: an existing regular file, by path or `file:` URL. */

@@ -1,3 +1,5 @@
+import { copyFile, mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ModelProvider, ProvisionedModel } from '../engines/index.js';
 import type { FileRole, ModelFile } from '../protocol/index.js';
@@ -29,7 +31,14 @@ export class LocalFirstModels implements ModelProvider {
     return { byRole, path: (role) => byRole(role)[0], release: () => fetched?.release() };
   }
 
-  fetchInput(...args: Parameters<ModelProvider['fetchInput']>): Promise<string> {
-    return this.cache.fetchInput(...args);
+  /** A `file:` input (a path given to `generate`) is copied in; anything else is fetched as the worker fetches. */
+  async fetchInput(...args: Parameters<ModelProvider['fetchInput']>): Promise<string> {
+    const [url, destDir] = args;
+    if (!url.startsWith('file:')) return this.cache.fetchInput(...args);
+    const source = fileURLToPath(url);
+    await mkdir(destDir, { recursive: true });
+    const dest = join(destDir, basename(source) || 'input');
+    await copyFile(source, dest);
+    return dest;
   }
 }

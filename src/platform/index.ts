@@ -5,6 +5,8 @@
 export { probeHost } from './host.js';
 export type { HostInfo, HostProbeOptions } from './host.js';
 export { parseRocmSmiVram } from './vram.js';
+export { probeGpu, parseNvidiaSmiState } from './gpu.js';
+export type { GpuReading, GpuProbeContext } from './gpu.js';
 export { createCommandRunner } from './exec.js';
 export type { CommandResult, CommandRunner, RunnerOptions } from './exec.js';
 export { WORKER_NODE_FLAGS, currentTarget, resolveEntryScript } from './target.js';

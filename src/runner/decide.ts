@@ -9,6 +9,8 @@ export interface OfferContext {
   engineRefusal: string | undefined;
   /** Why nothing should be written to disk now (too little free space), or undefined. */
   diskProblem?: string | undefined;
+  /** Why the GPU cannot take this claim now (memory, temperature; see admission.ts), or undefined. */
+  gpuProblem?: string | undefined;
 }
 
 export interface Rejection {
@@ -33,5 +35,7 @@ export function rejectionReason(claim: Claim, ctx: OfferContext): Rejection | un
     };
   }
   if (ctx.engineRefusal !== undefined) return { reason: ctx.engineRefusal };
+  // No code either: another worker with room (or a cooler GPU) should take the job.
+  if (ctx.gpuProblem !== undefined) return { reason: ctx.gpuProblem };
   return undefined;
 }

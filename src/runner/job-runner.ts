@@ -1,13 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { EngineDispatcher, EngineResult, ModelProvider } from '../engines/index.js';
+import type { EngineDispatcher, EngineResult, ModelProvider, WarmModel } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
 import type { StoredResult, StoredResults } from '../outbox/index.js';
 import type { Claim } from '../protocol/index.js';
 import { promptFor } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
+import type { AdmissionVerdict } from './admission.js';
 import { rejectionReason } from './decide.js';
 import type { JobIO } from './job-io.js';
 import { makeScratchDir, sweepScratch } from './scratch.js';
@@ -28,6 +29,8 @@ export interface JobRunnerOptions {
   identity: () => { workerId: string; apiBaseUrl: string };
   /** Why the disk cannot take a job now (see `DiskWatch`), or undefined. */
   diskProblem?: () => string | undefined;
+  /** Whether the GPU can take a claim now, and which warm models to unload for it (see admission.ts). */
+  admission?: (claim: Claim) => AdmissionVerdict;
 }
 
 /** Results up to this size ride along on `job:result` events, for previews. */
@@ -153,6 +156,7 @@ export class JobRunner {
       return;
     }
     const hasStored = this.stored.has(claim.jobId);
+    const verdict = hasStored || current ? undefined : this.opts.admission?.(claim);
     const rejection = rejectionReason(claim, {
       paused: this.paused && !hasStored,
       draining: this.draining,
@@ -160,6 +164,7 @@ export class JobRunner {
       vramThresholdGb: hasStored ? Infinity : this.opts.vramThresholdGb(),
       engineRefusal: hasStored ? undefined : this.opts.dispatcher.refuse(claim),
       diskProblem: hasStored ? undefined : this.opts.diskProblem?.(),
+      gpuProblem: verdict && !verdict.accept ? verdict.reason : undefined,
     });
     if (rejection !== undefined) {
       log.info(`rejected ${claim.task.kind} job ${claim.jobId}: ${rejection.reason}`);
@@ -185,7 +190,8 @@ export class JobRunner {
         : `accepted ${claim.task.kind} job ${claim.jobId} (model ${claim.model}, engine ${claim.modelSource.engine})`,
     );
     this.opts.events.emit('job:accepted', { jobId: claim.jobId, kind: claim.task.kind, model: claim.model });
-    const work = hasStored ? this.deliverStored(claim, Date.now(), log) : this.runJob(claim, log);
+    const reclaim = verdict?.accept ? verdict.reclaim : [];
+    const work = hasStored ? this.deliverStored(claim, Date.now(), log) : this.runJob(claim, log, reclaim);
     const running: Promise<void> = work.finally(() => {
       // The next job may already have started (the result was handed over before the scratch
       // folder was removed): clear only what is still ours.
@@ -240,9 +246,16 @@ export class JobRunner {
     if (held) this.offer(held);
   }
 
-  private async runJob(claim: Claim, log: Logger): Promise<void> {
+  private async runJob(claim: Claim, log: Logger, reclaim: readonly WarmModel[] = []): Promise<void> {
     const { jobId } = claim;
     const started = Date.now();
+    if (reclaim.length > 0) {
+      const names = reclaim.map((w) => w.model).join(', ');
+      log.info(`unloading ${names} to make room on the GPU for job ${jobId}`);
+      await this.opts.dispatcher
+        .unloadWarm(reclaim, `job ${jobId} (${claim.model}) needs the GPU memory`)
+        .catch((e: unknown) => log.warn(`could not unload ${names}: ${toError(e).message}`));
+    }
     // The scratch folder is made on first use: engines that answer with bytes in memory (the
     // synthetic image, llm and stt jobs) never touch the disk for it.
     let workDir: string | undefined;

@@ -38,4 +38,18 @@ export interface WorkerStatus {
     spaces: { label: string; path: string; freeBytes: number | undefined }[];
     problem: string | undefined;
   };
+  /** Offers are turned down while the GPU is hotter than this (°C). */
+  maxGpuTempC?: number | undefined;
+  /** The GPU's latest reading (free memory, temperature, load), when it can be read. */
+  gpu?: { source: string; freeBytes: number; temperatureC?: number; utilizationPct?: number } | undefined;
+  /** Models loaded between jobs or kept by the operator, and where each is in its life. */
+  models: {
+    model: string;
+    engine?: string;
+    state: 'unloaded' | 'loading' | 'loaded' | 'unloading' | 'failed';
+    since?: string;
+    bytes?: number;
+    kept: boolean;
+    error?: string;
+  }[];
 }

@@ -1,7 +1,7 @@
 import { unwatchFile, watchFile } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ConfigStore } from '../config/index.js';
+import { ResidencyStore, type ConfigStore } from '../config/index.js';
 import type { WorkerConfig } from '../config/types.js';
 import type { Engine } from '../engines/index.js';
 import { EngineDispatcher, createEngines } from '../engines/index.js';
@@ -10,18 +10,19 @@ import { buildCapabilities } from './capabilities.js';
 import { DEFAULT_CONFIG, expandHome } from '../config/index.js';
 import { ModelCache, statfsFreeBytes } from '../models/index.js';
 import { DiskWatch, MIN_FREE_BYTES } from './disk-watch.js';
+import { GpuWatch } from './gpu-watch.js';
 import { PersistentJobCounts } from './job-counts.js';
 import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
 import type { LogShipper, WorkerLogger } from '../logs/index.js';
 import type { OutboxEntry } from '../outbox/index.js';
 import { Outbox, StoredResults, deliverWithRetry } from '../outbox/index.js';
-import type { HostInfo } from '../platform/index.js';
-import { probeHost } from '../platform/index.js';
+import type { GpuReading, HostInfo } from '../platform/index.js';
+import { createCommandRunner, probeGpu, probeHost } from '../platform/index.js';
 import type { Capabilities } from '../protocol/index.js';
 import type { RegistrationState } from '../registration/index.js';
 import { ensureRegistered, registrationState } from '../registration/index.js';
-import { JobRunner } from '../runner/index.js';
+import { admit, JobRunner } from '../runner/index.js';
 import { Session } from '../session/index.js';
 import { StudioHttp } from '../studio/index.js';
 import { isAbortError, toError } from '../util/index.js';
@@ -51,6 +52,10 @@ export interface WorkerOptions {
   freeBytes?: (dir: string) => Promise<number>;
   /** How often free disk space is measured (default 10 s). */
   diskCheckMs?: number;
+  /** Reads the GPU's free memory and temperature (default: nvidia-smi, amdgpu sysfs, unified memory). */
+  gpuProbe?: () => Promise<GpuReading | { reason: string }>;
+  /** How often the GPU is read (default 5 s). */
+  gpuCheckMs?: number;
 }
 
 /**
@@ -75,10 +80,14 @@ export class Worker {
   private engineAvailability: { engine: string; ready: boolean; detail: string; taskKinds: string[] }[] = [];
   private readonly unsubscribe: (() => void)[] = [];
   private disk: DiskWatch | undefined;
+  private gpu: GpuWatch | undefined;
+  private dispatcher: EngineDispatcher | undefined;
+  private readonly residency: ResidencyStore;
 
   constructor(private readonly opts: WorkerOptions) {
     this.events = new WorkerEventBus(opts.log);
     this.jobCounts = new PersistentJobCounts(opts.store.dir);
+    this.residency = new ResidencyStore(opts.store.dir);
     this.events.on('job:completed', () => this.jobCounts.add('completed'));
     this.events.on('job:failed', () => this.jobCounts.add('failed'));
     this.events.on('job:rejected', () => this.jobCounts.add('rejected'));
@@ -103,7 +112,13 @@ export class Worker {
         );
       }
       this.host = this.opts.host ?? (await probeHost(this.opts.log));
-      dispatcher = new EngineDispatcher(this.opts.engines ?? createEngines({ config, log: this.opts.log }));
+      await this.residency.load();
+      for (const warning of this.residency.warnings) log.warn(warning);
+      const kept = (model: string) => this.residency.has(model);
+      dispatcher = new EngineDispatcher(
+        this.opts.engines ?? createEngines({ config, log: this.opts.log, kept }),
+      );
+      this.dispatcher = dispatcher;
       await dispatcher.init();
       const engines = dispatcher.capabilities();
       this.engineAvailability = dispatcher.availability();
@@ -162,6 +177,7 @@ export class Worker {
               .then(() => undefined),
         });
 
+      const engineDispatcher = dispatcher;
       const session = new Session({
         apiBaseUrl: config.apiBaseUrl,
         workerId: creds.workerId,
@@ -204,8 +220,33 @@ export class Worker {
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
           diskProblem: () => this.disk?.problem(),
+          admission: (claim) =>
+            admit(claim, {
+              gpu: this.gpu?.reading,
+              warm: engineDispatcher.warmModels(),
+              kept: this.residency.kept,
+              maxGpuTempC: this.config?.maxGpuTempC ?? DEFAULT_CONFIG.maxGpuTempC,
+            }),
         },
       );
+      this.gpu = new GpuWatch({
+        probe:
+          this.opts.gpuProbe ??
+          (() =>
+            probeGpu({
+              run: createCommandRunner({ timeoutMs: 5000 }),
+              platform: process.platform,
+              arch: process.arch,
+              sysRoot: '/sys',
+            })),
+        log: this.opts.log.child({ category: 'gpu' }),
+        ...(this.opts.gpuCheckMs !== undefined ? { intervalMs: this.opts.gpuCheckMs } : {}),
+      });
+      await this.gpu.start();
+      // A job loads or frees GPU memory: read it again at once rather than up to 5 s later.
+      for (const name of ['job:completed', 'job:failed'] as const) {
+        this.unsubscribe.push(this.events.on(name, () => void this.gpu?.refresh()));
+      }
       this.disk = new DiskWatch({
         folders: [
           { label: 'results', path: outbox.dir },
@@ -241,9 +282,11 @@ export class Worker {
       throw err;
     } finally {
       unwatchFile(this.opts.store.path);
+      unwatchFile(this.residency.path);
       for (const off of this.unsubscribe.splice(0)) off();
       await this.jobCounts.flush();
       this.disk?.stop();
+      this.gpu?.stop();
       await dispatcher?.close();
       await http?.close();
       await this.models?.close();
@@ -313,12 +356,36 @@ export class Worker {
       jobsLastHour: this.jobCounts.perHour(),
       uptimeMs: this.startedAt === undefined ? undefined : Date.now() - this.startedAt,
       pendingResults: this.runner?.storedResultCount ?? 0,
-      engines: this.engineAvailability.map((e) => ({ ...e, taskKinds: [...e.taskKinds] })),
+      engines: (this.dispatcher?.availability() ?? this.engineAvailability).map((e) => ({
+        ...e,
+        taskKinds: [...e.taskKinds],
+      })),
+      gpu: this.gpu?.reading ? { ...this.gpu.reading } : undefined,
+      maxGpuTempC: this.config?.maxGpuTempC,
+      models: this.modelStates(),
       disk: {
         spaces: (this.disk?.snapshot ?? []).map((s) => ({ ...s })),
         problem: this.disk?.problem(),
       },
     };
+  }
+
+  /** Each warm or kept model and where it is in its life, for the dashboard. */
+  private modelStates(): WorkerStatus['models'] {
+    const warm = this.dispatcher?.warmModels() ?? [];
+    const rows: WorkerStatus['models'] = warm.map((w) => ({
+      model: w.model,
+      engine: w.engine,
+      state: w.state,
+      since: w.since,
+      bytes: w.bytes,
+      kept: this.residency.has(w.model),
+      ...(w.error !== undefined ? { error: w.error } : {}),
+    }));
+    for (const model of this.residency.kept) {
+      if (!warm.some((w) => w.model === model)) rows.push({ model, state: 'unloaded', kept: true });
+    }
+    return rows;
   }
 
   private capabilities(engines: DispatcherCapabilities): Capabilities {
@@ -337,6 +404,12 @@ export class Worker {
 
   /** Operator fields edited while we run (`set-threshold`, an editor) apply without a restart. */
   private watchConfig(log: Logger): void {
+    // `models keep` / `models release` from another process take effect here within seconds.
+    watchFile(this.residency.path, { interval: 2000, persistent: false }, () => {
+      this.residency
+        .load()
+        .catch((e: unknown) => log.warn(`could not read ${this.residency.path}: ${toError(e).message}`));
+    });
     watchFile(this.opts.store.path, { interval: 2000, persistent: false }, () => {
       this.opts.store.load().then(
         (c) => {

@@ -7,6 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/index.js';
 import { loadOrCreateDashboardToken, startDashboard } from '../../src/dashboard/index.js';
+import { ResidencyStore } from '../../src/config/index.js';
 import { VERSION } from '../../src/version.js';
 import type { Harness, RunningWorker } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
@@ -174,6 +175,19 @@ describe.skipIf(!haveChromium)(
       await page.click('[data-testid=tab-status]');
       await expect.poll(() => page.locator('[data-testid=engine-sd-cpp]').textContent()).toContain('sd-cli');
       expect(await page.locator('[data-testid=engine-synthetic]').textContent()).toContain('built in');
+    });
+
+    it('lists a model kept with `models keep` on the Models tab, unloaded until a job loads it, and says there is no GPU reading', async () => {
+      await new ResidencyStore(h.configDir).set('z-image-turbo', true);
+      await page.click('[data-testid=tab-models]');
+      await expect
+        .poll(() => page.locator('[data-testid=model-state-z-image-turbo]').textContent(), {
+          timeout: 10_000,
+        })
+        .toBe('unloaded');
+      await page.click('[data-testid=tab-status]');
+      await page.getByText('No GPU reading on this machine').waitFor();
+      await new ResidencyStore(h.configDir).set('z-image-turbo', false);
     });
 
     it('saves a Config change into the TOML file, and Reset reverts an unsaved edit', async () => {

@@ -26,7 +26,8 @@ let fixture: SdFixture;
 let workDir: string;
 let argsLog: string;
 let restoreEnv: (() => void) | undefined;
-const engine = new SdCppEngine({ sdCliPath: STANDIN });
+// These tests are about sd-cli itself: no warm sd-server (see sd-server.test.ts for that path).
+const engine = new SdCppEngine({ sdCliPath: STANDIN, imageIdleUnloadMs: 0 });
 
 beforeAll(async () => {
   fixture = await startSdFixture();

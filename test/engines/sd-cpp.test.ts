@@ -9,12 +9,14 @@ import {
 import { bytesFingerprint, engineContract } from './contract.js';
 
 // No stable-diffusion.cpp build or model can be obtained on this machine: these run the real engine
-// code (arguments, model provisioning, progress, conversion) against the stand-in sd-cli.
+// code (arguments, model provisioning, progress, conversion) against the stand-in sd-cli and
+// sd-server (images go through the warm stand-in sd-server, video through the stand-in sd-cli).
 let fixture: SdFixture;
 beforeAll(async () => {
   fixture = await startSdFixture();
 });
 afterAll(async () => {
+  await engine.close();
   await fixture.close();
 });
 
@@ -28,7 +30,7 @@ const contractEngine = withModelSource(
   () => fixture.cache,
 );
 
-describe('with the stand-in sd-cli (no stable-diffusion.cpp build or model is obtainable here)', () => {
+describe('with the stand-in sd-cli and sd-server (no stable-diffusion.cpp build or model is obtainable here)', () => {
   engineContract(contractEngine, [
     {
       kind: 'image',

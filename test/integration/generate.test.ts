@@ -81,6 +81,61 @@ describe('studio-worker generate', () => {
     expect(stderr).toContain('--width');
   });
 
+  it('takes a local file as the job input, and --repeat runs the job again in the same process', async () => {
+    const wav = join(dir, 'speech.wav');
+    const tts = await cli([
+      '--config-dir',
+      dir,
+      'generate',
+      '--kind',
+      'audio_tts',
+      '--engine',
+      'synthetic',
+      '--text',
+      'hello',
+      '-o',
+      wav,
+    ]);
+    expect(tts.code).toBe(0);
+    const out = join(dir, 'stt.json');
+    const { code, stdout, stderr } = await cli([
+      '--config-dir',
+      dir,
+      'generate',
+      '--kind',
+      'audio_stt',
+      '--engine',
+      'synthetic',
+      '--input-url',
+      wav,
+      '--repeat',
+      '2',
+      '-o',
+      out,
+    ]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/audio_stt on synthetic \(run 1\/2\): .*\naudio_stt on synthetic \(run 2\/2\): /);
+    expect(JSON.parse(await readFile(out, 'utf8'))).toHaveProperty('segments');
+    expect(
+      (
+        await cli([
+          '--config-dir',
+          dir,
+          'generate',
+          '--kind',
+          'llm',
+          '--engine',
+          'synthetic',
+          '--message',
+          'hi',
+          '--repeat',
+          '0',
+        ])
+      ).code,
+    ).toBe(2);
+  });
+
   it('says what to install for an engine it cannot run', async () => {
     const { code, stderr } = await cli([
       '--config-dir',

@@ -1,4 +1,8 @@
-import { createEngines, EngineDispatcher } from '../../engines/index.js';
+import { expandHome } from '../../config/index.js';
+import { createEngines, EngineDispatcher, EngineError } from '../../engines/index.js';
+import { SdCppEngine } from '../../engines/sd-cpp/index.js';
+import { ModelCache } from '../../models/index.js';
+import { ExitCode, fsUserError, isAbortError, toError, UserError } from '../../util/index.js';
 import type { CommandContext } from '../context.js';
 
 /** `studio-worker engines`: each engine, whether it can run on this machine, and on what (or what is missing). */
@@ -20,5 +24,69 @@ export async function enginesCommand(ctx: CommandContext, opts: { json?: boolean
     }
   } finally {
     await dispatcher.close();
+  }
+}
+
+/** Engines that can be installed ahead of their first job. */
+export const INSTALLABLE_ENGINES = ['sd-cpp'] as const;
+
+/**
+ * `studio-worker engines install sd-cpp`: installs stable-diffusion.cpp into `<models_root>/bin/`
+ * now, as the first image job would, with the download's progress on the terminal.
+ */
+export async function enginesInstallCommand(
+  ctx: CommandContext,
+  engine: string,
+  opts: { force?: boolean },
+): Promise<void> {
+  if (!(INSTALLABLE_ENGINES as readonly string[]).includes(engine)) {
+    throw new UserError(
+      `"${engine}" cannot be installed this way; installable: ${INSTALLABLE_ENGINES.join(', ')} ` +
+        '(llama-cpp and the ONNX engines come with npm install)',
+    );
+  }
+  const config = await ctx.store.load();
+  if (config.sdCliPath) {
+    throw new UserError(
+      `sd_cli_path is set in ${ctx.store.path} (${config.sdCliPath}): the worker uses that sd-cli and installs none; remove the setting to use an installed one`,
+    );
+  }
+  const modelsRoot = expandHome(config.modelsRoot);
+  const cache = new ModelCache({
+    root: modelsRoot,
+    log: ctx.log,
+    allowInsecure: config.allowInsecureDownloads,
+    ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
+  });
+  const sd = new SdCppEngine({ modelsRoot, log: ctx.log });
+  const controller = new AbortController();
+  const onSignal = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  try {
+    await sd.init();
+    const found = sd.sdCliFound;
+    if (!opts.force && found) {
+      ctx.out(`sd-cpp can already run: ${sd.availability().detail}`);
+      ctx.out(
+        `(--force installs the pinned release into ${modelsRoot}/bin all the same; it is looked for first)`,
+      );
+      return;
+    }
+    ctx.out(`installing stable-diffusion.cpp into ${modelsRoot}/bin ...`);
+    const record = await sd.install(cache, controller.signal, { force: opts.force ?? false });
+    ctx.out(`installed stable-diffusion.cpp ${record.release} (${record.backend})`);
+    ctx.out(sd.availability().detail);
+  } catch (e) {
+    if (isAbortError(e) || controller.signal.aborted)
+      throw new UserError('install interrupted; run it again to resume the download', ExitCode.interrupted);
+    if (e instanceof EngineError)
+      throw new UserError(`could not install sd-cpp: ${e.message}`, ExitCode.checkFailed);
+    const fs = fsUserError(e);
+    if (fs) throw fs;
+    throw toError(e);
+  } finally {
+    process.off('SIGINT', onSignal);
+    await sd.close();
+    await cache.close();
   }
 }

@@ -9,7 +9,7 @@ import { ExitCode, UserError } from '../../util/index.js';
 import type { CommandContext } from '../context.js';
 import { onShutdownSignal } from '../signals.js';
 
-export type GenerateOptions = GenerateFlags & { output?: string; enqueue?: string };
+export type GenerateOptions = GenerateFlags & { output?: string; enqueue?: string; repeat?: string };
 
 /** Posts the job to a dev studio's admin API instead of running it here. */
 async function enqueueOnDevStudio(
@@ -37,6 +37,10 @@ export async function generateCommand(ctx: CommandContext, flags: GenerateOption
     return;
   }
   const claim = buildGenerateClaim(flags);
+  const repeat = Number(flags.repeat ?? '1');
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) {
+    throw new UserError(`--repeat expects a whole number from 1 to 100, got "${flags.repeat}"`);
+  }
   const config = await ctx.store.load();
   const cache = new ModelCache({
     root: expandHome(config.modelsRoot),
@@ -53,19 +57,23 @@ export async function generateCommand(ctx: CommandContext, flags: GenerateOption
     return Promise.resolve();
   }, ctx.log);
   try {
-    const outcome = await runLocalJob({
-      claim,
-      dispatcher,
-      models,
-      log: ctx.log,
-      outputPath: flags.output,
-      signal: abort.signal,
-    });
-    ctx.out(
-      `${claim.task.kind} on ${claim.modelSource.engine}: ${outcome.summary} in ${outcome.ms} ms → ${outcome.outputPath}`,
-    );
-    if (!outcome.ok)
-      throw new UserError(`the result does not check out: ${outcome.summary}`, ExitCode.checkFailed);
+    // Repeats run in this one process, so the engines keep their models warm: run 2 shows the warm time.
+    for (let run = 1; run <= repeat; run++) {
+      const outcome = await runLocalJob({
+        claim,
+        dispatcher,
+        models,
+        log: ctx.log,
+        outputPath: flags.output,
+        signal: abort.signal,
+      });
+      const which = repeat > 1 ? ` (run ${run}/${repeat})` : '';
+      ctx.out(
+        `${claim.task.kind} on ${claim.modelSource.engine}${which}: ${outcome.summary} in ${outcome.ms} ms → ${outcome.outputPath}`,
+      );
+      if (!outcome.ok)
+        throw new UserError(`the result does not check out: ${outcome.summary}`, ExitCode.checkFailed);
+    }
   } finally {
     offSignals();
     await dispatcher.close();

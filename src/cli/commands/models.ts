@@ -1,4 +1,4 @@
-import { expandHome } from '../../config/index.js';
+import { expandHome, ResidencyStore } from '../../config/index.js';
 import { GB, ModelCache, formatBytes } from '../../models/index.js';
 import type { CachedFile } from '../../models/index.js';
 import { UserError } from '../../util/index.js';
@@ -66,4 +66,27 @@ function table(files: CachedFile[]): string[] {
       .join('  ')
       .trimEnd(),
   );
+}
+
+/**
+ * `models keep <model>` / `models release <model>`: the operator's residency list (the original's
+ * residency.json). A kept model, once loaded, stays loaded: not unloaded when idle, not unloaded to
+ * make room for another job. A running worker picks the change up within seconds.
+ */
+export async function modelsKeepCommand(ctx: CommandContext, model: string, keep: boolean): Promise<void> {
+  const id = model.trim();
+  if (id === '') throw new UserError('name the model: its id as the studio offers it (e.g. z-image-turbo)');
+  const store = new ResidencyStore(ctx.store.dir);
+  await store.load();
+  for (const w of store.warnings) ctx.log.warn(w);
+  const changed = await store.set(id, keep);
+  if (keep) {
+    ctx.out(
+      changed ? `keeping ${id} loaded once it is loaded (saved in ${store.path})` : `${id} is already kept`,
+    );
+  } else {
+    ctx.out(changed ? `released ${id}: it unloads when idle again` : `${id} was not kept`);
+  }
+  const kept = [...store.kept];
+  ctx.out(kept.length > 0 ? `kept models: ${kept.join(', ')}` : 'no kept models');
 }

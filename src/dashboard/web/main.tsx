@@ -91,7 +91,9 @@ function App() {
         {tab === 'jobs' && <JobsTab live={live} />}
         {tab === 'config' && <ConfigTab />}
         {tab === 'logs' && <LogsTab logs={live.logs} />}
-        {tab === 'models' && <ModelsTab downloads={live.downloads} />}
+        {tab === 'models' && (
+          <ModelsTab downloads={live.downloads} loaded={live.status?.status.models ?? []} />
+        )}
         {tab === 'about' && <AboutTab />}
       </main>
     </div>

@@ -1,10 +1,10 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { DownloadView, ModelsResponse } from '../api-types.js';
+import type { DownloadView, ModelStateView, ModelsResponse } from '../api-types.js';
 import { api, useNow } from './client.js';
 import { formatAge, formatBytes } from './format.js';
 import { Card } from './status-tab.js';
 
-export function ModelsTab({ downloads }: { downloads: DownloadView[] }) {
+export function ModelsTab({ downloads, loaded }: { downloads: DownloadView[]; loaded: ModelStateView[] }) {
   const [models, setModels] = useState<ModelsResponse>();
   const [error, setError] = useState<string>();
   const now = useNow(5000);
@@ -17,6 +17,45 @@ export function ModelsTab({ downloads }: { downloads: DownloadView[] }) {
 
   return (
     <div class="stack">
+      <Card title="Loaded models" wide>
+        {loaded.length === 0 ? (
+          <p class="muted">
+            No model is loaded between jobs. A model is kept loaded after a job for a while;{' '}
+            <code>studio-worker models keep &lt;model&gt;</code> keeps it loaded for good.
+          </p>
+        ) : (
+          <table class="table" data-testid="loaded-models">
+            <thead>
+              <tr>
+                <th>Model</th>
+                <th>State</th>
+                <th>Since</th>
+                <th>Size</th>
+                <th>Kept</th>
+              </tr>
+            </thead>
+            <tbody>
+              {loaded.map((m) => (
+                <tr key={m.model}>
+                  <td>
+                    <code>{m.model}</code>
+                    {m.engine && <span class="muted"> · {m.engine}</span>}
+                    {m.error && <p class="error">{m.error}</p>}
+                  </td>
+                  <td>
+                    <span class={`pill ${STATE_TONE[m.state]}`} data-testid={`model-state-${m.model}`}>
+                      {m.state}
+                    </span>
+                  </td>
+                  <td class="nowrap">{m.since ? formatAge(Date.parse(m.since), now) : ''}</td>
+                  <td class="nowrap">{m.bytes ? formatBytes(m.bytes) : ''}</td>
+                  <td>{m.kept ? 'yes' : ''}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Card>
       <Card title="Downloads" wide>
         {downloads.length === 0 ? (
           <p class="muted">No download in progress.</p>
@@ -75,6 +114,14 @@ export function ModelsTab({ downloads }: { downloads: DownloadView[] }) {
     </div>
   );
 }
+
+const STATE_TONE: Record<ModelStateView['state'], string> = {
+  unloaded: 'muted',
+  loading: 'busy',
+  loaded: 'ok',
+  unloading: 'busy',
+  failed: 'warn',
+};
 
 function Download({ d }: { d: DownloadView }) {
   const fraction = d.totalBytes ? d.receivedBytes / d.totalBytes : undefined;

@@ -95,6 +95,33 @@ export function StatusTab({ live }: { live: Live }) {
           <p class="hint">Offers are turned down while less than 1 GB is free here.</p>
         )}
       </Card>
+      <Card title="GPU">
+        {s.gpu ? (
+          <>
+            <Row label="Free memory">
+              <span data-testid="gpu-free">{formatBytes(s.gpu.freeBytes)}</span>
+            </Row>
+            {s.gpu.temperatureC !== undefined && (
+              <Row label="Temperature">
+                <span
+                  class={s.gpu.temperatureC > (s.maxGpuTempC ?? 85) ? 'stale' : 'fresh'}
+                  data-testid="gpu-temp"
+                >
+                  {`${s.gpu.temperatureC} °C`}
+                </span>
+              </Row>
+            )}
+            {s.gpu.utilizationPct !== undefined && <Row label="Load">{`${s.gpu.utilizationPct} %`}</Row>}
+            <p class="hint">
+              Read from {s.gpu.source}. Offers that do not fit in free memory (1 GiB kept spare, this
+              worker&apos;s idle models counted as free) or that arrive while the GPU is too hot are turned
+              down, so another worker takes them.
+            </p>
+          </>
+        ) : (
+          <p class="muted">No GPU reading on this machine: offers are judged by the VRAM threshold alone.</p>
+        )}
+      </Card>
       <Card title="Jobs">
         <Row label="Now">
           {s.currentJob ? `${s.currentJob.kind} · ${formatDuration(s.currentJob.elapsedMs)}` : 'idle'}

@@ -9,6 +9,7 @@ import {
   type EngineCapabilities,
   type EngineResult,
   type EngineRunContext,
+  type WarmModel,
   type ProvisionedModel,
 } from '../types.js';
 import { chatWrapperFor, generate } from './chat.js';
@@ -30,6 +31,8 @@ export interface LlamaCppEngineOptions {
   log?: Logger;
   /** How node-llama-cpp is imported; injectable so a worker without it can be tested. */
   loadLlama?: () => Promise<NodeLlamaCpp>;
+  /** Models the operator keeps loaded (`models keep`): never unloaded for idling. */
+  kept?: (model: string) => boolean;
 }
 
 interface Runtime {
@@ -72,6 +75,18 @@ export class LlamaCppEngine implements Engine {
   /** How many times a model was read from disk into memory; a reused model does not count. */
   get loadCount(): number {
     return this.slot?.loads ?? 0;
+  }
+
+  warmModels(): WarmModel[] {
+    const info = this.slot?.loadedInfo;
+    return info
+      ? [{ engine: this.name, model: info.modelId, state: 'loaded', since: info.since, bytes: info.bytes }]
+      : [];
+  }
+
+  async unloadWarm(reason: string, keep?: ReadonlySet<string>): Promise<void> {
+    const info = this.slot?.loadedInfo;
+    if (info && !keep?.has(info.modelId)) await this.slot?.unloadNow(reason);
   }
 
   capabilities(): EngineCapabilities {
@@ -117,6 +132,7 @@ export class LlamaCppEngine implements Engine {
         contextSize: modelSource.cliDefaults.contextSize,
         gpuLayers,
         threads: this.opts.threads,
+        modelId: ctx.claim.model,
       };
       const { value, tookHandle } = await slot.use(spec, provisioned, ctx.signal, (loaded) =>
         generate({
@@ -161,7 +177,7 @@ export class LlamaCppEngine implements Engine {
         const gpu = this.opts.gpu ?? 'auto';
         const llama = await startLlama(mod, { gpu, threads: this.opts.threads, log: this.opts.log });
         this.opts.log?.info({ gpu: llama.gpu }, 'llama-cpp backend started');
-        this.slot = new ModelSlot(llama, this.opts.idleUnloadMs ?? 0, this.opts.log);
+        this.slot = new ModelSlot(llama, this.opts.idleUnloadMs ?? 0, this.opts.log, this.opts.kept);
         return { mod, llama, slot: this.slot };
       } catch (e) {
         this.missing = `node-llama-cpp is installed but its llama.cpp backend does not start here: ${toError(e).message}`;

@@ -12,6 +12,8 @@ export interface LoadSpec {
   contextSize: number | undefined;
   gpuLayers: NonNullable<LlamaModelOptions['gpuLayers']>;
   threads: number | undefined;
+  /** The studio's model id (not part of the key: two ids of one file share it). */
+  modelId?: string;
 }
 
 /** A model held in memory between jobs, with its one context and the chat wrappers built for it. */
@@ -25,6 +27,9 @@ export interface LoadedModel {
 interface Entry extends LoadedModel {
   /** The provisioning handle of the job that loaded it, so the cache keeps the file while it is mapped. */
   held: ProvisionedModel;
+  modelId: string;
+  since: string;
+  bytes: number;
 }
 
 /** Caps an automatic context size, so a 128K-token model does not reserve memory for 128K tokens. */
@@ -49,10 +54,26 @@ export class ModelSlot {
     private readonly llama: Llama,
     private readonly idleUnloadMs: number,
     private readonly log: Logger | undefined,
+    /** Models the operator keeps loaded: never unloaded for idling. */
+    private readonly isKept?: (modelId: string) => boolean,
   ) {}
 
   get loadedKey(): string | undefined {
     return this.entry?.key;
+  }
+
+  /** The loaded model, for the dashboard and admission. */
+  get loadedInfo(): { modelId: string; since: string; bytes: number } | undefined {
+    const e = this.entry;
+    return e && { modelId: e.modelId, since: e.since, bytes: e.bytes };
+  }
+
+  /** Unloads the model once the running job (if any) is done; later jobs load again. */
+  unloadNow(why: string): Promise<void> {
+    this.clearIdleTimer();
+    const next = this.queue.then(() => this.unload(why));
+    this.queue = next.catch(() => undefined);
+    return next;
   }
 
   /**
@@ -123,7 +144,16 @@ export class ModelSlot {
       throw loadError(e, spec.path);
     }
     this.loads++;
-    this.entry = { key, model, context, wrappers: new Map(), held: provisioned };
+    this.entry = {
+      key,
+      model,
+      context,
+      wrappers: new Map(),
+      held: provisioned,
+      modelId: spec.modelId ?? spec.path,
+      since: new Date().toISOString(),
+      bytes: model.size,
+    };
     this.log?.info(
       {
         file: spec.path,
@@ -159,6 +189,11 @@ export class ModelSlot {
       this.idleTimer = undefined;
       const jobsWhenArmed = this.jobs;
       // Queued behind any job already waiting, and skipped if one ran: a job never loses its model.
+      const kept = this.entry !== undefined && this.isKept?.(this.entry.modelId) === true;
+      if (kept) {
+        this.armIdleTimer();
+        return;
+      }
       const next = this.queue.then(() =>
         this.jobs === jobsWhenArmed ? this.unload(`idle for ${idleUnloadMs} ms`) : undefined,
       );

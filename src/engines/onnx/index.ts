@@ -14,6 +14,8 @@ import { OnnxInpainter, refuseInpaint } from './inpaint.js';
 import type { OnnxSettings, WhisperVariant } from './settings.js';
 import { missing, runStt, WORDS_NEED_CPP } from './stt.js';
 import { runTts, TTS_EXTS } from './tts.js';
+import { chooseOrtFlavour, ortProviders } from './flavour.js';
+import { createCommandRunner } from '../../platform/index.js';
 import { BUNDLED_FFMPEG } from '../media/index.js';
 
 export type { WhisperVariant } from './settings.js';
@@ -38,6 +40,8 @@ export interface OnnxEngineOptions {
   ffmpegPath?: string;
   /** espeak-ng's data folder for voices without a lexicon; default: Debian's, when installed. */
   espeakDataDir?: string;
+  /** Where STUDIO_WORKER_ORT_FLAVOUR is read (default: this process's environment). */
+  env?: NodeJS.ProcessEnv;
 }
 
 const KINDS = ['audio_stt', 'audio_tts', 'image'] as const;
@@ -69,8 +73,12 @@ export class OnnxEngine implements Engine {
   private readonly settings: OnnxSettings;
   private readonly models: NonNullable<OnnxEngineOptions['models']>;
   private readonly inpainter: OnnxInpainter;
+  /** What ONNX Runtime runs on (set by `init()`), for `engines`. */
+  private ortDetail = 'ONNX Runtime on the CPU';
+  private readonly env: NodeJS.ProcessEnv;
 
   constructor(options: OnnxEngineOptions = {}) {
+    this.env = options.env ?? process.env;
     this.models = options.models ?? {};
     this.settings = {
       whisperCpp: resolvePackage('@fugood/whisper.node', options.packages?.whisperCpp),
@@ -83,6 +91,24 @@ export class OnnxEngine implements Engine {
       espeakDataDir: options.espeakDataDir ?? ESPEAK_DATA_DIRS.find((dir) => existsSync(dir)),
     };
     this.inpainter = new OnnxInpainter(this.settings.onnxRuntime, this.settings.threads);
+  }
+
+  /** Picks ONNX Runtime's flavour (CUDA 12/13 or CPU, as the original picks it). Never throws. */
+  async init(): Promise<void> {
+    if (!this.settings.onnxRuntime) return;
+    try {
+      const choice = await chooseOrtFlavour({
+        env: this.env,
+        platform: process.platform,
+        arch: process.arch,
+        run: createCommandRunner({ timeoutMs: 5000 }),
+      });
+      const { providers, detail } = ortProviders(choice, this.settings.onnxRuntime);
+      this.inpainter.providers = providers;
+      this.ortDetail = detail;
+    } catch (e) {
+      this.ortDetail = `ONNX Runtime on the CPU: ${e instanceof Error ? e.message : String(e)}`;
+    }
   }
 
   capabilities(): EngineCapabilities {
@@ -106,7 +132,7 @@ export class OnnxEngine implements Engine {
     const backends = [
       this.settings.whisperCpp && 'whisper.cpp (speech to text)',
       this.settings.sherpaOnnx && 'sherpa-onnx (speech)',
-      this.settings.onnxRuntime && 'ONNX Runtime (inpainting)',
+      this.settings.onnxRuntime && `inpainting (${this.ortDetail})`,
     ].filter((b): b is string => Boolean(b));
     return backends.length > 0
       ? { ready: true, detail: backends.join(', ') }

@@ -49,6 +49,9 @@ export function refuseInpaint(
 export class OnnxInpainter {
   private readonly sessions = new Map<string, Promise<InferenceSession>>();
 
+  /** Execution providers, best first (see flavour.ts); sessions made after a change use the new ones. */
+  providers: ('cuda' | 'cpu')[] = ['cpu'];
+
   constructor(
     private readonly runtimePath: string | undefined,
     private readonly threads: number,
@@ -112,7 +115,7 @@ export class OnnxInpainter {
     if (!session) {
       session = Promise.resolve().then(() =>
         this.ort().InferenceSession.create(path, {
-          executionProviders: ['cpu'],
+          executionProviders: [...this.providers],
           intraOpNumThreads: this.threads,
         }),
       );

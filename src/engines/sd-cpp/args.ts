@@ -80,6 +80,65 @@ export function buildSdCliArgs(
   return args;
 }
 
+/**
+ * What sd-server is started with for a model: the model files and the model's own settings
+ * (`cliDefaults` that are not per request). Equal arrays mean the same loaded model, so the
+ * array is also the key a warm server is reused by.
+ */
+export function buildSdServerArgs(cliDefaults: CliDefaults, files: SdFilesByRole): string[] {
+  const args = modelArgs(files);
+  if (cliDefaults.flowShift !== undefined) args.push('--flow-shift', String(cliDefaults.flowShift));
+  if (cliDefaults.offloadToCpu) args.push('--offload-to-cpu');
+  if (cliDefaults.zeroCondT) args.push('--qwen-image-zero-cond-t');
+  return args;
+}
+
+/** sd-cli's seed when none is given; sent to sd-server too, so both paths draw the same picture. */
+export const SD_DEFAULT_SEED = 42;
+
+/** The body of an sd-server `/sdapi/v1/txt2img` (or, with an init image, `img2img`) request. */
+export interface SdapiRequest {
+  prompt: string;
+  negative_prompt: string;
+  width: number;
+  height: number;
+  steps: number;
+  cfg_scale: number;
+  seed: number;
+  batch_size: 1;
+  sampler_name?: string;
+  init_images?: string[];
+  mask?: string;
+  denoising_strength?: number;
+}
+
+/** The request for an image task, the same settings as {@link buildSdCliArgs} would pass. */
+export function buildSdapiRequest(
+  task: ImageTask,
+  cliDefaults: CliDefaults,
+  inputs: { initImage?: Buffer; mask?: Buffer },
+): SdapiRequest {
+  const sampler = task.samplingMethod ?? cliDefaults.samplingMethod;
+  return {
+    prompt: task.prompt,
+    negative_prompt: task.negativePrompt ?? '',
+    width: task.width,
+    height: task.height,
+    steps: task.steps ?? cliDefaults.steps,
+    cfg_scale: task.cfgScale ?? cliDefaults.cfgScale,
+    seed: task.seed ?? SD_DEFAULT_SEED,
+    batch_size: 1,
+    ...(sampler ? { sampler_name: sampler } : {}),
+    ...(inputs.initImage
+      ? {
+          init_images: [inputs.initImage.toString('base64')],
+          denoising_strength: task.denoise ?? DEFAULT_INIT_STRENGTH,
+          ...(inputs.mask ? { mask: inputs.mask.toString('base64') } : {}),
+        }
+      : {}),
+  };
+}
+
 /** sd-cli's img2img strength when a task with an init image names no `denoise` (as the original). */
 export const DEFAULT_INIT_STRENGTH = 0.75;
 

@@ -20,6 +20,8 @@ export interface SdCliRunOptions {
   binary: string;
   args: string[];
   cwd: string;
+  /** The child's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
   signal: AbortSignal;
   log: Logger;
   onProgress?: (progress: SdProgressStep) => void;
@@ -44,7 +46,12 @@ interface Exit {
 export async function runSdCli(opts: SdCliRunOptions): Promise<void> {
   const { binary, args, cwd, signal, log } = opts;
   if (signal.aborted) throw abortError(signal);
-  const child = spawn(binary, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+  const child = spawn(binary, args, {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    windowsHide: true,
+    ...(opts.env ? { env: opts.env } : {}),
+  });
   log.debug({ pid: child.pid, binary, args }, 'sd-cli started');
 
   const tails = { stdout: [] as string[], stderr: [] as string[] };

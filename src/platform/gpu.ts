@@ -1,0 +1,122 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { freemem } from 'node:os';
+import path from 'node:path';
+import type { CommandRunner } from './exec.js';
+
+/** The GPU the worker runs on, now: what admission judges an offer by. */
+export interface GpuReading {
+  /** Where it was read ("nvidia-smi", "amdgpu sysfs card0", "unified memory"). */
+  source: string;
+  freeBytes: number;
+  temperatureC?: number;
+  utilizationPct?: number;
+}
+
+export interface GpuProbeContext {
+  run: CommandRunner;
+  platform: NodeJS.Platform;
+  arch: string;
+  sysRoot: string;
+  /** Free RAM (Apple silicon's GPU shares it); injectable for tests. */
+  freeMemBytes?: () => number;
+}
+
+const MIB = 1024 ** 2;
+
+/**
+ * The first GPU's line of `nvidia-smi --query-gpu=memory.free,temperature.gpu,utilization.gpu
+ * --format=csv,noheader,nounits` (a model must fit on one device, and the first is the one the
+ * engines use unless told otherwise). Fields nvidia-smi cannot read print as `[N/A]` and are left out.
+ */
+export function parseNvidiaSmiState(stdout: string): Omit<GpuReading, 'source'> | undefined {
+  const line = stdout.split('\n').find((l) => l.trim() !== '');
+  if (!line) return undefined;
+  const [free, temp, util] = line.split(',').map((f) => f.trim());
+  const num = (v: string | undefined) => (v !== undefined && /^\d+(\.\d+)?$/.test(v) ? Number(v) : undefined);
+  const freeMib = num(free);
+  if (freeMib === undefined) return undefined;
+  const temperatureC = num(temp);
+  const utilizationPct = num(util);
+  return {
+    freeBytes: freeMib * MIB,
+    ...(temperatureC !== undefined ? { temperatureC } : {}),
+    ...(utilizationPct !== undefined ? { utilizationPct } : {}),
+  };
+}
+
+async function nvidia(ctx: GpuProbeContext): Promise<GpuReading | string> {
+  const r = await ctx.run('nvidia-smi', [
+    '--query-gpu=memory.free,temperature.gpu,utilization.gpu',
+    '--format=csv,noheader,nounits',
+  ]);
+  if (r.error === 'ENOENT') return 'nvidia-smi is not on PATH';
+  if (r.error || r.code !== 0) return `nvidia-smi failed (${r.error ?? `exit ${r.code}`})`;
+  const state = parseNvidiaSmiState(r.stdout);
+  return state
+    ? { source: 'nvidia-smi', ...state }
+    : `nvidia-smi printed no free memory: ${JSON.stringify(r.stdout.slice(0, 80))}`;
+}
+
+/** amdgpu: free = mem_info_vram_total − mem_info_vram_used; temperature from the card's hwmon (millidegrees). */
+async function amdgpu(ctx: GpuProbeContext): Promise<GpuReading | string> {
+  const drm = path.join(ctx.sysRoot, 'class', 'drm');
+  let cards: string[];
+  try {
+    cards = (await readdir(drm))
+      .filter((c) => /^card\d+$/.test(c))
+      .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)));
+  } catch {
+    return `${drm} does not exist`;
+  }
+  const read = async (p: string) => Number((await readFile(p, 'utf8')).trim());
+  for (const card of cards) {
+    const device = path.join(drm, card, 'device');
+    try {
+      const total = await read(path.join(device, 'mem_info_vram_total'));
+      const used = await read(path.join(device, 'mem_info_vram_used'));
+      if (!Number.isFinite(total) || !Number.isFinite(used) || total <= 0) continue;
+      let temperatureC: number | undefined;
+      try {
+        const hwmon = (await readdir(path.join(device, 'hwmon'))).sort()[0];
+        if (hwmon) temperatureC = (await read(path.join(device, 'hwmon', hwmon, 'temp1_input'))) / 1000;
+      } catch {
+        // no sensor published
+      }
+      let utilizationPct: number | undefined;
+      try {
+        utilizationPct = await read(path.join(device, 'gpu_busy_percent'));
+      } catch {
+        // older kernels
+      }
+      return {
+        source: `amdgpu sysfs ${card}`,
+        freeBytes: Math.max(0, total - used),
+        ...(temperatureC !== undefined && Number.isFinite(temperatureC) ? { temperatureC } : {}),
+        ...(utilizationPct !== undefined && Number.isFinite(utilizationPct) ? { utilizationPct } : {}),
+      };
+    } catch {
+      // not an amdgpu card
+    }
+  }
+  return `no amdgpu card publishes mem_info_vram_used under ${drm}`;
+}
+
+/**
+ * Free memory, temperature and load of the GPU, or why none could be read: NVIDIA (nvidia-smi),
+ * AMD (sysfs), Apple silicon (unified memory: free RAM). Never throws.
+ */
+export async function probeGpu(ctx: GpuProbeContext): Promise<GpuReading | { reason: string }> {
+  const reasons: string[] = [];
+  const n = await nvidia(ctx);
+  if (typeof n !== 'string') return n;
+  reasons.push(n);
+  if (ctx.platform === 'linux') {
+    const a = await amdgpu(ctx);
+    if (typeof a !== 'string') return a;
+    reasons.push(a);
+  }
+  if (ctx.platform === 'darwin' && ctx.arch === 'arm64') {
+    return { source: 'unified memory', freeBytes: (ctx.freeMemBytes ?? freemem)() };
+  }
+  return { reason: reasons.join('; ') };
+}

@@ -1,0 +1,72 @@
+import type { WarmModel } from '../engines/index.js';
+import type { GpuReading } from '../platform/index.js';
+import type { Claim } from '../protocol/index.js';
+
+/** Kept free on the GPU beyond a job's estimate (CUDA context, allocator slack), as the original keeps. */
+export const ADMISSION_MARGIN_BYTES = 1024 ** 3;
+const GIB = 1024 ** 3;
+
+export interface AdmissionInput {
+  /** The latest GPU reading; undefined when this machine has none to read (no admission then). */
+  gpu: GpuReading | undefined;
+  /** Models this worker holds loaded between jobs. */
+  warm: readonly WarmModel[];
+  /** Model ids the operator keeps loaded (`models keep`): never unloaded to make room. */
+  kept: ReadonlySet<string>;
+  maxGpuTempC: number;
+}
+
+export type AdmissionVerdict =
+  | {
+      accept: true;
+      /** Warm models to unload before the job runs, to make room for it. */ reclaim: WarmModel[];
+    }
+  | { accept: false; reason: string };
+
+const gib = (bytes: number) => (bytes / GIB).toFixed(2);
+
+/**
+ * Whether the GPU can take the claim now. Too hot (above `max_gpu_temp_c`): no. Otherwise its
+ * `vramGbEstimate` (GiB, as the original reads it) must fit in free memory minus 1 GiB; memory that
+ * this worker's own warm models hold counts as free when unloading them is allowed (not kept, not
+ * the job's own model, which needs no second copy). Without a GPU reading there is nothing to judge
+ * by and the claim is accepted (the studio's `vramThresholdGb` match still applies).
+ */
+export function admit(claim: Claim, input: AdmissionInput): AdmissionVerdict {
+  const { gpu } = input;
+  if (!gpu) return { accept: true, reclaim: [] };
+  if (gpu.temperatureC !== undefined && gpu.temperatureC > input.maxGpuTempC) {
+    return {
+      accept: false,
+      reason: `gpu_too_hot: the GPU is at ${gpu.temperatureC} °C, above max_gpu_temp_c = ${input.maxGpuTempC} °C; taking no jobs until it cools`,
+    };
+  }
+  // The job's own model already loaded: its weights are in memory, only the rest is needed.
+  const own = input.warm.find((w) => w.model === claim.model && w.state === 'loaded');
+  const needed = Math.max(0, claim.vramGbEstimate * GIB - (own?.bytes ?? 0));
+  const available = gpu.freeBytes - ADMISSION_MARGIN_BYTES;
+  if (needed <= available) return { accept: true, reclaim: [] };
+  const reclaimable = input.warm.filter(
+    (w) => w.state !== 'failed' && w.model !== claim.model && !input.kept.has(w.model),
+  );
+  const reclaimBytes = reclaimable.reduce((sum, w) => sum + w.bytes, 0);
+  if (needed <= available + reclaimBytes) {
+    // Unload the largest first, and only as many as the job needs.
+    const reclaim: WarmModel[] = [];
+    let room = available;
+    for (const w of [...reclaimable].sort((a, b) => b.bytes - a.bytes)) {
+      if (needed <= room) break;
+      reclaim.push(w);
+      room += w.bytes;
+    }
+    return { accept: true, reclaim };
+  }
+  const reclaimNote =
+    reclaimBytes > 0 ? `, ${gib(reclaimBytes)} GiB more if this worker's warm models are unloaded` : '';
+  return {
+    accept: false,
+    reason:
+      `insufficient_memory: needs ${gib(needed)} GiB, ${gib(Math.max(0, gpu.freeBytes))} GiB free ` +
+      `(${gib(ADMISSION_MARGIN_BYTES)} GiB kept in reserve${reclaimNote}) on the GPU (${gpu.source})`,
+  };
+}
