@@ -265,7 +265,8 @@ describe('sd-cpp engine without sd-cli', () => {
     expect(reason).toContain('sd_cli_path');
     expect(reason).toContain('https://github.com/leejet/stable-diffusion.cpp');
     expect(reason).toContain('-DSD_CUDA=ON');
-    expect(missing.capabilities()).toEqual({ taskKinds: ['image', 'video'], modelsPerKind: {} });
+    // Nothing is advertised that cannot run; a claim that comes anyway gets the reason above.
+    expect(missing.capabilities()).toEqual({ taskKinds: [], modelsPerKind: {} });
   });
 
   it('finds the stand-in sd-cli on PATH when sd_cli_path is unset', () => {

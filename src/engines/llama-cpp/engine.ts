@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Llama } from 'node-llama-cpp';
 import type { Claim, ModelSource, Task } from '../../protocol/index.js';
@@ -52,6 +55,8 @@ export class LlamaCppEngine implements Engine {
   private missing: string | undefined;
   private slot: ModelSlot | undefined;
   private closed = false;
+  /** The backend node-llama-cpp started on ("cuda", "vulkan", "metal", "the CPU"), once started. */
+  private runningOn: string | undefined;
 
   constructor(private readonly opts: LlamaCppEngineOptions = {}) {}
 
@@ -95,9 +100,15 @@ export class LlamaCppEngine implements Engine {
   }
 
   availability() {
-    return this.missing !== undefined
-      ? { ready: false, detail: this.missing }
-      : { ready: true, detail: 'node-llama-cpp (llama.cpp)' };
+    if (this.missing !== undefined) return { ready: false, detail: this.missing };
+    const running = this.slot ? this.runningOn : undefined;
+    const gpu =
+      this.opts.gpu === false
+        ? 'CPU only (gpu_offload = false)'
+        : running
+          ? `running on ${running}`
+          : `GPU offload automatic; prebuilt backends installed: ${prebuiltBackends().join(', ') || 'none (built from source on first use)'}`;
+    return { ready: true, detail: `node-llama-cpp (llama.cpp); ${gpu}` };
   }
 
   refuse(claim: Claim): string | undefined {
@@ -177,6 +188,7 @@ export class LlamaCppEngine implements Engine {
         const gpu = this.opts.gpu ?? 'auto';
         const llama = await startLlama(mod, { gpu, threads: this.opts.threads, log: this.opts.log });
         this.opts.log?.info({ gpu: llama.gpu }, 'llama-cpp backend started');
+        this.runningOn = llama.gpu === false ? 'the CPU' : String(llama.gpu);
         this.slot = new ModelSlot(llama, this.opts.idleUnloadMs ?? 0, this.opts.log, this.opts.kept);
         return { mod, llama, slot: this.slot };
       } catch (e) {
@@ -209,4 +221,19 @@ async function provision(
     if (isAbortError(e) || signal.aborted) throw abortError(signal);
     throw new EngineError(`could not fetch the model files: ${toError(e).message}`, true, { cause: e });
   }
+}
+
+/** node-llama-cpp's prebuilt binaries for this platform that are installed (its optional packages). */
+function prebuiltBackends(): string[] {
+  const os = process.platform === 'darwin' ? 'mac' : process.platform === 'win32' ? 'win' : process.platform;
+  const base = `${os}-${process.arch}`;
+  const dirs = createRequire(import.meta.url).resolve.paths('@node-llama-cpp/x') ?? [];
+  const has = (name: string) =>
+    dirs.some((d) => existsSync(join(d, '@node-llama-cpp', name, 'package.json')));
+  const found: string[] = [];
+  if (has(base)) found.push('CPU');
+  if (has(`${base}-metal`)) found.push('Metal');
+  if (has(`${base}-cuda`)) found.push('CUDA');
+  if (has(`${base}-vulkan`)) found.push('Vulkan');
+  return found;
 }

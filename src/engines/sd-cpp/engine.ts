@@ -125,16 +125,16 @@ export class SdCppEngine implements Engine {
   }
 
   /**
-   * Both kinds always, so a claim reaches `refuse()` and its reason says how to install sd-cli;
-   * model names only while sd-cli is there (or installable) to run them.
+   * Image and video while sd-cli is here or can be installed on the first job; nothing otherwise,
+   * so the studio is not told this worker runs what it cannot (a claim that comes anyway still
+   * gets `refuse()`'s reason, which says what is missing).
    */
   capabilities(): EngineCapabilities {
+    if (!this.canRun()) return { taskKinds: [], modelsPerKind: {} };
     const models = this.opts.models ?? {};
     return {
       taskKinds: ['image', 'video'],
-      modelsPerKind: this.canRun()
-        ? { image: [...(models.image ?? [])], video: [...(models.video ?? [])] }
-        : {},
+      modelsPerKind: { image: [...(models.image ?? [])], video: [...(models.video ?? [])] },
     };
   }
 
