@@ -300,6 +300,37 @@ export function buildProgram(): Command {
       });
     });
 
+  program
+    .command('serve')
+    .description("serve this machine's engines to local programs (the local API), with no studio")
+    .option(
+      '--port <port>',
+      'port on 127.0.0.1 (default: STUDIO_WORKER_LOCAL_API_PORT, local_api_port, 4787)',
+    )
+    .addHelpText(
+      'after',
+      `
+The local API also runs with \`run\` and \`ui\`. Every request needs the bearer token from
+local-api.json beside config.toml (\`studio-worker local-api\` says where). Routes: POST /image,
+/tts, /stt, /video, /tokenize; GET/POST /models, DELETE /models/<id>, /models/<id>/state|load|unload;
+POST /v1/chat/completions (OpenAI, stream too) and GET /v1/models. See docs/local-api.md.
+
+Example:
+  studio-worker serve
+  curl -H "Authorization: Bearer $TOKEN" -d '{"prompt":"a red fox"}' http://127.0.0.1:4787/image -o fox.webp`,
+    )
+    .action(async (o: { port?: string }) =>
+      (await import('./commands/local-api.js')).serveCommand(makeContext(program), o),
+    );
+  program
+    .command('local-api')
+    .description('where the local API is, whether a worker answers there, and how to read its token')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', '\nExamples:\n  studio-worker local-api\n  studio-worker local-api --json')
+    .action(async (o: { json?: boolean }) =>
+      (await import('./commands/local-api.js')).localApiCommand(makeContext(program, 'warn'), o),
+    );
+
   const engines = program
     .command('engines')
     .description('each engine: whether it can run on this machine, on what, or what is missing')

@@ -41,6 +41,7 @@ export async function hostWorker(
         log: ctx.log,
         shipper: ctx.shipper,
         graceMs: opts.graceMs,
+        localApi: {},
       });
       const offToken = worker.events.on('session:welcomed', () => {
         const token = worker.currentConfig?.authToken;

@@ -19,6 +19,7 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   gpuOffload: true,
   allowInsecureDownloads: false,
   dashboardPort: 7878,
+  localApiPort: 4787,
   notifyJobCompleted: false,
   notifyJobFailed: false,
   notifyRegistrationApproved: false,

@@ -93,6 +93,13 @@ export const FIELDS: readonly FieldSpec[] = [
     group: 'operator',
     schema: z.number().min(0).max(150),
   }),
+  field({
+    key: 'localApiPort',
+    toml: 'local_api_port',
+    group: 'operator',
+    schema: z.number().int({ message: 'expected a whole number' }).min(1).max(65535),
+  }),
+  field({ key: 'localApiToken', toml: 'local_api_token', group: 'internal', schema: text, secret: true }),
   field({ key: 'workerId', toml: 'worker_id', group: 'internal', schema: text }),
   field({ key: 'authToken', toml: 'auth_token', group: 'internal', schema: text, secret: true }),
   field({

@@ -8,8 +8,6 @@ import type { WorkerConfig } from './types.js';
 /** Keys of the Rust original's config.toml that this worker does not use (yet); kept on every save. */
 export const ORIGINAL_ONLY_KEYS: ReadonlySet<string> = new Set([
   'start_minimised',
-  'local_api_port',
-  'local_api_token',
   'stream_port',
   'only_when_idle',
 ]);

@@ -30,6 +30,10 @@ export interface WorkerConfig {
   notifyJobCompleted: boolean;
   notifyJobFailed: boolean;
   notifyRegistrationApproved: boolean;
+  /** Port of the local API on 127.0.0.1 (the original's `local_api_port`, default 4787). */
+  localApiPort: number;
+  /** Bearer token of the local API, generated once (the original's `local_api_token`). Internal. */
+  localApiToken?: string | undefined;
   /** CPU threads an LLM may use (0 = one per core available). Ours, beyond the contract. */
   llmThreads: number;
   // Internal state, managed by the worker (secrets masked by `config` and never logged)

@@ -53,6 +53,8 @@ export interface StatusView {
   maxGpuTempC?: number | undefined;
   /** The GPU's latest reading, when one can be read (admission judges offers by it). */
   gpu?: { source: string; freeBytes: number; temperatureC?: number; utilizationPct?: number } | undefined;
+  /** The local API: its URL and where the token is, or why it is off. */
+  localApi: { on: boolean; url?: string; discoveryPath?: string; problem?: string };
   /** Models kept loaded between jobs, or kept by the operator, and where each is in its life. */
   models: ModelStateView[];
 }
@@ -89,6 +91,8 @@ export interface FinishedJob {
   preview: { mediaType: 'image' | 'audio' | 'video'; contentType: string } | undefined;
   /** The answer of an llm job, the transcript of an audio_stt job (the first 1000 characters). */
   resultText?: string | undefined;
+  /** `local`: a local API request, not a studio job. */
+  source?: 'studio' | 'local';
 }
 
 export interface JobsResponse {

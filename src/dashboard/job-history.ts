@@ -38,7 +38,10 @@ interface Preview {
  */
 export class JobHistory {
   private readonly finished: FinishedJob[] = [];
-  private readonly prompts = new Map<string, { prompt: string | undefined; model: string }>();
+  private readonly prompts = new Map<
+    string,
+    { prompt: string | undefined; model: string; source: 'studio' | 'local' }
+  >();
   private readonly previews = new Map<string, Preview>();
   private readonly pendingPreview = new Map<string, Preview>();
   private readonly pendingText = new Map<string, string>();
@@ -54,7 +57,7 @@ export class JobHistory {
     this.writer = file === undefined ? undefined : new CoalescedFileWriter(file);
     const on = worker.events.on.bind(worker.events);
     this.offs = [
-      on('job:offered', ({ claim }) => this.remember(claim)),
+      on('job:offered', ({ claim, source }) => this.remember(claim, source ?? 'studio')),
       on('job:accepted', () => this.onChange()),
       on('job:progress', () => this.onChange()),
       on('job:result', (e) => this.keepPreview(e)),
@@ -107,8 +110,8 @@ export class JobHistory {
     for (const off of this.offs.splice(0)) off();
   }
 
-  private remember(claim: Claim): void {
-    this.prompts.set(claim.jobId, { prompt: promptOf(claim), model: claim.model });
+  private remember(claim: Claim, source: 'studio' | 'local'): void {
+    this.prompts.set(claim.jobId, { prompt: promptOf(claim), model: claim.model, source });
     // Offers that were never answered with a finish event must not pile up.
     while (this.prompts.size > HISTORY_SIZE * 2) {
       const oldest = this.prompts.keys().next().value;
@@ -151,6 +154,7 @@ export class JobHistory {
         ? { mediaType: mediaTypeOf(preview.contentType), contentType: preview.contentType }
         : undefined,
       ...(resultText !== undefined ? { resultText } : {}),
+      ...(offered?.source === 'local' ? { source: 'local' as const } : {}),
     });
     if (result.outcome !== 'rejected') this.prompts.delete(jobId);
     for (const dropped of this.finished.splice(HISTORY_SIZE)) this.previews.delete(dropped.jobId);

@@ -1,4 +1,4 @@
-import type { Claim, EngineName, TaskKind } from '../protocol/index.js';
+import type { Claim, EngineName, ModelSource, TaskKind } from '../protocol/index.js';
 import { TASK_KINDS } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
 import {
@@ -6,6 +6,7 @@ import {
   type Engine,
   type EngineResult,
   type EngineRunContext,
+  type ModelProvider,
   type WarmModel,
 } from './types.js';
 
@@ -55,6 +56,37 @@ export class EngineDispatcher {
       );
       await engine.unloadWarm(reason, keep);
     }
+  }
+
+  /** Unloads the warm model with this id, wherever it is loaded. */
+  async unloadModel(modelId: string, reason: string): Promise<void> {
+    await this.unloadWarm(
+      this.warmModels().filter((w) => w.model === modelId),
+      reason,
+    );
+  }
+
+  /** Loads a model ahead of its jobs on its engine (see `Engine.preload`). */
+  async preload(
+    modelId: string,
+    modelSource: ModelSource,
+    models: ModelProvider,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const engine = this.engines.get(modelSource.engine);
+    if (!engine?.preload)
+      throw new EngineError(`engine "${modelSource.engine}" loads its model per job`, false);
+    await engine.preload(modelId, modelSource, models, signal);
+  }
+
+  /** The loaded model's tokens for `text` (llama-cpp), or undefined when it is not loaded. */
+  tokenize(
+    modelId: string,
+    modelSource: ModelSource,
+    text: string,
+    opts: { addSpecial?: boolean } = {},
+  ): Promise<number[] | undefined> {
+    return Promise.resolve(this.engines.get(modelSource.engine)?.tokenize?.(modelId, text, opts));
   }
 
   capabilities(): DispatcherCapabilities {

@@ -32,6 +32,8 @@ export interface EngineRunContext {
   /** The claim being run (job id, model name, prompt, ext) for engines that need more than the task. */
   claim: Claim;
   onProgress?: (progress: EngineProgress) => void;
+  /** Generated text as it comes (llm jobs; the local API streams it). Stop strings are never passed on. */
+  onText?: (chunk: string) => void;
   /**
    * Model provisioning (the worker's model cache). Absent only where an engine needs no model files
    * (the synthetic engine); real engines fail with a non-retryable EngineError when it is missing.
@@ -97,6 +99,15 @@ export interface Engine {
    * next job uses, or the operator pinned). Resolves once the memory is given back.
    */
   unloadWarm?(reason: string, keep?: ReadonlySet<string>): Promise<void>;
+  /** Loads a model ahead of its jobs and keeps it loaded (engines that can: llama-cpp). */
+  preload?(
+    modelId: string,
+    modelSource: ModelSource,
+    models: ModelProvider,
+    signal: AbortSignal,
+  ): Promise<void>;
+  /** The loaded model's tokens for `text`; undefined when that model is not the loaded one. */
+  tokenize?(modelId: string, text: string, opts?: { addSpecial?: boolean }): number[] | undefined;
 }
 
 /** Where a model kept between jobs is in its life. */

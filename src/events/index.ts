@@ -14,7 +14,8 @@ export interface WorkerEvents {
   'session:welcomed': { workerId: string };
   'session:closed': { code: number; reason: string };
   'session:reconnecting': { attempt: number; delayMs: number };
-  'job:offered': { claim: Claim };
+  /** `source: 'local'`: a local API request (see local-api/), not a studio offer. */
+  'job:offered': { claim: Claim; source?: 'studio' | 'local' };
   'job:accepted': { jobId: string; kind: TaskKind; model: string };
   'job:rejected': { jobId: string; reason: string; kind?: TaskKind };
   'job:progress': { jobId: string; fraction?: number; message?: string };

@@ -1,7 +1,7 @@
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ModelProvider, ProvisionedModel } from '../engines/index.js';
+import { EngineError, type ModelProvider, type ProvisionedModel } from '../engines/index.js';
 import type { FileRole, ModelFile } from '../protocol/index.js';
 
 /**
@@ -10,7 +10,14 @@ import type { FileRole, ModelFile } from '../protocol/index.js';
  * Studio jobs never see this: their model files are http(s) only.
  */
 export class LocalFirstModels implements ModelProvider {
-  constructor(private readonly cache: ModelProvider) {}
+  /**
+   * @param localInputs whether job inputs may be local files too (`generate`, run by the operator);
+   *   the local API passes false: a program holding its token must not read this machine's files.
+   */
+  constructor(
+    private readonly cache: ModelProvider,
+    private readonly localInputs = true,
+  ) {}
 
   async provision(
     files: ModelFile[],
@@ -33,8 +40,25 @@ export class LocalFirstModels implements ModelProvider {
 
   /** A `file:` input (a path given to `generate`) is copied in; anything else is fetched as the worker fetches. */
   async fetchInput(...args: Parameters<ModelProvider['fetchInput']>): Promise<string> {
-    const [url, destDir] = args;
-    if (!url.startsWith('file:')) return this.cache.fetchInput(...args);
+    const [url, destDir, , opts] = args;
+    // A `data:` URL carries its own bytes (the original's local API takes images so): no file is read.
+    const data = /^data:([a-z]+\/[a-z0-9.+-]+)?(;base64)?,/i.exec(url);
+    if (data) {
+      const payload = url.slice(data[0].length);
+      const bytes = data[2] ? Buffer.from(payload, 'base64') : Buffer.from(decodeURIComponent(payload));
+      if (opts?.maxBytes !== undefined && bytes.length > opts.maxBytes) {
+        throw new EngineError(
+          `the data: URL holds ${bytes.length} bytes, more than the ${opts.maxBytes} allowed`,
+          false,
+        );
+      }
+      await mkdir(destDir, { recursive: true });
+      const ext = (data[1]?.split('/')[1] ?? 'bin').replace('jpeg', 'jpg').replace(/[^a-z0-9]/g, '');
+      const dest = join(destDir, `input.${ext}`);
+      await writeFile(dest, bytes);
+      return dest;
+    }
+    if (!url.startsWith('file:') || !this.localInputs) return this.cache.fetchInput(...args);
     const source = fileURLToPath(url);
     await mkdir(destDir, { recursive: true });
     const dest = join(destDir, basename(source) || 'input');

@@ -26,7 +26,10 @@ export interface Rejection {
 export function rejectionReason(claim: Claim, ctx: OfferContext): Rejection | undefined {
   if (ctx.draining) return { reason: 'worker is shutting down', code: 'busy' };
   if (ctx.paused) return { reason: 'worker paused by operator', code: 'paused' };
-  if (ctx.busyWith !== undefined) return { reason: `worker is busy with job ${ctx.busyWith}`, code: 'busy' };
+  if (ctx.busyWith !== undefined) {
+    const what = ctx.busyWith.startsWith('a local API request') ? ctx.busyWith : `job ${ctx.busyWith}`;
+    return { reason: `worker is busy with ${what}`, code: 'busy' };
+  }
   // No code: a full disk here is no reason to keep the job from a worker that has room.
   if (ctx.diskProblem !== undefined) return { reason: ctx.diskProblem };
   if (claim.vramGbEstimate > ctx.vramThresholdGb) {

@@ -9,6 +9,7 @@ import type { Claim } from '../protocol/index.js';
 import { promptFor } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
 import type { AdmissionVerdict } from './admission.js';
+import type { JobGate } from './gate.js';
 import { rejectionReason } from './decide.js';
 import type { JobIO } from './job-io.js';
 import { makeScratchDir, sweepScratch } from './scratch.js';
@@ -31,6 +32,8 @@ export interface JobRunnerOptions {
   diskProblem?: () => string | undefined;
   /** Whether the GPU can take a claim now, and which warm models to unload for it (see admission.ts). */
   admission?: (claim: Claim) => AdmissionVerdict;
+  /** The one-job gate shared with the local API: an offer is turned down while a local job holds it. */
+  gate?: JobGate;
 }
 
 /** Results up to this size ride along on `job:result` events, for previews. */
@@ -157,10 +160,11 @@ export class JobRunner {
     }
     const hasStored = this.stored.has(claim.jobId);
     const verdict = hasStored || current ? undefined : this.opts.admission?.(claim);
+    const local = this.opts.gate?.holder?.source === 'local' ? this.opts.gate.holder : undefined;
     const rejection = rejectionReason(claim, {
       paused: this.paused && !hasStored,
       draining: this.draining,
-      busyWith: current?.jobId,
+      busyWith: current?.jobId ?? (local ? `a local API request (${local.id})` : undefined),
       vramThresholdGb: hasStored ? Infinity : this.opts.vramThresholdGb(),
       engineRefusal: hasStored ? undefined : this.opts.dispatcher.refuse(claim),
       diskProblem: hasStored ? undefined : this.opts.diskProblem?.(),
@@ -177,6 +181,7 @@ export class JobRunner {
       return;
     }
     if (!this.io.accept(claim.jobId)) return;
+    const releaseGate = this.opts.gate?.tryAcquire('studio', claim.jobId);
     this.current = {
       jobId: claim.jobId,
       claim,
@@ -193,6 +198,7 @@ export class JobRunner {
     const reclaim = verdict?.accept ? verdict.reclaim : [];
     const work = hasStored ? this.deliverStored(claim, Date.now(), log) : this.runJob(claim, log, reclaim);
     const running: Promise<void> = work.finally(() => {
+      releaseGate?.();
       // The next job may already have started (the result was handed over before the scratch
       // folder was removed): clear only what is still ours.
       this.finishCurrent(claim.jobId);

@@ -22,7 +22,9 @@ import { createCommandRunner, probeGpu, probeHost } from '../platform/index.js';
 import type { Capabilities } from '../protocol/index.js';
 import type { RegistrationState } from '../registration/index.js';
 import { ensureRegistered, registrationState } from '../registration/index.js';
-import { admit, JobRunner } from '../runner/index.js';
+import { admit, JobGate, JobRunner } from '../runner/index.js';
+import { LocalFirstModels } from '../generate/index.js';
+import { CatalogStore, serveLocalApi, type ServedLocalApi } from '../local-api/index.js';
 import { Session } from '../session/index.js';
 import { StudioHttp } from '../studio/index.js';
 import { isAbortError, toError } from '../util/index.js';
@@ -56,6 +58,11 @@ export interface WorkerOptions {
   gpuProbe?: () => Promise<GpuReading | { reason: string }>;
   /** How often the GPU is read (default 5 s). */
   gpuCheckMs?: number;
+  /**
+   * Serve the local API while the worker runs (`run` and `ui` do; default off, so tests and embedders
+   * choose). `port` overrides STUDIO_WORKER_LOCAL_API_PORT and local_api_port (0 = any free port).
+   */
+  localApi?: { port?: number } | false;
 }
 
 /**
@@ -83,11 +90,16 @@ export class Worker {
   private gpu: GpuWatch | undefined;
   private dispatcher: EngineDispatcher | undefined;
   private readonly residency: ResidencyStore;
+  private readonly gate = new JobGate();
+  private readonly catalog: CatalogStore;
+  private localApi: ServedLocalApi | undefined;
+  private localApiProblem: string | undefined;
 
   constructor(private readonly opts: WorkerOptions) {
     this.events = new WorkerEventBus(opts.log);
     this.jobCounts = new PersistentJobCounts(opts.store.dir);
     this.residency = new ResidencyStore(opts.store.dir);
+    this.catalog = new CatalogStore(opts.store.dir);
     this.events.on('job:completed', () => this.jobCounts.add('completed'));
     this.events.on('job:failed', () => this.jobCounts.add('failed'));
     this.events.on('job:rejected', () => this.jobCounts.add('rejected'));
@@ -123,6 +135,24 @@ export class Worker {
       const engines = dispatcher.capabilities();
       this.engineAvailability = dispatcher.availability();
       await this.jobCounts.load();
+      const models = (this.models = new ModelCache({
+        root: expandHome(config.modelsRoot),
+        log: this.opts.log.child({ category: 'models' }),
+        onProgress: (p) => this.events.emit('model:download', p),
+        allowInsecure: config.allowInsecureDownloads,
+      }));
+      // Before registration, as the original: local programs need no studio.
+      if (this.opts.localApi) await this.startLocalApi(dispatcher, models, this.opts.localApi.port);
+      this.unsubscribe.push(
+        this.events.on('job:offered', ({ claim, source }) => {
+          if (source === 'local') return;
+          this.catalog
+            .syncStudioModel(claim.model, claim.task.kind, claim.modelSource)
+            .catch((e: unknown) =>
+              log.warn(`could not add ${claim.model} to ${this.catalog.path}: ${toError(e).message}`),
+            );
+        }),
+      );
 
       this.setState('registering');
       http = new StudioHttp({ apiBaseUrl: config.apiBaseUrl, userAgent: USER_AGENT, log: this.opts.log });
@@ -211,12 +241,8 @@ export class Worker {
           events: this.events,
           log: this.opts.log.child({ category: 'runner' }),
           workRoot: join(this.opts.store.dir, 'work'),
-          models: (this.models = new ModelCache({
-            root: expandHome(config.modelsRoot),
-            log: this.opts.log.child({ category: 'models' }),
-            onProgress: (p) => this.events.emit('model:download', p),
-            allowInsecure: config.allowInsecureDownloads,
-          })),
+          models,
+          gate: this.gate,
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
           diskProblem: () => this.disk?.problem(),
@@ -287,6 +313,10 @@ export class Worker {
       await this.jobCounts.flush();
       this.disk?.stop();
       this.gpu?.stop();
+      await this.localApi
+        ?.close()
+        .catch((e: unknown) => log.warn(`closing the local API: ${toError(e).message}`));
+      this.localApi = undefined;
       await dispatcher?.close();
       await http?.close();
       await this.models?.close();
@@ -363,11 +393,39 @@ export class Worker {
       gpu: this.gpu?.reading ? { ...this.gpu.reading } : undefined,
       maxGpuTempC: this.config?.maxGpuTempC,
       models: this.modelStates(),
+      localApi: this.localApi
+        ? { on: true, url: this.localApi.url, discoveryPath: this.localApi.discoveryPath }
+        : { on: false, ...(this.localApiProblem ? { problem: this.localApiProblem } : {}) },
       disk: {
         spaces: (this.disk?.snapshot ?? []).map((s) => ({ ...s })),
         problem: this.disk?.problem(),
       },
     };
+  }
+
+  private async startLocalApi(
+    dispatcher: EngineDispatcher,
+    models: ModelCache,
+    port: number | undefined,
+  ): Promise<void> {
+    try {
+      this.localApi = await serveLocalApi({
+        store: this.opts.store,
+        dispatcher,
+        models: new LocalFirstModels(models, false),
+        gate: this.gate,
+        catalog: this.catalog,
+        residency: this.residency,
+        log: this.opts.log,
+        events: this.events,
+        ...(port !== undefined ? { port } : {}),
+      });
+      this.localApiProblem = undefined;
+    } catch (e) {
+      // The worker's studio work goes on without it, as the original's does.
+      this.localApiProblem = toError(e).message;
+      this.opts.log.child({ category: 'local-api' }).warn(`local API off: ${this.localApiProblem}`);
+    }
   }
 
   /** Each warm or kept model and where it is in its life, for the dashboard. */

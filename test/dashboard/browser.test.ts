@@ -45,7 +45,7 @@ describe.skipIf(!haveChromium)(
       shotDir = SCREENSHOT_DIR ?? (await mkdtemp(join(tmpdir(), 'sw-shots-')));
       await mkdir(shotDir, { recursive: true });
       h = await startHarness({ config: { modelsRoot } });
-      w = h.startWorker();
+      w = h.startWorker({ localApi: { port: 0 } });
       await w.next('session:welcomed');
       dashboard = await startDashboard({
         worker: w.worker,
@@ -177,7 +177,7 @@ describe.skipIf(!haveChromium)(
       expect(await page.locator('[data-testid=engine-synthetic]').textContent()).toContain('built in');
     });
 
-    it('lists a model kept with `models keep` on the Models tab, unloaded until a job loads it, and says there is no GPU reading', async () => {
+    it('lists a model kept with `models keep` on the Models tab, unloaded until a job loads it; the Status tab says there is no GPU reading and where the local API is', async () => {
       await new ResidencyStore(h.configDir).set('z-image-turbo', true);
       await page.click('[data-testid=tab-models]');
       await expect
@@ -187,6 +187,9 @@ describe.skipIf(!haveChromium)(
         .toBe('unloaded');
       await page.click('[data-testid=tab-status]');
       await page.getByText('No GPU reading on this machine').waitFor();
+      expect(await page.locator('[data-testid=local-api-url]').textContent()).toMatch(
+        /^http:\/\/127\.0\.0\.1:\d+$/,
+      );
       await new ResidencyStore(h.configDir).set('z-image-turbo', false);
     });
 

@@ -86,6 +86,11 @@ function Finished({ job }: { job: FinishedJob }) {
       </td>
       <td>
         <span class={`pill ${tone}`}>{job.outcome === 'rejected' ? 'turned down' : job.outcome}</span>
+        {job.source === 'local' && (
+          <span class="pill muted" title="a local API request" data-testid={`local-${job.jobId}`}>
+            local
+          </span>
+        )}
       </td>
       <td>{job.kind ?? '–'}</td>
       <td class="ellipsis">{job.model ?? '–'}</td>

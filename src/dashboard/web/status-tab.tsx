@@ -95,7 +95,24 @@ export function StatusTab({ live }: { live: Live }) {
           <p class="hint">Offers are turned down while less than 1 GB is free here.</p>
         )}
       </Card>
-      <Card title="GPU">
+      <Card title="Local API">
+        {s.localApi.on ? (
+          <>
+            <Row label="URL">
+              <code data-testid="local-api-url">{s.localApi.url}</code>
+            </Row>
+            <p class="hint">
+              On, for programs on this machine. The bearer token is in <code>{s.localApi.discoveryPath}</code>
+              .
+            </p>
+          </>
+        ) : (
+          <p class="muted" data-testid="local-api-off">
+            Off{s.localApi.problem ? `: ${s.localApi.problem}` : ''}.
+          </p>
+        )}
+      </Card>
+      <Card title="GPU now">
         {s.gpu ? (
           <>
             <Row label="Free memory">

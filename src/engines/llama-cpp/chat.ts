@@ -123,6 +123,7 @@ export async function generate({
       ...(stops.length > 0 ? { customStopTriggers: stops } : {}),
       ...(task.reasoning === false ? { budgets: { thoughtTokens: 0 } } : {}),
       ...(grammar ? { grammar } : {}),
+      ...(ctx.onText ? { onTextChunk: ctx.onText } : {}),
       onToken: (tokens) => {
         completionTokens += tokens.length;
         ctx.onProgress?.({ fraction: Math.min(1, completionTokens / task.maxTokens) });

@@ -12,6 +12,7 @@ import {
   type EngineCapabilities,
   type EngineResult,
   type EngineRunContext,
+  type ModelProvider,
   type WarmModel,
   type ProvisionedModel,
 } from '../types.js';
@@ -162,6 +163,48 @@ export class LlamaCppEngine implements Engine {
     } finally {
       if (!handedOver) provisioned.release();
     }
+  }
+
+  /** Loads a model and keeps it loaded (the local API's `/models/:id/load`); no generation. */
+  async preload(
+    modelId: string,
+    modelSource: ModelSource,
+    models: ModelProvider,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { mod, llama, slot } = await this.start().catch((e: unknown) => {
+      throw new EngineError(toError(e).message, false, { cause: e });
+    });
+    if (!modelSource.files.some((f) => f.role === 'model')) throw noModelFile();
+    const provisioned = await provision(models, modelSource, modelId, signal);
+    let handedOver = false;
+    try {
+      const path = provisioned.path('model');
+      if (path === undefined) throw noModelFile();
+      const gpuLayers = await planGpuLayers(mod, llama, path, this.opts.vramThresholdGb?.()).catch(
+        (e: unknown) => {
+          throw loadError(e, path);
+        },
+      );
+      const spec = {
+        path,
+        contextSize: modelSource.cliDefaults.contextSize,
+        gpuLayers,
+        threads: this.opts.threads,
+        modelId,
+      };
+      const { tookHandle } = await slot.use(spec, provisioned, signal, () => Promise.resolve(undefined));
+      handedOver = tookHandle;
+    } finally {
+      if (!handedOver) provisioned.release();
+    }
+  }
+
+  /** The model's tokens for `text`, when that model is the loaded one; undefined otherwise. */
+  tokenize(modelId: string, text: string, opts: { addSpecial?: boolean } = {}): number[] | undefined {
+    const loaded = this.slot?.loadedModel;
+    if (!loaded || this.slot?.loadedInfo?.modelId !== modelId) return undefined;
+    return Array.from(loaded.tokenize(text, opts.addSpecial ?? false), Number);
   }
 
   /** Unloads the model and stops the backend. Idempotent. */

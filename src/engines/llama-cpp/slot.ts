@@ -62,6 +62,11 @@ export class ModelSlot {
     return this.entry?.key;
   }
 
+  /** The loaded llama.cpp model itself (for tokenizing), if any. */
+  get loadedModel(): LlamaModel | undefined {
+    return this.entry?.model;
+  }
+
   /** The loaded model, for the dashboard and admission. */
   get loadedInfo(): { modelId: string; since: string; bytes: number } | undefined {
     const e = this.entry;

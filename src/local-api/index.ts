@@ -1,0 +1,18 @@
+/**
+ * The local API: this worker's engines served to programs on this machine (the original's
+ * local_api.rs), on 127.0.0.1:4787 behind a bearer token. See docs/local-api.md.
+ */
+export { startLocalApi, MAX_BODY_BYTES, type LocalApi, type LocalApiOptions } from './server.js';
+export { CatalogStore, CatalogModelSchema, CATALOG_FILE, type CatalogModel } from './catalog.js';
+export {
+  DISCOVERY_FILE,
+  LOCAL_API_PORT_ENV,
+  ensureLocalApiToken,
+  resolveLocalApiPort,
+  writeDiscovery,
+  removeDiscovery,
+} from './discovery.js';
+export { checkLocalRequest, isLoopbackHostHeader } from './guard.js';
+export { ApiError } from './errors.js';
+export { BUSY_MESSAGE, RETRY_AFTER_SECONDS } from './run-job.js';
+export { serveLocalApi, type ServedLocalApi } from './serve.js';

@@ -1,0 +1,413 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { ResidencyStore } from '../config/index.js';
+import type { TaskInput, TaskKind } from '../protocol/index.js';
+import { toError } from '../util/index.js';
+import { VERSION } from '../version.js';
+import type { CatalogModel, CatalogStore } from './catalog.js';
+import { ApiError } from './errors.js';
+import { checkLocalRequest } from './guard.js';
+import { chatTask, completionChunk, openAiError } from './openai.js';
+import { runLocalJob, type LocalJobDeps, type LocalResult } from './run-job.js';
+
+/** The original's limit on a request body. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+const CONTENT_TYPES: Record<string, string> = {
+  webp: 'image/webp',
+  png: 'image/png',
+  jpg: 'image/jpeg',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  wav: 'audio/wav',
+  mp3: 'audio/mpeg',
+  ogg: 'audio/ogg',
+  opus: 'audio/ogg',
+  flac: 'audio/flac',
+  mp4: 'video/mp4',
+  webm: 'video/webm',
+};
+
+export interface LocalApiOptions extends LocalJobDeps {
+  /** 127.0.0.1 port (0 = any free one). */
+  port: number;
+  token: string;
+  catalog: CatalogStore;
+  residency: ResidencyStore;
+  log: Logger;
+}
+
+export interface LocalApi {
+  url: string;
+  port: number;
+  close: () => Promise<void>;
+}
+
+type Body = Record<string, unknown>;
+
+/**
+ * The worker as a local generation server (see docs/local-api.md): the original's routes on
+ * 127.0.0.1, every one behind the bearer token and the Host/Origin checks, one job at a time
+ * through the gate the studio's jobs take too.
+ */
+export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
+  const app = Fastify({ bodyLimit: MAX_BODY_BYTES, logger: false });
+  // JSON bodies, where an empty one (a DELETE or a load sent with the header anyway) is no body.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, text, done) => {
+    const body = String(text);
+    if (body.trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    try {
+      done(null, JSON.parse(body));
+    } catch (e) {
+      done(new ApiError(400, 'bad_json', `bad json: ${toError(e).message}`), undefined);
+    }
+  });
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.url === '/healthz') return;
+    const verdict = checkLocalRequest(req.headers, opts.token);
+    if (!verdict.ok) await sendError(req, reply, new ApiError(verdict.status, verdict.code, verdict.message));
+  });
+  app.setErrorHandler(async (error, req, reply) => {
+    await sendError(req, reply, toApiError(error));
+  });
+  app.setNotFoundHandler(async (req, reply) => {
+    await sendError(
+      req,
+      reply,
+      new ApiError(404, 'not_found', `not found: ${req.method} ${req.url.split('?')[0]}`),
+    );
+  });
+
+  app.get('/healthz', () => ({ ok: true, version: VERSION, busy: opts.gate.holder !== undefined }));
+
+  registerJobRoutes(app, opts);
+  registerModelRoutes(app, opts);
+  registerOpenAiRoutes(app, opts);
+
+  await listen(app, opts.port);
+  const port = (app.server.address() as AddressInfo).port;
+  return { url: `http://127.0.0.1:${port}`, port, close: () => app.close() };
+}
+
+async function listen(app: FastifyInstance, port: number): Promise<void> {
+  try {
+    await app.listen({ host: '127.0.0.1', port });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new ApiError(
+        0,
+        'port_in_use',
+        `the local API cannot listen on 127.0.0.1:${port}: another program (or another worker) uses that port; set local_api_port in config.toml or STUDIO_WORKER_LOCAL_API_PORT`,
+      );
+    }
+    throw e;
+  }
+}
+
+function registerJobRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
+  const job = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    kind: TaskKind,
+    task: (m: CatalogModel, b: Body) => TaskInput,
+  ) => {
+    const body = objectBody(req.body);
+    const model = await resolveModel(opts.catalog, kind, body['model']);
+    const result = await runLocalJob(opts, model, task(model, body), { signal: requestSignal(reply) });
+    return sendResult(reply, result);
+  };
+  app.post('/image', (req, reply) =>
+    job(req, reply, 'image', (m, b) => ({
+      kind: 'image',
+      prompt: str(b, 'prompt', true),
+      ...opt('negativePrompt', str(b, 'negativePrompt')),
+      width: int(b, 'width') ?? m.source.cliDefaults.width,
+      height: int(b, 'height') ?? m.source.cliDefaults.height,
+      steps: int(b, 'steps') ?? m.source.cliDefaults.steps,
+      ...opt('seed', int(b, 'seed')),
+      ...opt('cfgScale', num(b, 'cfgScale')),
+      ...opt('samplingMethod', str(b, 'samplingMethod')),
+      ...opt('initImageUrl', str(b, 'initImageUrl')),
+      ...opt('maskUrl', str(b, 'maskUrl')),
+      ...opt('refImageUrl', str(b, 'refImageUrl')),
+      ...opt('denoise', num(b, 'denoise')),
+      ext: str(b, 'ext') ?? 'webp',
+    })),
+  );
+  app.post('/tts', (req, reply) =>
+    job(req, reply, 'audio_tts', (_m, b) => ({
+      kind: 'audio_tts',
+      text: str(b, 'text', true),
+      voice: str(b, 'voice') ?? 'default',
+      ...opt('speed', num(b, 'speed')),
+      ...opt('language', str(b, 'language')),
+      ext: str(b, 'ext') ?? 'wav',
+    })),
+  );
+  app.post('/stt', (req, reply) =>
+    job(req, reply, 'audio_stt', (_m, b) => ({
+      kind: 'audio_stt',
+      inputUrl: str(b, 'inputUrl', true),
+      ...opt('language', str(b, 'language')),
+      ...opt('timestamps', str(b, 'timestamps')),
+      ...opt('translate', typeof b['translate'] === 'boolean' ? b['translate'] : undefined),
+    })),
+  );
+  app.post('/video', (req, reply) =>
+    job(req, reply, 'video', (_m, b) => ({
+      kind: 'video',
+      prompt: str(b, 'prompt', true),
+      ...opt('negativePrompt', str(b, 'negativePrompt')),
+      seconds: num(b, 'seconds') ?? 2,
+      width: int(b, 'width') ?? 256,
+      height: int(b, 'height') ?? 256,
+      ...opt('fps', int(b, 'fps')),
+      ext: str(b, 'ext') ?? 'mp4',
+    })),
+  );
+  app.post('/tokenize', async (req) => {
+    const body = objectBody(req.body);
+    const model = await resolveModel(opts.catalog, 'llm', body['model']);
+    const tokens = await opts.dispatcher.tokenize(model.id, model.source, str(body, 'content', true), {
+      addSpecial: body['add_special'] === true,
+    });
+    if (tokens === undefined) {
+      throw new ApiError(
+        409,
+        'model_not_loaded',
+        `model '${model.id}' is not loaded: POST /models/${model.id}/load first`,
+      );
+    }
+    return { tokens };
+  });
+}
+
+function registerModelRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
+  const view = (m: CatalogModel) => {
+    const warm = opts.dispatcher.warmModels().find((w) => w.model === m.id);
+    return {
+      ...m,
+      state: warm?.state ?? 'unloaded',
+      resident: opts.residency.has(m.id),
+      ...(warm ? { since: warm.since } : {}),
+      ...(warm?.error ? { error: warm.error } : {}),
+      loadable: m.source.engine === 'llama-cpp',
+    };
+  };
+  const known = async (id: string) => {
+    const m = await opts.catalog.get(id);
+    if (!m) throw new ApiError(404, 'unknown_model', `unknown model '${id}' (not in the local catalog)`);
+    return m;
+  };
+  app.get('/models', async () => (await opts.catalog.list()).map(view));
+  app.post('/models', async (req) => {
+    try {
+      await opts.catalog.upsert(objectBody(req.body) as Parameters<CatalogStore['upsert']>[0]);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      const issues = (e as { issues?: { path: PropertyKey[]; message: string }[] }).issues;
+      const first = issues?.[0];
+      throw new ApiError(
+        400,
+        'bad_model',
+        `bad model: ${first ? `${first.path.join('.') || '(model)'}: ${first.message}` : toError(e).message}`,
+      );
+    }
+    return { ok: true };
+  });
+  app.delete<{ Params: { id: string } }>('/models/:id', async (req) => {
+    const m = await known(req.params.id);
+    await opts.dispatcher.unloadModel(m.id, 'removed from the catalogue');
+    await opts.residency.set(m.id, false);
+    await opts.catalog.remove(m.id);
+    return { ok: true };
+  });
+  app.get<{ Params: { id: string } }>('/models/:id/state', async (req) => {
+    const v = view(await known(req.params.id));
+    return {
+      id: v.id,
+      state: v.state,
+      resident: v.resident,
+      ...(v.since ? { since: v.since } : {}),
+      ...(v.error ? { error: v.error } : {}),
+    };
+  });
+  app.post<{ Params: { id: string } }>('/models/:id/load', async (req, reply) => {
+    const m = await known(req.params.id);
+    if (m.source.engine !== 'llama-cpp') {
+      throw new ApiError(
+        400,
+        'not_loadable',
+        `model '${m.id}' runs on ${m.source.engine}, which loads its model per job; only llama-cpp models can be loaded ahead`,
+      );
+    }
+    await opts.residency.set(m.id, true);
+    if (view(m).state === 'loaded') return reply.code(200).send({ id: m.id, state: 'loaded' });
+    const release = opts.gate.tryAcquire('local', `load-${m.id}`);
+    if (!release)
+      throw new ApiError(503, 'busy', 'worker is busy with another job (studio or local); retry shortly', {
+        'retry-after': '2',
+      });
+    void opts.dispatcher
+      .preload(m.id, m.source, opts.models, AbortSignal.timeout(30 * 60_000))
+      .catch((e: unknown) => opts.log.warn(`could not load ${m.id}: ${toError(e).message}`))
+      .finally(release);
+    return reply.code(202).send({ id: m.id, state: 'loading' });
+  });
+  app.post<{ Params: { id: string } }>('/models/:id/unload', async (req, reply) => {
+    const m = await known(req.params.id);
+    await opts.residency.set(m.id, false);
+    if (view(m).state === 'unloaded') return reply.code(200).send({ id: m.id, state: 'unloaded' });
+    void opts.dispatcher.unloadModel(m.id, 'unloaded through the local API');
+    return reply.code(202).send({ id: m.id, state: 'unloading' });
+  });
+}
+
+function registerOpenAiRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: (await opts.catalog.list())
+      .filter((m) => m.kind === 'llm' && m.enabled)
+      .map((m) => ({ id: m.id, object: 'model', created: 0, owned_by: 'studio-worker' })),
+  }));
+  app.post('/v1/chat/completions', async (req, reply) => {
+    const body = objectBody(req.body);
+    const model = await resolveModel(opts.catalog, 'llm', body['model']);
+    const task = chatTask(body);
+    if (body['stream'] !== true) {
+      const result = await runLocalJob(opts, model, task, { signal: requestSignal(reply) });
+      return result.type === 'json' ? { ...(result.value as Body), model: model.id } : result;
+    }
+    // Server-sent events, as OpenAI streams: one chat.completion.chunk per piece of text, a last
+    // chunk with finish_reason and usage, then [DONE]. Headers go out only once the job is taken.
+    const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
+    const created = Math.floor(Date.now() / 1000);
+    let started = false;
+    const write = (data: unknown) => {
+      if (!started) {
+        started = true;
+        reply.hijack();
+        reply.raw.writeHead(200, {
+          'content-type': 'text/event-stream',
+          'cache-control': 'no-cache',
+          connection: 'keep-alive',
+        });
+        reply.raw.write(
+          `data: ${JSON.stringify(completionChunk(id, created, model.id, { role: 'assistant', content: '' }, null))}\n\n`,
+        );
+      }
+      reply.raw.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
+    };
+    try {
+      const result = await runLocalJob(opts, model, task, {
+        signal: requestSignal(reply),
+        onText: (chunk) => write(completionChunk(id, created, model.id, { content: chunk }, null)),
+      });
+      const completion = (result.type === 'json' ? result.value : {}) as {
+        choices?: { finish_reason?: string }[];
+        usage?: unknown;
+      };
+      write({
+        ...completionChunk(id, created, model.id, {}, completion.choices?.[0]?.finish_reason ?? 'stop'),
+        usage: completion.usage,
+      });
+      write('[DONE]');
+      reply.raw.end();
+    } catch (e) {
+      if (!started) throw e;
+      // The stream has begun: the error is its last event (the original's shape).
+      reply.raw.write(`data: ${JSON.stringify({ error: { message: toError(e).message } })}\n\n`);
+      reply.raw.end();
+    }
+    return reply;
+  });
+}
+
+async function resolveModel(catalog: CatalogStore, kind: TaskKind, id: unknown): Promise<CatalogModel> {
+  if (id !== undefined && typeof id !== 'string')
+    throw new ApiError(400, 'bad_request', 'bad input: "model" must be a string');
+  const resolved = await catalog.resolve(kind, id);
+  if (typeof resolved === 'string') throw new ApiError(400, 'unknown_model', resolved);
+  return resolved;
+}
+
+function sendResult(reply: FastifyReply, result: LocalResult): FastifyReply {
+  if (result.type === 'json') return reply.send(result.value);
+  return reply
+    .header('content-type', CONTENT_TYPES[result.ext] ?? 'application/octet-stream')
+    .send(result.data);
+}
+
+/** Aborted when the client goes away before its answer, so its job stops. */
+function requestSignal(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('the client disconnected'));
+  });
+  return controller.signal;
+}
+
+async function sendError(req: FastifyRequest, reply: FastifyReply, e: ApiError): Promise<void> {
+  const openAi = req.url.startsWith('/v1/');
+  await reply
+    .code(e.status)
+    .headers(e.headers)
+    .send(openAi ? openAiError(e) : { error: e.code, message: e.message });
+}
+
+function toApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const e = error as { statusCode?: number; code?: string; message?: string };
+  if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new ApiError(413, 'body_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+  }
+  if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
+    return new ApiError(e.statusCode, 'bad_request', `bad request: ${e.message ?? 'unreadable body'}`);
+  }
+  return new ApiError(500, 'internal_error', `internal error: ${toError(error).message}`);
+}
+
+function objectBody(body: unknown): Body {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new ApiError(400, 'bad_request', 'bad json: the body must be a JSON object');
+  }
+  return body as Body;
+}
+
+function str(b: Body, key: string, required: true): string;
+function str(b: Body, key: string, required?: false): string | undefined;
+function str(b: Body, key: string, required = false): string | undefined {
+  const v = b[key];
+  if (v === undefined || v === null) {
+    if (required) throw new ApiError(400, 'bad_request', `bad input: "${key}" is required`);
+    return undefined;
+  }
+  if (typeof v !== 'string') throw new ApiError(400, 'bad_request', `bad input: "${key}" must be a string`);
+  return v;
+}
+
+function num(b: Body, key: string): number | undefined {
+  const v = b[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v))
+    throw new ApiError(400, 'bad_request', `bad input: "${key}" must be a number`);
+  return v;
+}
+
+function int(b: Body, key: string): number | undefined {
+  const v = num(b, key);
+  if (v !== undefined && (!Number.isInteger(v) || v < 0))
+    throw new ApiError(400, 'bad_request', `bad input: "${key}" must be a whole number`);
+  return v;
+}
+
+function opt<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
+}
