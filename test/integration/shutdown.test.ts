@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Harness } from '../support/harness.js';
@@ -13,7 +15,7 @@ afterEach(async () => {
 });
 
 describe('stopping a running worker process with SIGTERM', () => {
-  it('lets the running job finish, flushes its logs, closes with 1000 and exits 0', async () => {
+  it('lets the running job finish, flushes its logs, closes with 1000 and exits 0 (and serves the local API meanwhile)', async () => {
     h = await startHarness();
     const registering = h.startWorker();
     const { workerId } = await registering.next('session:welcomed');
@@ -25,12 +27,17 @@ describe('stopping a running worker process with SIGTERM', () => {
     });
     const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, '--log-level', 'info', 'run'], {
       stdio: ['ignore', 'ignore', 'pipe'],
+      // Any free port: other tests' workers may hold 4787.
+      env: { ...process.env, STUDIO_WORKER_LOCAL_API_PORT: '0' },
     });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const discovery = join(h.configDir, 'local-api.json');
     try {
       await welcomed(h, workerId);
+      const { url } = JSON.parse(await readFile(discovery, 'utf8')) as { url: string };
+      expect(((await (await fetch(`${url}/healthz`)).json()) as { ok: boolean }).ok).toBe(true);
       const job = h.studio.admin.enqueueJob({
         task: {
           kind: 'video',
@@ -50,6 +57,7 @@ describe('stopping a running worker process with SIGTERM', () => {
       expect(stderr).toContain('SIGTERM');
       const shipped = h.studio.admin.workerLogs(workerId).map((e) => e.message);
       expect(shipped.some((m) => m.includes('SIGTERM'))).toBe(true);
+      expect(existsSync(discovery)).toBe(false);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
