@@ -1,9 +1,14 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import pino from 'pino';
 import { Agent, FormData, request } from 'undici';
 import WebSocket from 'ws';
 import type { DevStudio } from '../src/dev-studio/index.js';
-import type { Capabilities } from '../src/protocol/index.js';
+import { SyntheticEngine } from '../src/engines/index.js';
+import type { Capabilities, Claim } from '../src/protocol/index.js';
 import {
+  ClaimSchema,
+  promptFor,
   COMPLETE_FIELDS,
   contentTypeForExt,
   routes,
@@ -33,14 +38,17 @@ function rawText(data: WebSocket.RawData): string {
 
 interface OfferFrame {
   type: 'offer';
-  claim: { jobId: string; task: { prompt?: string; ext?: string } };
+  claim: unknown;
 }
 
 /**
- * The baseline: the least a client can do to speak the contract. It registers (approved through the
- * admin API), says hello, and answers every offer with `accept` followed by the multipart `complete`
- * upload of bytes made once in advance — no engine, no outbox, no logging, no validation.
- * `onOffer` replaces the upload when a caller wants the accepted job for itself.
+ * The baseline: the least a client can do to speak the contract while doing the same work as the
+ * worker. It registers (approved through the admin API), says hello, and answers every offer with
+ * `accept`, runs the same synthetic engine in this process on the offered task (the same image and
+ * the same encode), then uploads those bytes with the contract's multipart `complete`, the task's
+ * prompt included — no outbox, no logging, no checks beyond parsing the claim. The studio offers it
+ * the next job after the upload, as it does the worker. `onOffer` replaces all that when a caller
+ * wants the accepted job for itself.
  */
 export class RawClient {
   readonly agent = new Agent({ keepAliveTimeout: 10_000 });
@@ -52,7 +60,6 @@ export class RawClient {
     readonly workerId: string,
     readonly authToken: string,
     private readonly ws: WebSocket,
-    private readonly result: Uint8Array,
     public onOffer?: (jobId: string) => void,
   ) {
     ws.on('message', (data) => this.onMessage(rawText(data)));
@@ -62,7 +69,10 @@ export class RawClient {
     );
   }
 
-  static async connect(studio: DevStudio, result: Uint8Array): Promise<RawClient> {
+  private readonly engine = new SyntheticEngine();
+  private readonly log = pino({ level: 'silent' });
+
+  static async connect(studio: DevStudio): Promise<RawClient> {
     const secret = randomBytes(32).toString('hex');
     const res = await request(studioUrl(studio.url, routes.registerRequest()), {
       method: 'POST',
@@ -90,7 +100,7 @@ export class RawClient {
         });
       });
     });
-    return new RawClient(studio, workerId, authToken, ws, result);
+    return new RawClient(studio, workerId, authToken, ws);
   }
 
   /** The first error an upload met, if any (the run then stalls and times out with this as cause). */
@@ -131,17 +141,26 @@ export class RawClient {
   private onMessage(text: string): void {
     const frame = JSON.parse(text) as { type: string };
     if (frame.type !== 'offer') return;
-    const { claim } = frame as OfferFrame;
+    const claim = ClaimSchema.parse((frame as OfferFrame).claim);
     this.send({ type: 'accept', jobId: claim.jobId });
     if (this.onOffer) {
       this.onOffer(claim.jobId);
       return;
     }
-    // As the contract says: the task's own prompt, in full, and its ext.
-    this.upload(claim.jobId, this.result, claim.task.ext ?? 'webp', claim.task.prompt ?? '').catch(
-      (e: unknown) => {
-        this.failure ??= e instanceof Error ? e : new Error(String(e));
-      },
-    );
+    this.run(claim).catch((e: unknown) => {
+      this.failure ??= e instanceof Error ? e : new Error(String(e));
+    });
+  }
+
+  /** The same engine run as the worker's, then the upload with the task's own prompt, in full. */
+  private async run(claim: Claim): Promise<void> {
+    const result = await this.engine.run(claim.task, claim.modelSource, {
+      signal: new AbortController().signal,
+      log: this.log,
+      workDir: tmpdir(),
+      claim,
+    });
+    if (result.type !== 'bytes') throw new Error(`raw client: the engine gave a ${result.type} result`);
+    await this.upload(claim.jobId, result.data, result.ext, promptFor(claim.task));
   }
 }

@@ -44,7 +44,7 @@ async function writeBigFile(path: string, sizeMb: number): Promise<void> {
 export async function measureUpload(studio: DevStudio, sizeMb: number): Promise<UploadMeasure> {
   const dir = await mkdtemp(join(tmpdir(), 'sw-bench-upload-'));
   const file = join(dir, 'big.webp');
-  const client = await RawClient.connect(studio, new Uint8Array());
+  const client = await RawClient.connect(studio);
   try {
     await writeBigFile(file, sizeMb);
     const accepted = new Promise<string>((resolve) => (client.onOffer = resolve));

@@ -27,12 +27,13 @@ export interface WorkerChild {
  */
 export async function startWorkerChild(
   studio: DevStudio,
-  opts: { logLevel: string; stderr: 'inherit' | 'ignore'; extraNodeArgs?: string[] },
+  opts: { logLevel: string; stderr: 'inherit' | 'ignore'; extraNodeArgs?: string[]; fsyncResults?: boolean },
 ): Promise<WorkerChild> {
   const configDir = await mkdtemp(join(tmpdir(), 'sw-bench-worker-'));
   const store = new ConfigStore(configDir);
   await store.update((c) => {
     c.apiBaseUrl = studio.url;
+    c.fsyncResults = opts.fsyncResults ?? false;
   });
   const log = pino({ level: 'silent' });
   const http = new StudioHttp({ apiBaseUrl: studio.url, userAgent: 'studio-worker/bench', log });
@@ -78,7 +79,8 @@ export async function startWorkerChild(
       '--grace',
       '5',
     ],
-    { stdio: ['ignore', 'ignore', opts.stderr] },
+    // Its local API on any free port, so two children (and a worker already running here) coexist.
+    { stdio: ['ignore', 'ignore', opts.stderr], env: { ...process.env, STUDIO_WORKER_LOCAL_API_PORT: '0' } },
   );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const early = exited.then((code) => {

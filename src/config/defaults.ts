@@ -20,6 +20,7 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   allowInsecureDownloads: false,
   dashboardPort: 7878,
   localApiPort: 4787,
+  fsyncResults: false,
   notifyJobCompleted: false,
   notifyJobFailed: false,
   notifyRegistrationApproved: false,

@@ -30,6 +30,11 @@ export interface WorkerConfig {
   notifyJobCompleted: boolean;
   notifyJobFailed: boolean;
   notifyRegistrationApproved: boolean;
+  /**
+   * Each result is made durable (fsync of the file, its sidecar and the folder) before its upload,
+   * so it survives a power cut, not only a killed process. Ours, beyond the contract.
+   */
+  fsyncResults: boolean;
   /** Port of the local API on 127.0.0.1 (the original's `local_api_port`, default 4787). */
   localApiPort: number;
   /** Bearer token of the local API, generated once (the original's `local_api_token`). Internal. */

@@ -34,6 +34,8 @@ export interface JobRunnerOptions {
   admission?: (claim: Claim) => AdmissionVerdict;
   /** The one-job gate shared with the local API: an offer is turned down while a local job holds it. */
   gate?: JobGate;
+  /** Read per result: fsync it (file, sidecar, folder) before the upload (`fsync_results`). */
+  fsyncResults?: () => boolean;
 }
 
 /** Results up to this size ride along on `job:result` events, for previews. */
@@ -305,14 +307,21 @@ export class JobRunner {
     }
   }
 
+  private syncResults(): boolean {
+    return this.opts.fsyncResults?.() ?? false;
+  }
+
   /** Puts a fresh result on disk (JSON results beside the outbox, binary ones in it) and returns it. */
   private async store(claim: Claim, result: EngineResult): Promise<StoredResult> {
     const { jobId } = claim;
     const prompt = promptFor(claim.task);
     let stored: StoredResult;
     if (result.type === 'json') {
-      // No fsync: the common case is an ack within milliseconds; a crash of the process still keeps it.
-      const json = await this.opts.results.json.put(jobId, result.value, prompt, { sync: false });
+      // By default no fsync: the common case is an ack within milliseconds; a crash of the process
+      // still keeps it. `fsync_results` makes it survive a power cut too.
+      const json = await this.opts.results.json.put(jobId, result.value, prompt, {
+        sync: this.syncResults(),
+      });
       stored = { type: 'json', stored: json };
       const text = resultText(result.value);
       this.opts.events.emit('job:result', {
@@ -327,7 +336,7 @@ export class JobRunner {
       const entry = await this.opts.results.outbox.put(
         { jobId, workerId, apiBaseUrl, ext: result.ext, prompt },
         result.type === 'bytes' ? { data: result.data } : { path: result.path },
-        { sync: false },
+        { sync: this.syncResults() },
       );
       stored = { type: 'binary', entry };
       // Small results ride along for previews; a file result (video) is read back only when a

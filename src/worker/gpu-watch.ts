@@ -18,6 +18,7 @@ export class GpuWatch {
   private reason: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  private readAt = 0;
 
   constructor(private readonly opts: GpuWatchOptions) {}
 
@@ -43,8 +44,18 @@ export class GpuWatch {
     return this.latest ? undefined : this.reason;
   }
 
-  /** Reads again now (after a job, whose model may have been loaded or unloaded). */
+  /**
+   * Reads again after a job (whose model may have been loaded or unloaded): at once on a machine
+   * with a GPU reading, at most once a second (nvidia-smi is a process spawn); never on one without.
+   */
+  refreshAfterJob(): void {
+    if (!this.latest || Date.now() - this.readAt < 1000) return;
+    void this.refresh();
+  }
+
+  /** Reads again now. */
   refresh(): Promise<void> {
+    this.readAt = Date.now();
     this.refreshing ??= this.opts
       .probe()
       .then((r) => {

@@ -143,9 +143,14 @@ export class Worker {
       }));
       // Before registration, as the original: local programs need no studio.
       if (this.opts.localApi) await this.startLocalApi(dispatcher, models, this.opts.localApi.port);
+      // Each model once per source: offers of the same model do not read models.json again.
+      const synced = new Map<string, string>();
       this.unsubscribe.push(
         this.events.on('job:offered', ({ claim, source }) => {
           if (source === 'local') return;
+          const key = JSON.stringify([claim.task.kind, claim.modelSource]);
+          if (synced.get(claim.model) === key) return;
+          synced.set(claim.model, key);
           this.catalog
             .syncStudioModel(claim.model, claim.task.kind, claim.modelSource)
             .catch((e: unknown) =>
@@ -243,6 +248,7 @@ export class Worker {
           workRoot: join(this.opts.store.dir, 'work'),
           models,
           gate: this.gate,
+          fsyncResults: () => this.config?.fsyncResults ?? DEFAULT_CONFIG.fsyncResults,
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
           diskProblem: () => this.disk?.problem(),
@@ -271,7 +277,7 @@ export class Worker {
       await this.gpu.start();
       // A job loads or frees GPU memory: read it again at once rather than up to 5 s later.
       for (const name of ['job:completed', 'job:failed'] as const) {
-        this.unsubscribe.push(this.events.on(name, () => void this.gpu?.refresh()));
+        this.unsubscribe.push(this.events.on(name, () => this.gpu?.refreshAfterJob()));
       }
       this.disk = new DiskWatch({
         folders: [
