@@ -22,6 +22,7 @@ Exit codes:
   4  the studio session was lost and ws_reconnect_attempts (N > 0) attempts in a row failed
   5  a check failed (the demo saw a job fail or a result that does not decode)
   6  this machine refused: disk full, permission denied, a folder that does not exist
+  7  another worker already runs on this config folder (run or ui; --wait-for-lock waits for it)
   130  stopped at once by a second Ctrl+C (or SIGTERM)
 
 Environment:
@@ -111,8 +112,9 @@ export function buildProgram(): Command {
     .command('run')
     .description('register if needed, then hold the studio session and run jobs until stopped')
     .option('--grace <seconds>', 'how long a stop waits for the running job', '30')
+    .option('--wait-for-lock', 'if a worker already runs on this config, wait for it to stop (else exit 7)')
     .addHelpText('after', '\nExample:\n  studio-worker run --log-level debug')
-    .action(async (o: { grace: string }) =>
+    .action(async (o: { grace: string; waitForLock?: boolean }) =>
       (await import('./commands/run.js')).runCommand(makeContext(program), o),
     );
 
@@ -273,8 +275,9 @@ export function buildProgram(): Command {
     )
     .option('--no-open', 'do not open the browser; just print the URL')
     .option('--grace <seconds>', 'how long a stop waits for the running job', '30')
+    .option('--wait-for-lock', 'if a worker already runs on this config, wait for it to stop (else exit 7)')
     .addHelpText('after', '\nExample:\n  studio-worker ui --no-open')
-    .action(async (o: { open: boolean; port?: string; grace: string }) => {
+    .action(async (o: { open: boolean; port?: string; grace: string; waitForLock?: boolean }) => {
       const ctx = makeContext(program);
       const { uiCommand } = await import('./commands/ui.js');
       const { currentTarget, reconcileAutostart } = await import('../platform/index.js');

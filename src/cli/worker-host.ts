@@ -1,7 +1,8 @@
 import { initTelemetry } from '../telemetry/index.js';
 import { launchInstalledUpdate, startAutoUpdater } from '../update/index.js';
 import { VERSION } from '../version.js';
-import { Worker } from '../worker/index.js';
+import { acquireDaemonLock, LOCK_FILE, LockHeldError, Worker, type HeldLock } from '../worker/index.js';
+import { ExitCode, UserError } from '../util/index.js';
 import type { CommandContext } from './context.js';
 import { onShutdownSignal } from './signals.js';
 
@@ -15,7 +16,12 @@ import { onShutdownSignal } from './signals.js';
  */
 export async function hostWorker(
   ctx: CommandContext,
-  opts: { graceMs: number; attach?: (worker: Worker) => Promise<() => Promise<void>> },
+  opts: {
+    graceMs: number;
+    attach?: (worker: Worker) => Promise<() => Promise<void>>;
+    /** Wait for a worker already running on this config to stop, instead of exiting with code 7. */
+    waitForLock?: boolean;
+  },
 ): Promise<void> {
   const argv = process.argv.slice(2);
   const config = await ctx.store.load();
@@ -36,6 +42,9 @@ export async function hostWorker(
       return;
     }
     for (;;) {
+      // One worker per config folder, held while this worker runs and handed back before an update
+      // starts the new version (which takes it in turn).
+      const lock = await takeLock(ctx, opts.waitForLock ?? false);
       const worker = new Worker({
         store: ctx.store,
         log: ctx.log,
@@ -65,6 +74,7 @@ export async function hostWorker(
         offSignals();
         offToken();
         await detach();
+        await lock.release();
       }
       const handoff = await updater.handoff();
       if (!handoff) return;
@@ -76,5 +86,36 @@ export async function hostWorker(
     }
   } finally {
     await telemetry?.close();
+  }
+}
+
+async function takeLock(ctx: CommandContext, wait: boolean): Promise<HeldLock> {
+  const controller = new AbortController();
+  const offSignals = wait
+    ? onShutdownSignal(() => {
+        controller.abort(new Error('interrupted'));
+        return Promise.resolve();
+      }, ctx.log)
+    : () => undefined;
+  try {
+    return await acquireDaemonLock(ctx.store.dir, {
+      wait,
+      signal: controller.signal,
+      onStale: (r) =>
+        ctx.log.warn(
+          `taking over ${LOCK_FILE} from pid ${r.pid} (started ${r.startedAt}), which no longer runs`,
+        ),
+      onWait: (r) =>
+        ctx.log.warn(
+          `another studio-worker (pid ${r.pid}) runs on this config; waiting for it to stop (--wait-for-lock)`,
+        ),
+    });
+  } catch (e) {
+    if (e instanceof LockHeldError) throw new UserError(e.message, ExitCode.locked);
+    if (controller.signal.aborted)
+      throw new UserError('stopped while waiting for the other worker', ExitCode.ok);
+    throw e;
+  } finally {
+    offSignals();
   }
 }

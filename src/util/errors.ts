@@ -24,6 +24,8 @@ export const ExitCode = {
   checkFailed: 5,
   /** This machine refused: disk full, permission denied, a folder that does not exist. */
   system: 6,
+  /** Another worker already runs on this config folder (`daemon.lock`). */
+  locked: 7,
   /** Stopped at once by a second Ctrl+C / SIGTERM (128 + SIGINT). */
   interrupted: 130,
 } as const;

@@ -9,6 +9,12 @@ export function parseSeconds(value: string, flag: string): number {
   return n;
 }
 
-export async function runCommand(ctx: CommandContext, opts: { grace: string }): Promise<void> {
-  await hostWorker(ctx, { graceMs: parseSeconds(opts.grace, '--grace') * 1000 });
+export async function runCommand(
+  ctx: CommandContext,
+  opts: { grace: string; waitForLock?: boolean },
+): Promise<void> {
+  await hostWorker(ctx, {
+    graceMs: parseSeconds(opts.grace, '--grace') * 1000,
+    waitForLock: opts.waitForLock ?? false,
+  });
 }

@@ -12,6 +12,8 @@ export interface UiOptions {
   /** --port; default: the config's dashboard_port. */
   port?: string;
   grace?: string;
+  /** --wait-for-lock: wait for a worker already on this config to stop, instead of exit code 7. */
+  waitForLock?: boolean;
   /**
    * Runs once the dashboard is up (never for a run that fails to start): the place to reconcile
    * the login autostart entry with an `auto_start` the operator set.
@@ -30,6 +32,7 @@ export async function uiCommand(ctx: CommandContext, opts: UiOptions): Promise<v
   const token = await loadOrCreateDashboardToken(ctx.store.dir);
   await hostWorker(ctx, {
     graceMs,
+    waitForLock: opts.waitForLock ?? false,
     attach: async (worker) => {
       let dashboard;
       try {
