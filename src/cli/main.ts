@@ -113,8 +113,15 @@ export function buildProgram(): Command {
     .description('register if needed, then hold the studio session and run jobs until stopped')
     .option('--grace <seconds>', 'how long a stop waits for the running job', '30')
     .option('--wait-for-lock', 'if a worker already runs on this config, wait for it to stop (else exit 7)')
-    .addHelpText('after', '\nExample:\n  studio-worker run --log-level debug')
-    .action(async (o: { grace: string; waitForLock?: boolean }) =>
+    .option(
+      '--metrics-listen <[host:]port>',
+      'serve Prometheus /metrics and /healthz there, without a token (a bare port: 127.0.0.1)',
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  studio-worker run --log-level debug\n  studio-worker run --metrics-listen 9464   # curl http://127.0.0.1:9464/metrics',
+    )
+    .action(async (o: { grace: string; waitForLock?: boolean; metricsListen?: string }) =>
       (await import('./commands/run.js')).runCommand(makeContext(program), o),
     );
 

@@ -3,6 +3,7 @@ import { launchInstalledUpdate, startAutoUpdater } from '../update/index.js';
 import { VERSION } from '../version.js';
 import { acquireDaemonLock, LOCK_FILE, LockHeldError, Worker, type HeldLock } from '../worker/index.js';
 import { ExitCode, UserError } from '../util/index.js';
+import { startMetricsServer, WorkerMetrics } from '../metrics/index.js';
 import type { CommandContext } from './context.js';
 import { onShutdownSignal } from './signals.js';
 
@@ -21,6 +22,8 @@ export async function hostWorker(
     attach?: (worker: Worker) => Promise<() => Promise<void>>;
     /** Wait for a worker already running on this config to stop, instead of exiting with code 7. */
     waitForLock?: boolean;
+    /** `run --metrics-listen`: serve /metrics and /healthz there. */
+    metricsListen?: string;
   },
 ): Promise<void> {
   const argv = process.argv.slice(2);
@@ -57,6 +60,7 @@ export async function hostWorker(
         if (token) telemetry?.addSecret(token);
       });
       const detach = (await opts.attach?.(worker)) ?? (() => Promise.resolve());
+      const metrics = opts.metricsListen ? await serveMetrics(ctx, worker, opts.metricsListen) : undefined;
       const updater = startAutoUpdater({
         config: () => worker.currentConfig,
         isIdle: () => worker.getStatus().currentJob === undefined,
@@ -74,6 +78,7 @@ export async function hostWorker(
         offSignals();
         offToken();
         await detach();
+        await metrics?.close();
         await lock.release();
       }
       const handoff = await updater.handoff();
@@ -118,4 +123,32 @@ async function takeLock(ctx: CommandContext, wait: boolean): Promise<HeldLock> {
   } finally {
     offSignals();
   }
+}
+
+async function serveMetrics(
+  ctx: CommandContext,
+  worker: Worker,
+  listen: string,
+): Promise<{ close: () => Promise<void> }> {
+  const metrics = new WorkerMetrics(worker);
+  let server;
+  try {
+    server = await startMetricsServer(listen, metrics);
+  } catch (e) {
+    metrics.stop();
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(
+      code === 'EADDRINUSE'
+        ? `--metrics-listen ${listen}: the address is in use`
+        : `--metrics-listen: ${(e as Error).message}`,
+      code === 'EADDRINUSE' ? ExitCode.system : ExitCode.usage,
+    );
+  }
+  ctx.out(`metrics on ${server.url}/metrics, health on ${server.url}/healthz`);
+  return {
+    close: async () => {
+      metrics.stop();
+      await server.close();
+    },
+  };
 }

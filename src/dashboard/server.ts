@@ -15,6 +15,7 @@ import { JobHistory } from './job-history.js';
 import { handleApi, statusResponse, type ApiContext } from './routes.js';
 import { EventStreams } from './sse.js';
 import { serveAsset } from './static.js';
+import { serveMetricsRoute, WorkerMetrics } from '../metrics/index.js';
 
 export interface DashboardOptions {
   worker: Worker;
@@ -110,8 +111,11 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     });
   });
 
+  const metrics = new WorkerMetrics(opts.worker);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     setSecurityHeaders(res);
+    // Read-only, for Prometheus and health checks on this machine: no token needed.
+    if (await serveMetricsRoute(req, res, metrics)) return;
     const verdict = checkRequest(req, port, opts.token);
     if (!verdict.ok) {
       log.warn(`refused ${req.method} ${req.url?.split('?')[0]}: ${verdict.message}`);
@@ -151,6 +155,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         for (const off of offs) off();
+        metrics.stop();
         ctx.history.stop();
         clearInterval(tick);
         for (const t of timers) clearTimeout(t);

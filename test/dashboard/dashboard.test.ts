@@ -107,6 +107,16 @@ describe('the dashboard server', () => {
     expect(page.body).toContain('<script type="module" src="/app.js">');
   });
 
+  it('serves /metrics and /healthz on its listener without the token', async () => {
+    const metrics = await rawRequest(dashboard.port, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toMatch(/^studio_worker_session_connected 1$/m);
+    const health = await rawRequest(dashboard.port, '/healthz');
+    expect(health.status).toBe(200);
+    expect(JSON.parse(health.body)).toMatchObject({ ok: true, session: 'welcomed' });
+    expect((await rawRequest(dashboard.port, '/api/status')).status).toBe(401);
+  });
+
   it('answers the status with the worker id and the VRAM figures', async () => {
     const res = await rawRequest(dashboard.port, '/api/status', { headers: auth() });
     const body = JSON.parse(res.body) as StatusResponse;

@@ -11,10 +11,11 @@ export function parseSeconds(value: string, flag: string): number {
 
 export async function runCommand(
   ctx: CommandContext,
-  opts: { grace: string; waitForLock?: boolean },
+  opts: { grace: string; waitForLock?: boolean; metricsListen?: string },
 ): Promise<void> {
   await hostWorker(ctx, {
     graceMs: parseSeconds(opts.grace, '--grace') * 1000,
     waitForLock: opts.waitForLock ?? false,
+    ...(opts.metricsListen !== undefined ? { metricsListen: opts.metricsListen } : {}),
   });
 }
