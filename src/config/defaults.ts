@@ -21,6 +21,7 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   dashboardPort: 7878,
   localApiPort: 4787,
   fsyncResults: false,
+  onlyWhenIdle: false,
   notifyJobCompleted: false,
   notifyJobFailed: false,
   notifyRegistrationApproved: false,

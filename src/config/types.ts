@@ -35,6 +35,8 @@ export interface WorkerConfig {
    * so it survives a power cut, not only a killed process. Ours, beyond the contract.
    */
   fsyncResults: boolean;
+  /** Take studio work only while nobody uses this computer (the original's `only_when_idle`). */
+  onlyWhenIdle: boolean;
   /** Port of the local API on 127.0.0.1 (the original's `local_api_port`, default 4787). */
   localApiPort: number;
   /** Bearer token of the local API, generated once (the original's `local_api_token`). Internal. */

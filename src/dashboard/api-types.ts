@@ -53,6 +53,14 @@ export interface StatusView {
   maxGpuTempC?: number | undefined;
   /** The GPU's latest reading, when one can be read (admission judges offers by it). */
   gpu?: { source: string; freeBytes: number; temperatureC?: number; utilizationPct?: number } | undefined;
+  /** Whether someone uses this computer, and the `only_when_idle` policy. */
+  presence?: {
+    presence: 'idle' | 'active' | undefined;
+    idleMs?: number;
+    source?: string;
+    reason?: string;
+    onlyWhenIdle: boolean;
+  };
   /** The local API: its URL and where the token is, or why it is off. */
   localApi: { on: boolean; url?: string; discoveryPath?: string; problem?: string };
   /** Models kept loaded between jobs, or kept by the operator, and where each is in its life. */

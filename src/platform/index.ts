@@ -18,3 +18,13 @@ export type { ServiceOptions, ServiceReport } from './service.js';
 export { reconcileAutostart, parseRegQuery, RUN_KEY } from './autostart.js';
 export type { AutostartOptions, AutostartResult } from './autostart.js';
 export { SERVICE_NAME, LAUNCHD_LABEL, LAUNCHD_UI_LABEL } from './files.js';
+export {
+  readIdleTime,
+  presenceSources,
+  parseXprintidle,
+  parseGdbusIdle,
+  parseIoregIdle,
+  parseWindowsIdle,
+  IDLE_AFTER_MS,
+} from './presence.js';
+export type { IdleReading } from './presence.js';

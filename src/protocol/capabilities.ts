@@ -18,5 +18,10 @@ export const CapabilitiesSchema = z.object({
   supportedModels: z.array(z.string()),
   taskKinds: z.array(TaskKindSchema).default([]),
   supportedModelsPerKind: z.partialRecord(TaskKindSchema, z.array(z.string())).default({}),
+  /** The original's newer fields: **Update automatically**, **Only utilise when I'm not using this computer**. */
+  autoUpdate: z.boolean().optional(),
+  onlyWhenIdle: z.boolean().optional(),
+  /** `idle` (2 minutes without input) or `active`; absent while unknown. */
+  userPresence: z.enum(['idle', 'active']).optional(),
 });
 export type Capabilities = z.infer<typeof CapabilitiesSchema>;

@@ -11,6 +11,8 @@ export interface OfferContext {
   diskProblem?: string | undefined;
   /** Why the GPU cannot take this claim now (memory, temperature; see admission.ts), or undefined. */
   gpuProblem?: string | undefined;
+  /** Why `only_when_idle` holds studio work back now (someone at the keyboard, or unknown), or undefined. */
+  presenceProblem?: string | undefined;
 }
 
 export interface Rejection {
@@ -26,6 +28,8 @@ export interface Rejection {
 export function rejectionReason(claim: Claim, ctx: OfferContext): Rejection | undefined {
   if (ctx.draining) return { reason: 'worker is shutting down', code: 'busy' };
   if (ctx.paused) return { reason: 'worker paused by operator', code: 'paused' };
+  // `paused`, as the original: the studio requeues it without spending an attempt.
+  if (ctx.presenceProblem !== undefined) return { reason: ctx.presenceProblem, code: 'paused' };
   if (ctx.busyWith !== undefined) {
     const what = ctx.busyWith.startsWith('a local API request') ? ctx.busyWith : `job ${ctx.busyWith}`;
     return { reason: `worker is busy with ${what}`, code: 'busy' };

@@ -36,6 +36,8 @@ export interface JobRunnerOptions {
   gate?: JobGate;
   /** Read per result: fsync it (file, sidecar, folder) before the upload (`fsync_results`). */
   fsyncResults?: () => boolean;
+  /** Why `only_when_idle` holds studio work back now, or undefined. */
+  presenceProblem?: () => string | undefined;
 }
 
 /** Results up to this size ride along on `job:result` events, for previews. */
@@ -171,6 +173,7 @@ export class JobRunner {
       engineRefusal: hasStored ? undefined : this.opts.dispatcher.refuse(claim),
       diskProblem: hasStored ? undefined : this.opts.diskProblem?.(),
       gpuProblem: verdict && !verdict.accept ? verdict.reason : undefined,
+      presenceProblem: hasStored ? undefined : this.opts.presenceProblem?.(),
     });
     if (rejection !== undefined) {
       log.info(`rejected ${claim.task.kind} job ${claim.jobId}: ${rejection.reason}`);

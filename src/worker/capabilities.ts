@@ -10,9 +10,12 @@ import { VERSION } from '../version.js';
  */
 export function buildCapabilities(opts: {
   host: HostInfo;
-  config: Pick<WorkerConfig, 'vramThresholdGb' | 'autoStart'>;
+  config: Pick<WorkerConfig, 'vramThresholdGb' | 'autoStart'> &
+    Partial<Pick<WorkerConfig, 'autoUpdateEnabled' | 'onlyWhenIdle'>>;
   engines: DispatcherCapabilities;
   paused: boolean;
+  /** `idle` or `active`; left out while unknown, as the original leaves it out. */
+  userPresence?: 'idle' | 'active' | undefined;
 }): Capabilities {
   const { host, config, engines } = opts;
   return {
@@ -27,5 +30,8 @@ export function buildCapabilities(opts: {
     supportedModels: engines.supportedModels,
     taskKinds: engines.taskKinds,
     supportedModelsPerKind: engines.supportedModelsPerKind,
+    ...(config.autoUpdateEnabled !== undefined ? { autoUpdate: config.autoUpdateEnabled } : {}),
+    ...(config.onlyWhenIdle !== undefined ? { onlyWhenIdle: config.onlyWhenIdle } : {}),
+    ...(opts.userPresence ? { userPresence: opts.userPresence } : {}),
   };
 }

@@ -11,14 +11,15 @@ import { DEFAULT_CONFIG, expandHome } from '../config/index.js';
 import { ModelCache, statfsFreeBytes } from '../models/index.js';
 import { DiskWatch, MIN_FREE_BYTES } from './disk-watch.js';
 import { GpuWatch } from './gpu-watch.js';
+import { PresenceWatch, presenceProblem } from './presence-watch.js';
 import { PersistentJobCounts } from './job-counts.js';
 import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
 import type { LogShipper, WorkerLogger } from '../logs/index.js';
 import type { OutboxEntry } from '../outbox/index.js';
 import { Outbox, StoredResults, deliverWithRetry } from '../outbox/index.js';
-import type { GpuReading, HostInfo } from '../platform/index.js';
-import { createCommandRunner, probeGpu, probeHost } from '../platform/index.js';
+import type { GpuReading, HostInfo, IdleReading } from '../platform/index.js';
+import { createCommandRunner, probeGpu, probeHost, readIdleTime } from '../platform/index.js';
 import type { Capabilities } from '../protocol/index.js';
 import type { RegistrationState } from '../registration/index.js';
 import { ensureRegistered, registrationState } from '../registration/index.js';
@@ -58,6 +59,8 @@ export interface WorkerOptions {
   gpuProbe?: () => Promise<GpuReading | { reason: string }>;
   /** How often the GPU is read (default 5 s). */
   gpuCheckMs?: number;
+  /** Reads the input-idle time (default: the OS's, see platform/presence.ts); tests play a person with it. */
+  idleProbe?: () => Promise<IdleReading | { reason: string }>;
   /**
    * Serve the local API while the worker runs (`run` and `ui` do; default off, so tests and embedders
    * choose). `port` overrides STUDIO_WORKER_LOCAL_API_PORT and local_api_port (0 = any free port).
@@ -90,6 +93,7 @@ export class Worker {
   private gpu: GpuWatch | undefined;
   private dispatcher: EngineDispatcher | undefined;
   private readonly residency: ResidencyStore;
+  private readonly presence: PresenceWatch;
   private readonly gate = new JobGate();
   private readonly catalog: CatalogStore;
   private localApi: ServedLocalApi | undefined;
@@ -99,6 +103,11 @@ export class Worker {
     this.events = new WorkerEventBus(opts.log);
     this.jobCounts = new PersistentJobCounts(opts.store.dir);
     this.residency = new ResidencyStore(opts.store.dir);
+    this.presence = new PresenceWatch(
+      opts.idleProbe ??
+        (() => readIdleTime(createCommandRunner({ timeoutMs: 3000 }), process.platform, process.env)),
+      opts.log.child({ category: 'presence' }),
+    );
     this.catalog = new CatalogStore(opts.store.dir);
     this.events.on('job:completed', () => this.jobCounts.add('completed'));
     this.events.on('job:failed', () => this.jobCounts.add('failed'));
@@ -249,6 +258,7 @@ export class Worker {
           models,
           gate: this.gate,
           fsyncResults: () => this.config?.fsyncResults ?? DEFAULT_CONFIG.fsyncResults,
+          presenceProblem: () => presenceProblem(this.config?.onlyWhenIdle ?? false, this.presence.current),
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
           diskProblem: () => this.disk?.problem(),
@@ -275,6 +285,7 @@ export class Worker {
         ...(this.opts.gpuCheckMs !== undefined ? { intervalMs: this.opts.gpuCheckMs } : {}),
       });
       await this.gpu.start();
+      await this.presence.start();
       // A job loads or frees GPU memory: read it again at once rather than up to 5 s later.
       for (const name of ['job:completed', 'job:failed'] as const) {
         this.unsubscribe.push(this.events.on(name, () => this.gpu?.refreshAfterJob()));
@@ -319,6 +330,7 @@ export class Worker {
       await this.jobCounts.flush();
       this.disk?.stop();
       this.gpu?.stop();
+      this.presence.stop();
       await this.localApi
         ?.close()
         .catch((e: unknown) => log.warn(`closing the local API: ${toError(e).message}`));
@@ -398,6 +410,10 @@ export class Worker {
       })),
       gpu: this.gpu?.reading ? { ...this.gpu.reading } : undefined,
       maxGpuTempC: this.config?.maxGpuTempC,
+      presence: {
+        ...this.presence.current,
+        onlyWhenIdle: this.config?.onlyWhenIdle ?? false,
+      },
       models: this.modelStates(),
       localApi: this.localApi
         ? { on: true, url: this.localApi.url, discoveryPath: this.localApi.discoveryPath }
@@ -458,6 +474,7 @@ export class Worker {
       config: this.config ?? DEFAULT_CONFIG,
       engines,
       paused: this.runner?.isPaused ?? false,
+      userPresence: this.presence.current.presence,
     });
   }
 

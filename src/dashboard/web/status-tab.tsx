@@ -95,6 +95,23 @@ export function StatusTab({ live }: { live: Live }) {
           <p class="hint">Offers are turned down while less than 1 GB is free here.</p>
         )}
       </Card>
+      <Card title="User presence">
+        <Row label="Now">
+          <span data-testid="presence">
+            {s.presence?.presence ?? 'unknown'}
+            {s.presence?.idleMs !== undefined && ` (input ${Math.round(s.presence.idleMs / 1000)} s ago)`}
+          </span>
+        </Row>
+        <Row label="Only when idle">{s.presence?.onlyWhenIdle ? 'on' : 'off'}</Row>
+        <p class="hint">
+          {s.presence?.presence === undefined
+            ? `Cannot tell whether someone uses this computer: ${s.presence?.reason ?? 'not read yet'}.`
+            : `Read from ${s.presence.source}; idle after 2 minutes without input.`}{' '}
+          {s.presence?.onlyWhenIdle
+            ? 'Studio work is taken only while idle (a running job carries on).'
+            : 'Set only_when_idle to take studio work only while nobody is at the keyboard.'}
+        </p>
+      </Card>
       <Card title="Local API">
         {s.localApi.on ? (
           <>
