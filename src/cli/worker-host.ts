@@ -4,6 +4,7 @@ import { VERSION } from '../version.js';
 import { acquireDaemonLock, LOCK_FILE, LockHeldError, Worker, type HeldLock } from '../worker/index.js';
 import { ExitCode, UserError } from '../util/index.js';
 import { startMetricsServer, WorkerMetrics } from '../metrics/index.js';
+import { currentTarget, servicePlan, trimLogs } from '../platform/index.js';
 import type { CommandContext } from './context.js';
 import { onShutdownSignal } from './signals.js';
 
@@ -33,6 +34,7 @@ export async function hostWorker(
     log: ctx.log,
     secrets: [config.authToken, config.registrationSecret].filter((s): s is string => s !== undefined),
   });
+  let logTrim: NodeJS.Timeout | undefined;
   try {
     const delegated = await launchInstalledUpdate({
       version: VERSION,
@@ -44,6 +46,7 @@ export async function hostWorker(
       process.exitCode = delegated.code;
       return;
     }
+    logTrim = startLogTrim(ctx);
     for (;;) {
       // One worker per config folder, held while this worker runs and handed back before an update
       // starts the new version (which takes it in turn).
@@ -90,8 +93,25 @@ export async function hostWorker(
       ctx.log.warn(`update to ${handoff.version} failed to start; running ${VERSION} again`);
     }
   } finally {
+    clearInterval(logTrim);
     await telemetry?.close();
   }
+}
+
+/**
+ * Where the service manager writes the worker's output to files (macOS, Windows), they are rotated
+ * above 10 MiB, three kept: at start and then hourly.
+ */
+function startLogTrim(ctx: CommandContext): NodeJS.Timeout {
+  const files = servicePlan(currentTarget({ configDir: ctx.store.dir })).logFiles;
+  const trim = () =>
+    void trimLogs(files, { warn: (m) => ctx.log.warn(m) }).then((rotated) => {
+      for (const f of rotated) ctx.log.info(`rotated ${f} (over 10 MiB; three old files kept)`);
+    });
+  trim();
+  const timer = setInterval(trim, 60 * 60_000);
+  timer.unref();
+  return timer;
 }
 
 async function takeLock(ctx: CommandContext, wait: boolean): Promise<HeldLock> {

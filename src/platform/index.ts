@@ -28,3 +28,4 @@ export {
   IDLE_AFTER_MS,
 } from './presence.js';
 export type { IdleReading } from './presence.js';
+export { trimLogs, LOG_TRIM_MAX_BYTES, LOG_TRIM_KEEP } from './log-trim.js';

@@ -33,6 +33,8 @@ export interface ServicePlan {
   uninstallBefore: PlannedCommand[];
   uninstallAfter: PlannedCommand[];
   logsCommand: string;
+  /** The log files the service manager writes the worker's output to (none where journald keeps it). */
+  logFiles: string[];
 }
 
 function linuxPlan(t: ServiceTarget): ServicePlan {
@@ -52,6 +54,7 @@ function linuxPlan(t: ServiceTarget): ServicePlan {
     uninstallBefore: [{ argv: ctl('disable', '--now', unit), mayFail: true }],
     uninstallAfter: [{ argv: ctl('daemon-reload'), mayFail: true }],
     logsCommand: `journalctl --user -u ${SERVICE_NAME} -f`,
+    logFiles: [],
   };
 }
 
@@ -79,6 +82,7 @@ function macPlan(t: ServiceTarget): ServicePlan {
     uninstallBefore: [{ argv: ['launchctl', 'bootout', service], mayFail: true }],
     uninstallAfter: [],
     logsCommand: `tail -f ${JSON.stringify(path.join(logDir, 'worker.log'))} ${JSON.stringify(path.join(logDir, 'worker.err.log'))}`,
+    logFiles: [path.join(logDir, 'worker.log'), path.join(logDir, 'worker.err.log')],
   };
 }
 
@@ -100,6 +104,7 @@ function windowsPlan(t: ServiceTarget): ServicePlan {
     ],
     uninstallAfter: [],
     logsCommand: `powershell -NoProfile -Command "Get-Content -Wait -Tail 50 '${logFile.replace(/'/g, "''")}'"`,
+    logFiles: [logFile],
   };
 }
 
