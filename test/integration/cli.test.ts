@@ -99,11 +99,16 @@ describe('the studio-worker command', () => {
     expect(stdout).not.toContain('t0k3n-t0k3n');
   });
 
-  it('runs the demo: five kinds, every result checked, exit 0', async () => {
+  it('runs the demo: five kinds, every result checked, metrics scraped over HTTP, exit 0', async () => {
     const { code, stdout, stderr } = await cli(['demo', '--json']);
     expect(stderr).not.toMatch(/internal error/);
     expect(code).toBe(0);
-    const report = JSON.parse(stdout) as { ok: boolean; jobs: { kind: string; status: string }[] };
+    const report = JSON.parse(stdout) as {
+      ok: boolean;
+      jobs: { kind: string; status: string }[];
+      metrics: { missing: string[]; jobsCounted: number };
+    };
+    expect(report.metrics).toMatchObject({ missing: [], jobsCounted: 5 });
     expect(report.ok).toBe(true);
     expect(report.jobs.map((j) => j.kind).sort()).toEqual([
       'audio_stt',

@@ -10,7 +10,14 @@ export async function demoCommand(ctx: CommandContext, opts: { json?: boolean })
   if (!opts.json) ctx.out('starting a dev studio and a worker on loopback…');
   const report = await runDemo({ log: ctx.log, shipper: ctx.shipper });
   if (opts.json) {
-    ctx.out(JSON.stringify({ ok: report.ok, jobs: report.jobs, violations: report.violations }));
+    ctx.out(
+      JSON.stringify({
+        ok: report.ok,
+        jobs: report.jobs,
+        violations: report.violations,
+        metrics: report.metrics,
+      }),
+    );
   } else {
     ctx.out(`dev studio: ${report.studioUrl}\n`);
     ctx.out(`${pad('kind', 10)} ${pad('job id', 14)} ${pad('status', 10)} ${pad('ms', 6)} result`);
@@ -20,6 +27,11 @@ export async function demoCommand(ctx: CommandContext, opts: { json?: boolean })
       );
     }
     for (const v of report.violations) ctx.out(`protocol violation: ${v}`);
+    ctx.out(
+      report.metrics.missing.length === 0
+        ? `\nmetrics: ${report.metrics.url} served every required metric (${report.metrics.jobsCounted} completed jobs counted)`
+        : `\nmetrics: ${report.metrics.url} lacked ${report.metrics.missing.join(', ')}`,
+    );
     ctx.out(report.ok ? '\nall five jobs succeeded, no protocol violation' : '\nsome jobs failed');
   }
   if (!report.ok)
