@@ -113,6 +113,7 @@ export function buildProgram(): Command {
     .description('register if needed, then hold the studio session and run jobs until stopped')
     .option('--grace <seconds>', 'how long a stop waits for the running job', '30')
     .option('--wait-for-lock', 'if a worker already runs on this config, wait for it to stop (else exit 7)')
+    .option('--gpu <index>', 'pin this worker to one GPU (as config `gpu`); one worker per GPU')
     .option(
       '--metrics-listen <[host:]port>',
       'serve Prometheus /metrics and /healthz there, without a token (a bare port: 127.0.0.1)',
@@ -121,7 +122,7 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  studio-worker run --log-level debug\n  studio-worker run --metrics-listen 9464   # curl http://127.0.0.1:9464/metrics',
     )
-    .action(async (o: { grace: string; waitForLock?: boolean; metricsListen?: string }) =>
+    .action(async (o: { grace: string; waitForLock?: boolean; metricsListen?: string; gpu?: string }) =>
       (await import('./commands/run.js')).runCommand(makeContext(program), o),
     );
 

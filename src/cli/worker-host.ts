@@ -25,6 +25,8 @@ export async function hostWorker(
     waitForLock?: boolean;
     /** `run --metrics-listen`: serve /metrics and /healthz there. */
     metricsListen?: string;
+    /** `--gpu N`: pin the worker to one GPU. */
+    gpu?: number;
   },
 ): Promise<void> {
   const argv = process.argv.slice(2);
@@ -57,6 +59,7 @@ export async function hostWorker(
         shipper: ctx.shipper,
         graceMs: opts.graceMs,
         localApi: {},
+        ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}),
       });
       const offToken = worker.events.on('session:welcomed', () => {
         const token = worker.currentConfig?.authToken;

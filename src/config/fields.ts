@@ -93,6 +93,7 @@ export const FIELDS: readonly FieldSpec[] = [
     group: 'operator',
     schema: z.number().min(0).max(150),
   }),
+  field({ key: 'gpu', toml: 'gpu', group: 'operator', schema: nonNegativeInt }),
   field({ key: 'onlyWhenIdle', toml: 'only_when_idle', group: 'operator', schema: z.boolean() }),
   field({ key: 'fsyncResults', toml: 'fsync_results', group: 'operator', schema: z.boolean() }),
   field({

@@ -35,6 +35,8 @@ export interface WorkerConfig {
    * so it survives a power cut, not only a killed process. Ours, beyond the contract.
    */
   fsyncResults: boolean;
+  /** Pin this worker to one GPU (its index), as `run --gpu N`; unset = every GPU the engines see. */
+  gpu?: number | undefined;
   /** Take studio work only while nobody uses this computer (the original's `only_when_idle`). */
   onlyWhenIdle: boolean;
   /** Port of the local API on 127.0.0.1 (the original's `local_api_port`, default 4787). */

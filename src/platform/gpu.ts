@@ -19,6 +19,8 @@ export interface GpuProbeContext {
   sysRoot: string;
   /** Free RAM (Apple silicon's GPU shares it); injectable for tests. */
   freeMemBytes?: () => number;
+  /** Read only this GPU (`--gpu N`): nvidia-smi's `--id`, the Nth amdgpu card. Default: the first. */
+  gpuIndex?: number | undefined;
 }
 
 const MIB = 1024 ** 2;
@@ -48,6 +50,7 @@ async function nvidia(ctx: GpuProbeContext): Promise<GpuReading | string> {
   const r = await ctx.run('nvidia-smi', [
     '--query-gpu=memory.free,temperature.gpu,utilization.gpu',
     '--format=csv,noheader,nounits',
+    ...(ctx.gpuIndex !== undefined ? [`--id=${ctx.gpuIndex}`] : []),
   ]);
   if (r.error === 'ENOENT') return 'nvidia-smi is not on PATH';
   if (r.error || r.code !== 0) return `nvidia-smi failed (${r.error ?? `exit ${r.code}`})`;
@@ -69,12 +72,14 @@ async function amdgpu(ctx: GpuProbeContext): Promise<GpuReading | string> {
     return `${drm} does not exist`;
   }
   const read = async (p: string) => Number((await readFile(p, 'utf8')).trim());
+  let seen = 0;
   for (const card of cards) {
     const device = path.join(drm, card, 'device');
     try {
       const total = await read(path.join(device, 'mem_info_vram_total'));
       const used = await read(path.join(device, 'mem_info_vram_used'));
       if (!Number.isFinite(total) || !Number.isFinite(used) || total <= 0) continue;
+      if (ctx.gpuIndex !== undefined && seen++ !== ctx.gpuIndex) continue;
       let temperatureC: number | undefined;
       try {
         const hwmon = (await readdir(path.join(device, 'hwmon'))).sort()[0];
@@ -119,4 +124,19 @@ export async function probeGpu(ctx: GpuProbeContext): Promise<GpuReading | { rea
     return { source: 'unified memory', freeBytes: (ctx.freeMemBytes ?? freemem)() };
   }
   return { reason: reasons.join('; ') };
+}
+
+/**
+ * The environment that pins every engine to GPU `index` (`--gpu N`): CUDA (ordered by PCI bus, so
+ * index N is nvidia-smi's GPU N), ROCm/HIP and ggml's Vulkan backend.
+ */
+export function gpuPinEnv(index: number): Record<string, string> {
+  const n = String(index);
+  return {
+    CUDA_DEVICE_ORDER: 'PCI_BUS_ID',
+    CUDA_VISIBLE_DEVICES: n,
+    HIP_VISIBLE_DEVICES: n,
+    ROCR_VISIBLE_DEVICES: n,
+    GGML_VK_VISIBLE_DEVICES: n,
+  };
 }

@@ -21,6 +21,8 @@ export interface HostProbeOptions {
   sysRoot?: string;
   totalMemBytes?: number;
   run?: CommandRunner;
+  /** Probe only this GPU (`--gpu N`). */
+  gpuIndex?: number | undefined;
 }
 
 function probeUsername(log: Logger, env: NodeJS.ProcessEnv): string {
@@ -52,6 +54,7 @@ export async function probeHost(log: Logger, opts: HostProbeOptions = {}): Promi
     procRoot: opts.procRoot ?? '/proc',
     sysRoot: opts.sysRoot ?? '/sys',
     totalMemBytes: opts.totalMemBytes ?? totalmem(),
+    gpuIndex: opts.gpuIndex,
   });
   return { machineName, username, vramTotalGb };
 }

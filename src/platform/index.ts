@@ -5,7 +5,7 @@
 export { probeHost } from './host.js';
 export type { HostInfo, HostProbeOptions } from './host.js';
 export { parseRocmSmiVram } from './vram.js';
-export { probeGpu, parseNvidiaSmiState } from './gpu.js';
+export { probeGpu, parseNvidiaSmiState, gpuPinEnv } from './gpu.js';
 export type { GpuReading, GpuProbeContext } from './gpu.js';
 export { createCommandRunner } from './exec.js';
 export type { CommandResult, CommandRunner, RunnerOptions } from './exec.js';

@@ -14,6 +14,8 @@ export interface VramProbeContext {
   /** Where /sys is. */
   sysRoot: string;
   totalMemBytes: number;
+  /** Only this GPU (`--gpu N`); all of them otherwise. */
+  gpuIndex?: number | undefined;
 }
 
 /** A probe either finds memory, or says why not so the next one can be tried. */
@@ -23,7 +25,11 @@ const GIB = 1024 ** 3;
 const round1 = (n: number): number => Math.round(n * 10) / 10;
 
 async function nvidiaSmi(ctx: VramProbeContext): Promise<ProbeOutcome> {
-  const args = ['--query-gpu=memory.total', '--format=csv,noheader,nounits'];
+  const args = [
+    '--query-gpu=memory.total',
+    '--format=csv,noheader,nounits',
+    ...(ctx.gpuIndex !== undefined ? [`--id=${ctx.gpuIndex}`] : []),
+  ];
   const r = await ctx.run('nvidia-smi', args);
   if (r.error === 'ENOENT') return { reason: 'nvidia-smi is not on PATH' };
   if (r.error) return { reason: `nvidia-smi could not run (${r.error})` };

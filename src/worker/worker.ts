@@ -19,7 +19,7 @@ import type { LogShipper, WorkerLogger } from '../logs/index.js';
 import type { OutboxEntry } from '../outbox/index.js';
 import { Outbox, StoredResults, deliverWithRetry } from '../outbox/index.js';
 import type { GpuReading, HostInfo, IdleReading } from '../platform/index.js';
-import { createCommandRunner, probeGpu, probeHost, readIdleTime } from '../platform/index.js';
+import { createCommandRunner, gpuPinEnv, probeGpu, probeHost, readIdleTime } from '../platform/index.js';
 import type { Capabilities } from '../protocol/index.js';
 import type { RegistrationState } from '../registration/index.js';
 import { ensureRegistered, registrationState } from '../registration/index.js';
@@ -59,6 +59,8 @@ export interface WorkerOptions {
   gpuProbe?: () => Promise<GpuReading | { reason: string }>;
   /** How often the GPU is read (default 5 s). */
   gpuCheckMs?: number;
+  /** Pin to this GPU (`run --gpu N`; default: config `gpu`, else every GPU). */
+  gpu?: number | undefined;
   /** Reads the input-idle time (default: the OS's, see platform/presence.ts); tests play a person with it. */
   idleProbe?: () => Promise<IdleReading | { reason: string }>;
   /**
@@ -94,6 +96,7 @@ export class Worker {
   private dispatcher: EngineDispatcher | undefined;
   private readonly residency: ResidencyStore;
   private readonly presence: PresenceWatch;
+  private gpuIndex: number | undefined;
   private readonly gate = new JobGate();
   private readonly catalog: CatalogStore;
   private localApi: ServedLocalApi | undefined;
@@ -132,7 +135,16 @@ export class Worker {
           'allow_insecure_downloads = true: models and job inputs may be fetched over plain http from any host',
         );
       }
-      this.host = this.opts.host ?? (await probeHost(this.opts.log));
+      const gpu = this.opts.gpu ?? config.gpu;
+      if (gpu !== undefined) {
+        // Before any engine starts: its child processes and its CUDA/Vulkan initialisation read these.
+        Object.assign(process.env, gpuPinEnv(gpu));
+        log.info(
+          `pinned to GPU ${gpu} (CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES, GGML_VK_VISIBLE_DEVICES = ${gpu})`,
+        );
+      }
+      this.gpuIndex = gpu;
+      this.host = this.opts.host ?? (await probeHost(this.opts.log, { gpuIndex: gpu }));
       await this.residency.load();
       for (const warning of this.residency.warnings) log.warn(warning);
       const kept = (model: string) => this.residency.has(model);
@@ -280,6 +292,7 @@ export class Worker {
               platform: process.platform,
               arch: process.arch,
               sysRoot: '/sys',
+              gpuIndex: this.gpuIndex,
             })),
         log: this.opts.log.child({ category: 'gpu' }),
         ...(this.opts.gpuCheckMs !== undefined ? { intervalMs: this.opts.gpuCheckMs } : {}),

@@ -11,9 +11,14 @@ export function parseSeconds(value: string, flag: string): number {
 
 export async function runCommand(
   ctx: CommandContext,
-  opts: { grace: string; waitForLock?: boolean; metricsListen?: string },
+  opts: { grace: string; waitForLock?: boolean; metricsListen?: string; gpu?: string },
 ): Promise<void> {
+  const gpu = opts.gpu === undefined ? undefined : Number(opts.gpu);
+  if (gpu !== undefined && (!Number.isInteger(gpu) || gpu < 0 || gpu > 255)) {
+    throw new UserError(`--gpu expects a GPU index (0, 1, …), got "${opts.gpu}"`);
+  }
   await hostWorker(ctx, {
+    ...(gpu !== undefined ? { gpu } : {}),
     graceMs: parseSeconds(opts.grace, '--grace') * 1000,
     waitForLock: opts.waitForLock ?? false,
     ...(opts.metricsListen !== undefined ? { metricsListen: opts.metricsListen } : {}),
