@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,23 +8,10 @@ import {
   startReleaseServer,
   type ReleaseServer,
 } from '../fixtures/sd-cli-standin/release.js';
+import { runCli } from '../support/cli.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
-
-function cli(
-  args: string[],
-  env: NodeJS.ProcessEnv = {},
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, LOG_LEVEL: 'warn', PATH: '/usr/bin:/bin', ...env }, timeout: 60_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+/** With a PATH of the system's folders only, so no sd-cli of this machine is found. */
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { PATH: '/usr/bin:/bin', ...env });
 
 let release: ReleaseServer;
 let dir: string;

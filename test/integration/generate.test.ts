@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
@@ -9,21 +8,11 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DevStudio } from '../../src/dev-studio/index.js';
 import { startDevStudio } from '../../src/dev-studio/index.js';
+import { runCli } from '../support/cli.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 const MODEL = join(import.meta.dirname, '../../../shared/models/stories260K.gguf');
 
-function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [CLI, ...args],
-      { env: { ...process.env, LOG_LEVEL: 'warn' }, timeout: 60_000 },
-      (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
-    );
-  });
-}
+const cli = (args: string[]) => runCli(args);
 
 let dir: string;
 beforeAll(async () => {
