@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, open, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** Prefix of files being written; never an outbox entry (job-id stems cannot contain a dot). */
@@ -86,4 +86,20 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 export function isNotFound(e: unknown): boolean {
   return (e as { code?: unknown } | null)?.code === 'ENOENT';
+}
+
+/**
+ * Removes the half-written files (`.tmp-…`) a killed worker left in `dir`. Only for a worker's
+ * start: one worker runs per config folder (daemon.lock), so nothing is writing them then.
+ */
+export async function removeTempFiles(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const temps = names.filter((n) => n.startsWith(TEMP_PREFIX)).map((n) => join(dir, n));
+  for (const path of temps) await rm(path, { force: true });
+  return temps;
 }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { removeTempFiles } from './files.js';
 import { JsonResults } from './json-results.js';
 import type { StoredJsonResult } from './json-results.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
@@ -34,6 +35,11 @@ export class StoredResults {
     private readonly limits: StoredResultsLimits = DEFAULT_STORED_RESULT_LIMITS,
   ) {
     this.json = new JsonResults(join(outbox.dir, 'json'));
+  }
+
+  /** Removes the half-written files a killed worker left; for a worker's start only (see removeTempFiles). */
+  async removeTempFiles(): Promise<string[]> {
+    return [...(await removeTempFiles(this.outbox.dir)), ...(await removeTempFiles(this.json.dir))];
   }
 
   async get(jobId: string): Promise<StoredResult | undefined> {

@@ -109,6 +109,12 @@ export class JobRunner {
         `removed ${swept.length} scratch folder(s) left by a worker that was stopped mid-job`,
       );
     }
+    const temps = await this.opts.results.removeTempFiles();
+    if (temps.length > 0) {
+      this.opts.log.info(
+        `removed ${temps.length} half-written result file(s) left by a worker that was killed`,
+      );
+    }
     await this.opts.results.expire();
     for (const jobId of await this.opts.results.jobIds()) this.stored.add(jobId);
     if (this.stored.size > 0) {

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -90,6 +90,19 @@ describe('JobRunner', () => {
     await done;
     expect(frames.at(-1)).toMatchObject({ type: 'fail', jobId: 'j-1', retryable: true });
     expect(frames.at(-1)?.error).toContain('no space left');
+  });
+
+  it('removes the half-written files a killed worker left at start, and keeps the stored results', async () => {
+    const log = pino({ level: 'silent' });
+    const results = new StoredResults(new Outbox(join(dir, 'outbox')), log);
+    await results.json.put('j-kept', { text: 'done' }, 'p');
+    await writeFile(join(dir, 'outbox', '.tmp-0b1c'), 'half a sidecar');
+    await writeFile(join(dir, 'outbox', 'json', '.tmp-9f8e'), '{"half');
+    const { runner } = setUp(results);
+    await runner.loadStoredResults();
+    expect(await readdir(join(dir, 'outbox'))).toEqual(['json']);
+    expect(await readdir(join(dir, 'outbox', 'json'))).toEqual(['j-kept.json']);
+    expect(await results.jobIds()).toEqual(['j-kept']);
   });
 
   it('rejects with code busy while a job runs, and code paused while paused', async () => {
