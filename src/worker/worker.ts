@@ -123,6 +123,8 @@ export class Worker {
     const signal = this.stopController.signal;
     let http: StudioHttp | undefined;
     let dispatcher: EngineDispatcher | undefined;
+    // models.json updates from offers: off the offer's path, awaited before run() returns.
+    const catalogWrites = new Set<Promise<unknown>>();
     try {
       const config = await this.opts.store.load();
       this.config = config;
@@ -172,11 +174,13 @@ export class Worker {
           const key = JSON.stringify([claim.task.kind, claim.modelSource]);
           if (synced.get(claim.model) === key) return;
           synced.set(claim.model, key);
-          this.catalog
+          const write = this.catalog
             .syncStudioModel(claim.model, claim.task.kind, claim.modelSource)
             .catch((e: unknown) =>
               log.warn(`could not add ${claim.model} to ${this.catalog.path}: ${toError(e).message}`),
-            );
+            )
+            .finally(() => catalogWrites.delete(write));
+          catalogWrites.add(write);
         }),
       );
 
@@ -341,6 +345,7 @@ export class Worker {
       unwatchFile(this.residency.path);
       for (const off of this.unsubscribe.splice(0)) off();
       await this.jobCounts.flush();
+      await Promise.all(catalogWrites);
       this.disk?.stop();
       this.gpu?.stop();
       this.presence.stop();
