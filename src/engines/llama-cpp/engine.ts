@@ -20,6 +20,7 @@ import { chatWrapperFor, generate } from './chat.js';
 import { loadError, MISSING_MESSAGE } from './errors.js';
 import { planGpuLayers, startLlama, type NodeLlamaCpp } from './runtime.js';
 import { ModelSlot } from './slot.js';
+import type { LoadedModel } from './slot.js';
 
 export interface LlamaCppEngineOptions {
   /** `false` forces the CPU; "auto" (default) uses CUDA, Vulkan or Metal where a prebuilt backend works. */
@@ -123,45 +124,26 @@ export class LlamaCppEngine implements Engine {
     if (task.kind !== 'llm')
       throw EngineError.cannotServe(`llama-cpp cannot serve ${task.kind} jobs, only llm`);
     if (this.closed) throw new EngineError('the llama-cpp engine is shut down', true);
-    const { mod, llama, slot } = await this.start().catch((e: unknown) => {
-      throw new EngineError(toError(e).message, false, { cause: e });
-    });
-    if (!ctx.models) throw new EngineError('llama-cpp needs model provisioning, and none was given', false);
-    if (!modelSource.files.some((f) => f.role === 'model')) throw noModelFile();
-    const provisioned = await provision(ctx.models, modelSource, ctx.claim.model, ctx.signal);
-    let handedOver = false;
     try {
-      const path = provisioned.path('model');
-      if (path === undefined) throw noModelFile();
-      const gpuLayers = await planGpuLayers(mod, llama, path, this.opts.vramThresholdGb?.()).catch(
-        (e: unknown) => {
-          throw loadError(e, path);
-        },
-      );
       const kwargs = { ...modelSource.cliDefaults.chatTemplateKwargs, ...task.chatTemplateKwargs };
-      const spec = {
-        path,
-        contextSize: modelSource.cliDefaults.contextSize,
-        gpuLayers,
-        threads: this.opts.threads,
-        modelId: ctx.claim.model,
-      };
-      const { value, tookHandle } = await slot.use(spec, provisioned, ctx.signal, (loaded) =>
-        generate({
-          mod,
-          loaded,
-          task,
-          ctx,
-          chatWrapper: chatWrapperFor(mod, loaded, kwargs, task.reasoning),
-        }),
+      const value = await this.withModel(
+        ctx.claim.model,
+        modelSource,
+        ctx.models,
+        ctx.signal,
+        (mod, loaded) =>
+          generate({
+            mod,
+            loaded,
+            task,
+            ctx,
+            chatWrapper: chatWrapperFor(mod, loaded, kwargs, task.reasoning),
+          }),
       );
-      handedOver = tookHandle;
       return { type: 'json', value };
     } catch (e) {
       if (isAbortError(e) || ctx.signal.aborted) throw abortError(ctx.signal);
       throw e;
-    } finally {
-      if (!handedOver) provisioned.release();
     }
   }
 
@@ -172,9 +154,24 @@ export class LlamaCppEngine implements Engine {
     models: ModelProvider,
     signal: AbortSignal,
   ): Promise<void> {
+    await this.withModel(modelId, modelSource, models, signal, () => Promise.resolve(undefined));
+  }
+
+  /**
+   * Runs `use` with the model loaded (loading it, with as many layers on the GPU as fit, unless it
+   * is the warm one). The model file stays provisioned while the model stays loaded.
+   */
+  private async withModel<T>(
+    modelId: string,
+    modelSource: ModelSource,
+    models: ModelProvider | undefined,
+    signal: AbortSignal,
+    use: (mod: NodeLlamaCpp, loaded: LoadedModel) => Promise<T>,
+  ): Promise<T> {
     const { mod, llama, slot } = await this.start().catch((e: unknown) => {
       throw new EngineError(toError(e).message, false, { cause: e });
     });
+    if (!models) throw new EngineError('llama-cpp needs model provisioning, and none was given', false);
     if (!modelSource.files.some((f) => f.role === 'model')) throw noModelFile();
     const provisioned = await provision(models, modelSource, modelId, signal);
     let handedOver = false;
@@ -193,8 +190,9 @@ export class LlamaCppEngine implements Engine {
         threads: this.opts.threads,
         modelId,
       };
-      const { tookHandle } = await slot.use(spec, provisioned, signal, () => Promise.resolve(undefined));
+      const { value, tookHandle } = await slot.use(spec, provisioned, signal, (loaded) => use(mod, loaded));
       handedOver = tookHandle;
+      return value;
     } finally {
       if (!handedOver) provisioned.release();
     }
