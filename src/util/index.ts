@@ -4,3 +4,5 @@ export { loadSharp } from './sharp.js';
 export { insecureProblem, isLoopbackHost } from './net.js';
 export { ffmpegPath } from './ffmpeg.js';
 export { CoalescedFileWriter, pidAlive } from './files.js';
+export { acquireFileLock, readLockRecord, FileLockHeldError } from './file-lock.js';
+export type { FileLockOptions, HeldLock, LockRecord } from './file-lock.js';
