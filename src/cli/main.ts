@@ -398,11 +398,15 @@ Example:
       'run the worker as a service: systemd user unit (Linux), LaunchAgent (macOS), Scheduled Task (Windows)',
     )
     .option('--dry-run', 'print the files and commands; change nothing')
+    .option(
+      '--gpus <all|list>',
+      'one worker per GPU ("all", or indices such as 0,2): a systemd template unit studio-worker@N, a LaunchAgent or a Scheduled Task each, every one on its own config folder <config>/gpu-N with its own registration',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  studio-worker install-service --dry-run\n  studio-worker install-service',
+      '\nExamples:\n  studio-worker install-service --dry-run\n  studio-worker install-service\n  studio-worker install-service --gpus all     # one worker per GPU, each approved once in the studio\n  studio-worker install-service --gpus 0,1 --dry-run',
     )
-    .action(async (o: { dryRun?: boolean }) =>
+    .action(async (o: { dryRun?: boolean; gpus?: string }) =>
       (await import('./commands/service.js')).installServiceCommand(makeContext(program), o),
     );
 
@@ -410,11 +414,15 @@ Example:
     .command('uninstall-service')
     .description('stop the service and remove exactly what install-service wrote')
     .option('--dry-run', 'print what would be removed; change nothing')
+    .option(
+      '--gpus <all|list>',
+      'remove the per-GPU workers install-service --gpus installed (give the same list)',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  studio-worker uninstall-service --dry-run\n  studio-worker uninstall-service',
+      '\nExamples:\n  studio-worker uninstall-service --dry-run\n  studio-worker uninstall-service\n  studio-worker uninstall-service --gpus 0,1   # the per-GPU workers; their config folders stay',
     )
-    .action(async (o: { dryRun?: boolean }) =>
+    .action(async (o: { dryRun?: boolean; gpus?: string }) =>
       (await import('./commands/service.js')).uninstallServiceCommand(makeContext(program), o),
     );
 

@@ -48,7 +48,7 @@ export async function hostWorker(
       process.exitCode = delegated.code;
       return;
     }
-    logTrim = startLogTrim(ctx);
+    logTrim = startLogTrim(ctx, opts.gpu);
     for (;;) {
       // One worker per config folder, held while this worker runs and handed back before an update
       // starts the new version (which takes it in turn).
@@ -105,8 +105,10 @@ export async function hostWorker(
  * Where the service manager writes the worker's output to files (macOS, Windows), they are rotated
  * above 10 MiB, three kept: at start and then hourly.
  */
-function startLogTrim(ctx: CommandContext): NodeJS.Timeout {
-  const files = servicePlan(currentTarget({ configDir: ctx.store.dir })).logFiles;
+function startLogTrim(ctx: CommandContext, gpu: number | undefined): NodeJS.Timeout {
+  // A worker pinned to a GPU is the one `install-service --gpus` runs: its service's files.
+  const target = currentTarget({ configDir: ctx.store.dir });
+  const files = servicePlan(gpu === undefined ? target : { ...target, gpus: [gpu] }).logFiles;
   const trim = () =>
     void trimLogs(files, { warn: (m) => ctx.log.warn(m) }).then((rotated) => {
       for (const f of rotated) ctx.log.info(`rotated ${f} (over 10 MiB; three old files kept)`);

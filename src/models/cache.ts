@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ModelProvider, ProvisionedModel } from '../engines/types.js';
 import type { ModelDownloadProgress } from '../events/index.js';
 import type { FileRole, ModelFile } from '../protocol/index.js';
-import { pidAlive, toError } from '../util/index.js';
+import { acquireFileLock, pidAlive, toError } from '../util/index.js';
 import type { BackoffOptions } from '../util/index.js';
 import { CacheIndexStore } from './cache-index.js';
 import type { IndexEntry } from './cache-index.js';
@@ -220,11 +220,33 @@ export class ModelCache implements ModelProvider {
     const verdict = await judgeCached(dest, file, entry, signal, { adoptUnindexed: inModelDir });
     if (verdict.kind === 'trusted') return verdict.entry;
     if (verdict.kind === 'verified') return this.record(file, key, verdict.stats, verdict.sha256);
-    if (verdict.kind === 'stale') {
-      this.opts.log.warn({ filename: key }, `downloading ${key} again: ${verdict.reason}`);
-      await rm(dest, { force: true });
+    // Workers on one machine (one per GPU) share the cache: one downloads, the others wait for it.
+    let waited = false;
+    const lock = await acquireFileLock(join(this.root, PARTIAL_DIR, `${key}.lock`), {
+      wait: true,
+      pollMs: 500,
+      signal,
+      onWait: (holder) => {
+        waited = true;
+        this.opts.log.info(`another worker (pid ${holder.pid}) is downloading ${key}; waiting for it`);
+      },
+    });
+    try {
+      const now = waited
+        ? await judgeCached(dest, file, (await this.index.read()).files[key], signal, {
+            adoptUnindexed: true,
+          })
+        : verdict;
+      if (now.kind === 'trusted') return now.entry;
+      if (now.kind === 'verified') return await this.record(file, key, now.stats, now.sha256);
+      if (now.kind === 'stale') {
+        this.opts.log.warn({ filename: key }, `downloading ${key} again: ${now.reason}`);
+        await rm(dest, { force: true });
+      }
+      return await this.download({ ...file, filename: key }, file, dest, signal);
+    } finally {
+      await lock.release();
     }
-    return this.download({ ...file, filename: key }, file, dest, signal);
   }
 
   /**

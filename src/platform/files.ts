@@ -1,6 +1,6 @@
 import { desktopExecArg, systemdArg, windowsArg, xmlEscape } from './quote.js';
 import type { ServiceTarget } from './target.js';
-import { cliArgs, windowsUserId } from './target.js';
+import { cliArgs, gpuConfigDir, windowsUserId } from './target.js';
 
 export const SERVICE_NAME = 'studio-worker';
 export const LAUNCHD_LABEL = 'gg.minis.studio-worker';
@@ -14,11 +14,37 @@ export const HEADER =
  * worker) are not restarted: retrying cannot fix them and would only fill the journal.
  */
 export function systemdUnit(t: ServiceTarget): string {
-  const exec = [t.nodePath, ...cliArgs(t, ['run'])].map(systemdArg).join(' ');
+  return unitText(t, ['run'], {
+    description: 'studio-worker, the minis.gg studio generation worker',
+    syslogIdentifier: SERVICE_NAME,
+  });
+}
+
+/**
+ * The template unit `studio-worker@.service` of `install-service --gpus`: instance N runs
+ * `run --gpu N` on its own config folder `<config>/gpu-N`, so each GPU is a worker of its own.
+ */
+export function systemdGpuTemplate(t: ServiceTarget, baseConfigDir: string): string {
+  // systemdArg doubles every `%`, so the instance specifier goes in after quoting.
+  const marker = '\u0000instance\u0000';
+  return unitText({ ...t, configDir: gpuConfigDir(baseConfigDir, marker) }, ['run', '--gpu', marker], {
+    description: 'studio-worker on GPU %i, the minis.gg studio generation worker',
+    syslogIdentifier: `${SERVICE_NAME}@%i`,
+  })
+    .replaceAll(`"${marker}"`, '%i')
+    .replaceAll(marker, '%i');
+}
+
+function unitText(
+  t: ServiceTarget,
+  command: string[],
+  opts: { description: string; syslogIdentifier: string },
+): string {
+  const exec = [t.nodePath, ...cliArgs(t, command)].map(systemdArg).join(' ');
   return [
     `# ${HEADER}`,
     '[Unit]',
-    'Description=studio-worker, the minis.gg studio generation worker',
+    `Description=${opts.description}`,
     '',
     '[Service]',
     'Type=simple',
@@ -29,7 +55,7 @@ export function systemdUnit(t: ServiceTarget): string {
     'Environment=NODE_ENV=production',
     'StandardOutput=journal',
     'StandardError=journal',
-    `SyslogIdentifier=${SERVICE_NAME}`,
+    `SyslogIdentifier=${opts.syslogIdentifier}`,
     // `run` waits up to 30 s for the running job on SIGTERM
     'TimeoutStopSec=45',
     // After an auto-update the first process stays as a thin supervisor and forwards SIGTERM to
@@ -88,15 +114,19 @@ export function launchdPlist(spec: PlistSpec): string {
  * default of 72 hours would stop a long-running worker). cmd.exe redirects the output to a log
  * file, since Task Scheduler keeps none.
  */
-export function scheduledTaskXml(t: ServiceTarget, logFile: string): string {
+export function scheduledTaskXml(
+  t: ServiceTarget,
+  logFile: string,
+  task: { name: string; command: string[] } = { name: SERVICE_NAME, command: ['run'] },
+): string {
   const user = xmlEscape(windowsUserId(t));
-  const cmdArgs = `/d /s /c "${windowsCommandLine(t, ['run'])} >> "${logFile}" 2>&1"`;
+  const cmdArgs = `/d /s /c "${windowsCommandLine(t, task.command)} >> "${logFile}" 2>&1"`;
   return [
     '<?xml version="1.0" encoding="UTF-16"?>',
     '<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">',
     '  <RegistrationInfo>',
     `    <Description>${xmlEscape(HEADER)}</Description>`,
-    `    <URI>\\${SERVICE_NAME}</URI>`,
+    `    <URI>\\${xmlEscape(task.name)}</URI>`,
     '  </RegistrationInfo>',
     '  <Triggers>',
     '    <LogonTrigger>',

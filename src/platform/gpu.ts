@@ -140,3 +140,50 @@ export function gpuPinEnv(index: number): Record<string, string> {
     GGML_VK_VISIBLE_DEVICES: n,
   };
 }
+
+/** The GPUs of this machine, as `install-service --gpus all` installs one worker for each. */
+export interface GpuList {
+  /** Where they were listed ("nvidia-smi", "amdgpu sysfs", "unified memory"). */
+  source: string;
+  gpus: Array<{ index: number; name: string }>;
+}
+
+/**
+ * Every GPU here, in the order `--gpu N` counts them: nvidia-smi's indices (PCI bus order, as
+ * CUDA_DEVICE_ORDER=PCI_BUS_ID makes CUDA count), else the amdgpu cards in sysfs, else Apple
+ * silicon's one GPU. Never throws: says why none was found.
+ */
+export async function listGpus(ctx: GpuProbeContext): Promise<GpuList | { reason: string }> {
+  const reasons: string[] = [];
+  const r = await ctx.run('nvidia-smi', ['--query-gpu=index,name', '--format=csv,noheader,nounits']);
+  if (r.error === 'ENOENT') reasons.push('nvidia-smi is not on PATH');
+  else if (r.error || r.code !== 0) reasons.push(`nvidia-smi failed (${r.error ?? `exit ${r.code}`})`);
+  else {
+    const gpus = r.stdout
+      .split('\n')
+      .map((l) => /^\s*(\d+)\s*,\s*(.*?)\s*$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ index: Number(m[1]), name: m[2] ?? '' }));
+    if (gpus.length > 0) return { source: 'nvidia-smi', gpus };
+    reasons.push('nvidia-smi listed no GPU');
+  }
+  if (ctx.platform === 'linux') {
+    const drm = path.join(ctx.sysRoot, 'class', 'drm');
+    const cards = await readdir(drm).catch(() => [] as string[]);
+    const amd: string[] = [];
+    for (const card of cards
+      .filter((c) => /^card\d+$/.test(c))
+      .sort((a, b) => Number(a.slice(4)) - Number(b.slice(4)))) {
+      const total = await readFile(path.join(drm, card, 'device', 'mem_info_vram_total'), 'utf8').catch(
+        () => '',
+      );
+      if (Number(total.trim()) > 0) amd.push(card);
+    }
+    if (amd.length > 0) return { source: 'amdgpu sysfs', gpus: amd.map((name, index) => ({ index, name })) };
+    reasons.push(`no amdgpu card publishes mem_info_vram_total under ${drm}`);
+  }
+  if (ctx.platform === 'darwin' && ctx.arch === 'arm64') {
+    return { source: 'unified memory', gpus: [{ index: 0, name: 'Apple silicon GPU' }] };
+  }
+  return { reason: reasons.join('; ') };
+}

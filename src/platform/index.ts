@@ -5,11 +5,11 @@
 export { probeHost } from './host.js';
 export type { HostInfo, HostProbeOptions } from './host.js';
 export { parseRocmSmiVram } from './vram.js';
-export { probeGpu, parseNvidiaSmiState, gpuPinEnv } from './gpu.js';
-export type { GpuReading, GpuProbeContext } from './gpu.js';
+export { probeGpu, parseNvidiaSmiState, gpuPinEnv, listGpus } from './gpu.js';
+export type { GpuReading, GpuProbeContext, GpuList } from './gpu.js';
 export { createCommandRunner } from './exec.js';
 export type { CommandResult, CommandRunner, RunnerOptions } from './exec.js';
-export { WORKER_NODE_FLAGS, currentTarget, resolveEntryScript } from './target.js';
+export { WORKER_NODE_FLAGS, currentTarget, gpuConfigDir, resolveEntryScript } from './target.js';
 export type { ServiceTarget } from './target.js';
 export { servicePlan } from './plan.js';
 export type { PlannedCommand, ServicePlan } from './plan.js';

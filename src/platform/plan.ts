@@ -6,11 +6,12 @@ import {
   SERVICE_NAME,
   launchdPlist,
   scheduledTaskXml,
+  systemdGpuTemplate,
   systemdUnit,
   utf16le,
 } from './files.js';
 import type { ServiceTarget } from './target.js';
-import { cliArgs, launchdDomain, localAppData, xdgConfigHome } from './target.js';
+import { cliArgs, gpuConfigDir, launchdDomain, localAppData, xdgConfigHome } from './target.js';
 
 export interface PlannedCommand {
   argv: string[];
@@ -32,83 +33,156 @@ export interface ServicePlan {
   install: PlannedCommand[];
   uninstallBefore: PlannedCommand[];
   uninstallAfter: PlannedCommand[];
+  /** How to follow the logs: one command per line. */
   logsCommand: string;
   /** The log files the service manager writes the worker's output to (none where journald keeps it). */
   logFiles: string[];
+  /** `--gpus`: each GPU's worker and the config folder it runs on (install-service seeds it). */
+  gpuWorkers: Array<{ gpu: number; configDir: string; name: string }>;
+}
+
+/** One worker the service manager runs: the plain service, or the one pinned to a GPU. */
+interface Worker {
+  /** The service's name: studio-worker, or studio-worker-gpu<N>. */
+  name: string;
+  /** Added to the launchd label and log file names: '' or .gpu<N>. */
+  suffix: string;
+  target: ServiceTarget;
+  command: string[];
+  gpu?: number;
+}
+
+function workersOf(t: ServiceTarget): Worker[] {
+  if (!t.gpus || t.gpus.length === 0) {
+    return [{ name: SERVICE_NAME, suffix: '', target: t, command: ['run'] }];
+  }
+  const base = baseConfigDir(t);
+  return t.gpus.map((n) => ({
+    name: `${SERVICE_NAME}-gpu${n}`,
+    suffix: `.gpu${n}`,
+    target: { ...t, configDir: gpuConfigDir(base, n) },
+    command: ['run', '--gpu', String(n)],
+    gpu: n,
+  }));
+}
+
+function baseConfigDir(t: ServiceTarget): string {
+  if (t.configDir === undefined)
+    throw new UserError('install-service --gpus needs a config folder to start from');
+  return t.configDir;
+}
+
+function gpuWorkersOf(t: ServiceTarget): ServicePlan['gpuWorkers'] {
+  return workersOf(t).flatMap((w) =>
+    w.gpu === undefined ? [] : [{ gpu: w.gpu, configDir: baseConfigDir(w.target), name: w.name }],
+  );
 }
 
 function linuxPlan(t: ServiceTarget): ServicePlan {
-  const unit = `${SERVICE_NAME}.service`;
   const ctl = (...args: string[]): string[] => ['systemctl', '--user', ...args];
+  const unitDir = path.join(xdgConfigHome(t), 'systemd', 'user');
+  const gpus = t.gpus ?? [];
+  // One plain unit, or the template `studio-worker@.service` and an instance per GPU.
+  const [file, units] =
+    gpus.length === 0
+      ? [
+          { path: path.join(unitDir, `${SERVICE_NAME}.service`), content: Buffer.from(systemdUnit(t)) },
+          [`${SERVICE_NAME}.service`],
+        ]
+      : [
+          {
+            path: path.join(unitDir, `${SERVICE_NAME}@.service`),
+            content: Buffer.from(systemdGpuTemplate(t, baseConfigDir(t))),
+          },
+          gpus.map((n) => `${SERVICE_NAME}@${n}.service`),
+        ];
   return {
-    files: [
-      { path: path.join(xdgConfigHome(t), 'systemd', 'user', unit), content: Buffer.from(systemdUnit(t)) },
-    ],
+    files: [file],
     dirs: [],
     probe: ctl('show-environment'),
     install: [
       { argv: ctl('daemon-reload') },
-      { argv: ctl('enable', '--now', unit) },
-      { argv: ctl('try-restart', unit), onlyIfChanged: true },
+      { argv: ctl('enable', '--now', ...units) },
+      { argv: ctl('try-restart', ...units), onlyIfChanged: true },
     ],
-    uninstallBefore: [{ argv: ctl('disable', '--now', unit), mayFail: true }],
+    uninstallBefore: [{ argv: ctl('disable', '--now', ...units), mayFail: true }],
     uninstallAfter: [{ argv: ctl('daemon-reload'), mayFail: true }],
-    logsCommand: `journalctl --user -u ${SERVICE_NAME} -f`,
+    logsCommand: `journalctl --user -u ${gpus.length === 0 ? SERVICE_NAME : `'${SERVICE_NAME}@*'`} -f`,
     logFiles: [],
+    gpuWorkers: gpuWorkersOf(t).map((g) => ({ ...g, name: `${SERVICE_NAME}@${g.gpu}.service` })),
   };
 }
 
 function macPlan(t: ServiceTarget): ServicePlan {
-  const plist = path.join(t.home, 'Library', 'LaunchAgents', `${LAUNCHD_LABEL}.plist`);
   const logDir = path.join(t.home, 'Library', 'Logs', SERVICE_NAME);
-  const content = launchdPlist({
-    label: LAUNCHD_LABEL,
-    args: [t.nodePath, ...cliArgs(t, ['run'])],
-    keepAlive: true,
-    env: { NODE_ENV: 'production' },
-    stdoutPath: path.join(logDir, 'worker.log'),
-    stderrPath: path.join(logDir, 'worker.err.log'),
-    comment: HEADER,
+  const workers = workersOf(t).map((w) => {
+    const label = `${LAUNCHD_LABEL}${w.suffix}`;
+    const plist = path.join(t.home, 'Library', 'LaunchAgents', `${label}.plist`);
+    const logs = [path.join(logDir, `worker${w.suffix}.log`), path.join(logDir, `worker${w.suffix}.err.log`)];
+    const content = launchdPlist({
+      label,
+      args: [t.nodePath, ...cliArgs(w.target, w.command)],
+      keepAlive: true,
+      env: { NODE_ENV: 'production' },
+      stdoutPath: logs[0],
+      stderrPath: logs[1],
+      comment: HEADER,
+    });
+    const service = `${launchdDomain(t)}/${label}`;
+    return { plist, logs, content, service };
   });
-  const service = `${launchdDomain(t)}/${LAUNCHD_LABEL}`;
   return {
-    files: [{ path: plist, content: Buffer.from(content) }],
+    files: workers.map((w) => ({ path: w.plist, content: Buffer.from(w.content) })),
     dirs: [logDir],
-    install: [
+    install: workers.flatMap((w) => [
       // launchd keeps the definition it loaded: a changed plist takes effect only after a bootout
-      { argv: ['launchctl', 'bootout', service], mayFail: true, onlyIfChanged: true },
-      { argv: ['launchctl', 'bootstrap', launchdDomain(t), plist], unless: ['launchctl', 'print', service] },
-    ],
-    uninstallBefore: [{ argv: ['launchctl', 'bootout', service], mayFail: true }],
+      { argv: ['launchctl', 'bootout', w.service], mayFail: true, onlyIfChanged: true },
+      {
+        argv: ['launchctl', 'bootstrap', launchdDomain(t), w.plist],
+        unless: ['launchctl', 'print', w.service],
+      },
+    ]),
+    uninstallBefore: workers.map((w) => ({ argv: ['launchctl', 'bootout', w.service], mayFail: true })),
     uninstallAfter: [],
-    logsCommand: `tail -f ${JSON.stringify(path.join(logDir, 'worker.log'))} ${JSON.stringify(path.join(logDir, 'worker.err.log'))}`,
-    logFiles: [path.join(logDir, 'worker.log'), path.join(logDir, 'worker.err.log')],
+    logsCommand: `tail -f ${workers.flatMap((w) => w.logs.map((f) => JSON.stringify(f))).join(' ')}`,
+    logFiles: workers.flatMap((w) => w.logs),
+    gpuWorkers: gpuWorkersOf(t),
   };
 }
 
 function windowsPlan(t: ServiceTarget): ServicePlan {
   const dir = path.join(localAppData(t), SERVICE_NAME);
   const logDir = path.join(dir, 'logs');
-  const logFile = path.join(logDir, 'worker.log');
-  const xml = path.join(dir, `${SERVICE_NAME}-task.xml`);
+  const workers = workersOf(t).map((w) => {
+    const logFile = path.join(logDir, `worker${w.suffix.replace('.', '-')}.log`);
+    const xml = path.join(dir, `${w.name}-task.xml`);
+    const content = utf16le(scheduledTaskXml(w.target, logFile, { name: w.name, command: w.command }));
+    return { name: w.name, logFile, xml, content };
+  });
   return {
-    files: [{ path: xml, content: utf16le(scheduledTaskXml(t, logFile)) }],
+    files: workers.map((w) => ({ path: w.xml, content: w.content })),
     dirs: [logDir, dir],
-    install: [
-      { argv: ['schtasks', '/Create', '/TN', SERVICE_NAME, '/XML', xml, '/F'] },
-      { argv: ['schtasks', '/Run', '/TN', SERVICE_NAME], mayFail: true },
-    ],
-    uninstallBefore: [
-      { argv: ['schtasks', '/End', '/TN', SERVICE_NAME], mayFail: true },
-      { argv: ['schtasks', '/Delete', '/TN', SERVICE_NAME, '/F'], mayFail: true },
-    ],
+    install: workers.flatMap((w) => [
+      { argv: ['schtasks', '/Create', '/TN', w.name, '/XML', w.xml, '/F'] },
+      { argv: ['schtasks', '/Run', '/TN', w.name], mayFail: true },
+    ]),
+    uninstallBefore: workers.flatMap((w) => [
+      { argv: ['schtasks', '/End', '/TN', w.name], mayFail: true },
+      { argv: ['schtasks', '/Delete', '/TN', w.name, '/F'], mayFail: true },
+    ]),
     uninstallAfter: [],
-    logsCommand: `powershell -NoProfile -Command "Get-Content -Wait -Tail 50 '${logFile.replace(/'/g, "''")}'"`,
-    logFiles: [logFile],
+    logsCommand: workers
+      .map(
+        (w) =>
+          `powershell -NoProfile -Command "Get-Content -Wait -Tail 50 '${w.logFile.replace(/'/g, "''")}'"`,
+      )
+      .join('\n'),
+    logFiles: workers.map((w) => w.logFile),
+    gpuWorkers: gpuWorkersOf(t),
   };
 }
 
-/** What installing the worker as a service means on the target's platform. */
+/** What installing the worker as a service (or one per GPU) means on the target's platform. */
 export function servicePlan(t: ServiceTarget): ServicePlan {
   switch (t.platform) {
     case 'linux':

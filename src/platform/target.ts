@@ -21,6 +21,11 @@ export interface ServiceTarget {
   env?: NodeJS.ProcessEnv;
   /** Numeric user id for launchctl's gui/<uid> domain (macOS). */
   uid?: number;
+  /**
+   * `install-service --gpus`: one worker per GPU index instead of the one service, each on
+   * `gpuConfigDir(configDir, N)` (configDir is then required).
+   */
+  gpus?: readonly number[] | undefined;
 }
 
 /**
@@ -94,4 +99,12 @@ export function windowsUserId(t: ServiceTarget): string {
 
 export function launchdDomain(t: ServiceTarget): string {
   return `gui/${t.uid ?? process.getuid?.() ?? 501}`;
+}
+
+/**
+ * The config folder of the worker `install-service --gpus` pins to GPU `index`: beside the
+ * installer's config.toml, so each GPU's worker has its own registration, lock and ports.
+ */
+export function gpuConfigDir(baseConfigDir: string, index: number | string): string {
+  return path.join(baseConfigDir, `gpu-${index}`);
 }

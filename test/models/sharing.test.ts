@@ -60,4 +60,21 @@ describe('two jobs that need the same file', () => {
     b.release();
     expect((await cache.list()).map((f) => f.inUse)).toEqual([false]);
   });
+
+  it('share one download across workers on one cache (one per GPU): the second waits for the first', async () => {
+    const { file, body } = rig.model('fleet.gguf');
+    // Two caches on one root are two workers' caches: nothing in memory is shared, only the files.
+    const first = rig.cache();
+    const second = rig.cache();
+    const release = rig.server.hold();
+    const a = first.provision([file], never());
+    await rig.server.requestsReached(1);
+    const b = second.provision([file], never());
+    await delay(200);
+    release();
+    const [ma, mb] = await Promise.all([a, b]);
+    expect(mb.path('model')).toBe(ma.path('model'));
+    expect((await readFile(mb.path('model') ?? '')).equals(body)).toBe(true);
+    expect(rig.server.requests).toHaveLength(1);
+  });
 });

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseNvidiaSmiState, probeGpu, type CommandRunner } from '../../src/platform/index.js';
+import { listGpus, parseNvidiaSmiState, probeGpu, type CommandRunner } from '../../src/platform/index.js';
 
 const MIB = 1024 ** 2;
 const noNvidia: CommandRunner = () => Promise.resolve({ code: -1, stdout: '', stderr: '', error: 'ENOENT' });
@@ -75,6 +75,34 @@ describe('reading the GPU for admission', () => {
       }),
     ).toEqual({ source: 'unified memory', freeBytes: 5e9 });
     expect(await probeGpu({ run: noNvidia, platform: 'win32', arch: 'x64', sysRoot: sys })).toEqual({
+      reason: 'nvidia-smi is not on PATH',
+    });
+  });
+
+  it('lists the GPUs for install-service --gpus all: nvidia-smi indices, else amdgpu cards, else Apple silicon', async () => {
+    const smi: CommandRunner = (_cmd, args) =>
+      Promise.resolve({
+        code: 0,
+        stdout: args[0] === '--query-gpu=index,name' ? '0, NVIDIA H100 80GB HBM3\n1, NVIDIA L4\n' : '',
+        stderr: '',
+      });
+    expect(await listGpus({ run: smi, platform: 'linux', arch: 'x64', sysRoot: sys })).toEqual({
+      source: 'nvidia-smi',
+      gpus: [
+        { index: 0, name: 'NVIDIA H100 80GB HBM3' },
+        { index: 1, name: 'NVIDIA L4' },
+      ],
+    });
+    // card1 from the test above is an amdgpu card; card0 is not
+    expect(await listGpus({ run: noNvidia, platform: 'linux', arch: 'x64', sysRoot: sys })).toEqual({
+      source: 'amdgpu sysfs',
+      gpus: [{ index: 0, name: 'card1' }],
+    });
+    expect(await listGpus({ run: noNvidia, platform: 'darwin', arch: 'arm64', sysRoot: sys })).toEqual({
+      source: 'unified memory',
+      gpus: [{ index: 0, name: 'Apple silicon GPU' }],
+    });
+    expect(await listGpus({ run: noNvidia, platform: 'win32', arch: 'x64', sysRoot: sys })).toEqual({
       reason: 'nvidia-smi is not on PATH',
     });
   });

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installService, servicePlan, uninstallService } from '../../src/platform/index.js';
@@ -255,6 +255,112 @@ describe('install-service / uninstall-service', () => {
       ]);
       expect(gone.removed).toEqual([xmlPath(), path.join(taskDir(), 'logs'), taskDir()]);
       expect(await readdir(path.join(home, 'AppData', 'Local'))).toEqual([]);
+    });
+  });
+
+  describe('one worker per GPU (--gpus)', () => {
+    const cfg = (): string => path.join(home, 'cfg dir');
+    const gpuTarget = (platform: NodeJS.Platform): ServiceTarget =>
+      target(platform, { configDir: cfg(), gpus: [0, 2] });
+    const templatePath = (): string =>
+      path.join(home, '.config', 'systemd', 'user', 'studio-worker@.service');
+
+    it.runIf(hasSystemdAnalyze)(
+      'Linux: one template unit studio-worker@.service that systemd-analyze verify accepts for each instance',
+      async () => {
+        const { log } = captureLogger();
+        const { run: rec, calls } = recordingRunner();
+        const report = await installService(gpuTarget('linux'), { run: rec, log });
+        const template = await readFile(templatePath(), 'utf8');
+        expect(template).toContain(`--config-dir "${path.join(cfg(), 'gpu-%i')}" run --gpu %i`);
+        expect(template).toContain('Description=studio-worker on GPU %i');
+        // systemd-analyze verifies an instance name; the instance is a link to the template, as
+        // systemctl enable makes it.
+        const links = path.join(home, 'verify');
+        await mkdir(links);
+        for (const n of [0, 2]) {
+          await symlink(templatePath(), path.join(links, `studio-worker@${n}.service`));
+          const verdict = await run('systemd-analyze', [
+            'verify',
+            path.join(links, `studio-worker@${n}.service`),
+          ]);
+          expect(verdict).toMatchObject({ code: 0, stderr: '' });
+        }
+        expect(calls).toEqual([
+          ['systemctl', '--user', 'show-environment'],
+          ['systemctl', '--user', 'daemon-reload'],
+          ['systemctl', '--user', 'enable', '--now', 'studio-worker@0.service', 'studio-worker@2.service'],
+          ['systemctl', '--user', 'try-restart', 'studio-worker@0.service', 'studio-worker@2.service'],
+        ]);
+        expect(report.logsCommand).toBe("journalctl --user -u 'studio-worker@*' -f");
+        expect(servicePlan(gpuTarget('linux')).gpuWorkers).toEqual([
+          { gpu: 0, configDir: path.join(cfg(), 'gpu-0'), name: 'studio-worker@0.service' },
+          { gpu: 2, configDir: path.join(cfg(), 'gpu-2'), name: 'studio-worker@2.service' },
+        ]);
+        const off = recordingRunner();
+        expect((await uninstallService(gpuTarget('linux'), { run: off.run, log })).removed).toEqual([
+          templatePath(),
+        ]);
+        expect(off.calls).toContainEqual([
+          'systemctl',
+          '--user',
+          'disable',
+          '--now',
+          'studio-worker@0.service',
+          'studio-worker@2.service',
+        ]);
+      },
+    );
+
+    it('macOS: a LaunchAgent label and log files per GPU, each on its own config folder', async () => {
+      const { log } = captureLogger();
+      const t = gpuTarget('darwin');
+      const { run: rec, calls } = recordingRunner((argv) => ({ code: argv[1] === 'print' ? 113 : 0 }));
+      await installService(t, { run: rec, log });
+      const logDir = path.join(home, 'Library', 'Logs', 'studio-worker');
+      for (const n of [0, 2]) {
+        const plist = path.join(home, 'Library', 'LaunchAgents', `gg.minis.studio-worker.gpu${n}.plist`);
+        expect(plistValue(parseXml(await readFile(plist, 'utf8')))).toMatchObject({
+          Label: `gg.minis.studio-worker.gpu${n}`,
+          ProgramArguments: [
+            process.execPath,
+            '--max-semi-space-size=1',
+            t.entryScript,
+            '--config-dir',
+            path.join(cfg(), `gpu-${n}`),
+            'run',
+            '--gpu',
+            String(n),
+          ],
+          StandardOutPath: path.join(logDir, `worker.gpu${n}.log`),
+        });
+        expect(calls).toContainEqual(['launchctl', 'bootstrap', 'gui/501', plist]);
+      }
+      expect(servicePlan(t).logFiles).toHaveLength(4);
+    });
+
+    it('Windows: a Scheduled Task per GPU, named studio-worker-gpu<N>', async () => {
+      const { log } = captureLogger();
+      const { run: rec, calls } = recordingRunner();
+      await installService(gpuTarget('win32'), { run: rec, log });
+      const dir = path.join(home, 'AppData', 'Local', 'studio-worker');
+      for (const n of [0, 2]) {
+        const xml = path.join(dir, `studio-worker-gpu${n}-task.xml`);
+        const task = (await readFile(xml)).subarray(2).toString('utf16le');
+        expect(task).toContain(`<URI>\\studio-worker-gpu${n}</URI>`);
+        expect(task).toContain(
+          `run --gpu ${n} &gt;&gt; &quot;${path.join(dir, 'logs', `worker-gpu${n}.log`)}`,
+        );
+        expect(calls).toContainEqual([
+          'schtasks',
+          '/Create',
+          '/TN',
+          `studio-worker-gpu${n}`,
+          '/XML',
+          xml,
+          '/F',
+        ]);
+      }
     });
   });
 

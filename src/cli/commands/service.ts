@@ -1,21 +1,112 @@
+import { ConfigStore } from '../../config/index.js';
+import type { WorkerConfig } from '../../config/index.js';
 import {
   createCommandRunner,
   currentTarget,
   installService,
+  listGpus,
   servicePlan,
   uninstallService,
 } from '../../platform/index.js';
-import type { ServiceReport, ServiceTarget } from '../../platform/index.js';
-import { UserError } from '../../util/index.js';
+import type { CommandRunner, ServicePlan, ServiceReport, ServiceTarget } from '../../platform/index.js';
+import { ExitCode, UserError } from '../../util/index.js';
 import type { CommandContext } from '../context.js';
 
 export interface ServiceCommandOptions {
   dryRun?: boolean;
+  /** `--gpus all|0,2`: one worker per GPU. */
+  gpus?: string;
 }
 
 /** The service uses the config folder the installer used, whichever way it was chosen. */
-function targetFor(ctx: CommandContext): ServiceTarget {
-  return currentTarget({ configDir: ctx.store.dir });
+async function targetFor(
+  ctx: CommandContext,
+  opts: ServiceCommandOptions,
+  run: CommandRunner,
+): Promise<ServiceTarget> {
+  const target = currentTarget({ configDir: ctx.store.dir });
+  return opts.gpus === undefined ? target : { ...target, gpus: await resolveGpus(ctx, opts.gpus, run) };
+}
+
+/**
+ * `all` is every GPU this machine lists (none: a clear refusal, nothing installed); a list is
+ * taken as given, checked against the machine's GPUs where they can be listed.
+ */
+async function resolveGpus(ctx: CommandContext, value: string, run: CommandRunner): Promise<number[]> {
+  const listed = await listGpus({ run, platform: process.platform, arch: process.arch, sysRoot: '/sys' });
+  if (value.trim() === 'all') {
+    if ('reason' in listed) {
+      throw new UserError(
+        `--gpus all: this machine has no GPU the worker can use (${listed.reason}); nothing installed`,
+        ExitCode.system,
+      );
+    }
+    ctx.out(`GPUs (${listed.source}): ${listed.gpus.map((g) => `${g.index} ${g.name}`).join(', ')}`);
+    return listed.gpus.map((g) => g.index);
+  }
+  const parts = value.split(',').map((p) => p.trim());
+  const gpus = parts.map(Number);
+  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p)) || gpus.some((n) => n > 255)) {
+    throw new UserError(`--gpus expects "all" or GPU indices such as 0,2, got "${value}"`);
+  }
+  if (new Set(gpus).size !== gpus.length) throw new UserError(`--gpus names a GPU twice: "${value}"`);
+  if ('reason' in listed) {
+    ctx.log.warn(
+      `cannot list this machine's GPUs (${listed.reason}); installing for GPU ${gpus.join(', ')} as asked`,
+    );
+  } else {
+    const missing = gpus.filter((n) => !listed.gpus.some((g) => g.index === n));
+    if (missing.length > 0) {
+      throw new UserError(
+        `--gpus ${value}: no GPU ${missing.join(', ')} here; ${listed.source} lists ${listed.gpus.map((g) => g.index).join(', ')}`,
+      );
+    }
+  }
+  return gpus;
+}
+
+/** Keys that make a config this worker's own: each GPU's worker registers, and listens, by itself. */
+function gpuWorkerConfig(base: WorkerConfig, gpu: number): WorkerConfig {
+  const offset = (port: number) => port + 1 + gpu;
+  return {
+    ...base,
+    gpu,
+    dashboardPort: offset(base.dashboardPort),
+    localApiPort: offset(base.localApiPort),
+    workerId: undefined,
+    authToken: undefined,
+    installId: undefined,
+    registrationRequestId: undefined,
+    registrationSecret: undefined,
+    registrationRequestedAt: undefined,
+    registrationRejectedReason: undefined,
+    localApiToken: undefined,
+  };
+}
+
+/**
+ * Each GPU's config folder starts as a copy of this one's settings (never its registration), with
+ * `gpu` and its own ports; an existing one is left as it is, registration and all.
+ */
+async function seedGpuConfigs(ctx: CommandContext, plan: ServicePlan, dryRun: boolean): Promise<void> {
+  if (plan.gpuWorkers.length === 0) return;
+  const base = await ctx.store.load();
+  for (const w of plan.gpuWorkers) {
+    const store = new ConfigStore(w.configDir);
+    if (await store.exists()) {
+      ctx.out(`kept ${store.path} (GPU ${w.gpu}'s worker keeps its settings and registration)`);
+      continue;
+    }
+    const config = gpuWorkerConfig(base, w.gpu);
+    if (dryRun) {
+      ctx.out(
+        `would write ${store.path}: this config's settings with gpu = ${w.gpu}, dashboard_port = ${config.dashboardPort}, local_api_port = ${config.localApiPort}, no registration`,
+      );
+      continue;
+    }
+    await store.save(config);
+    ctx.out(`wrote ${store.path} (GPU ${w.gpu}: registers as a worker of its own on first start)`);
+  }
 }
 
 const shellWord = (w: string): string => (/^[A-Za-z0-9_@%+=:,./\\-]+$/.test(w) ? w : JSON.stringify(w));
@@ -33,15 +124,16 @@ function printCommands(ctx: CommandContext, report: ServiceReport): void {
 }
 
 export async function installServiceCommand(ctx: CommandContext, opts: ServiceCommandOptions): Promise<void> {
-  const target = targetFor(ctx);
+  const run = createCommandRunner({ timeoutMs: 30_000 });
+  const target = await targetFor(ctx, opts, run);
   const dryRun = opts.dryRun ?? false;
-  const report = await installService(target, {
-    run: createCommandRunner({ timeoutMs: 30_000 }),
-    log: ctx.log,
-    dryRun,
-  });
+  const plan = servicePlan(target);
+  for (const w of plan.gpuWorkers) ctx.out(`GPU ${w.gpu}: ${w.name}, config folder ${w.configDir}`);
+  // Before the services start, so each finds its config.
+  await seedGpuConfigs(ctx, plan, dryRun);
+  const report = await installService(target, { run, log: ctx.log, dryRun });
   if (dryRun) {
-    for (const f of servicePlan(target).files) {
+    for (const f of plan.files) {
       const text =
         f.content[0] === 0xff && f.content[1] === 0xfe
           ? f.content.subarray(2).toString('utf16le')
@@ -53,7 +145,7 @@ export async function installServiceCommand(ctx: CommandContext, opts: ServiceCo
     for (const file of report.unchanged) ctx.out(`unchanged ${file} (already what install writes)`);
   }
   printCommands(ctx, report);
-  ctx.out(`logs: ${report.logsCommand}`);
+  ctx.out(`logs: ${report.logsCommand.split('\n').join('\n      ')}`);
   if (report.failed) throw new UserError(`install-service: ${report.failed}`);
 }
 
@@ -62,11 +154,8 @@ export async function uninstallServiceCommand(
   opts: ServiceCommandOptions,
 ): Promise<void> {
   const dryRun = opts.dryRun ?? false;
-  const report = await uninstallService(targetFor(ctx), {
-    run: createCommandRunner({ timeoutMs: 30_000 }),
-    log: ctx.log,
-    dryRun,
-  });
+  const run = createCommandRunner({ timeoutMs: 30_000 });
+  const report = await uninstallService(await targetFor(ctx, opts, run), { run, log: ctx.log, dryRun });
   if (report.removed.length === 0) ctx.out('nothing to remove: the service is not installed');
   for (const p of report.removed) ctx.out(`${dryRun ? 'would remove' : 'removed'} ${p}`);
   for (const p of report.kept)
