@@ -118,12 +118,22 @@ export function buildProgram(): Command {
       '--metrics-listen <[host:]port>',
       'serve Prometheus /metrics and /healthz there, without a token (a bare port: 127.0.0.1)',
     )
+    .option(
+      '--no-dashboard',
+      'serve no dashboard (by default the worker serves it on 127.0.0.1:dashboard_port for `ui` to attach to)',
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  studio-worker run --log-level debug\n  studio-worker run --metrics-listen 9464   # curl http://127.0.0.1:9464/metrics',
+      '\nExamples:\n  studio-worker run --log-level debug\n  studio-worker run --metrics-listen 9464   # curl http://127.0.0.1:9464/metrics\n  studio-worker ui                          # while run runs: opens its dashboard, no second worker',
     )
-    .action(async (o: { grace: string; waitForLock?: boolean; metricsListen?: string; gpu?: string }) =>
-      (await import('./commands/run.js')).runCommand(makeContext(program), o),
+    .action(
+      async (o: {
+        grace: string;
+        waitForLock?: boolean;
+        metricsListen?: string;
+        gpu?: string;
+        dashboard?: boolean;
+      }) => (await import('./commands/run.js')).runCommand(makeContext(program), o),
     );
 
   program

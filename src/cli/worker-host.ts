@@ -3,6 +3,7 @@ import { launchInstalledUpdate, startAutoUpdater } from '../update/index.js';
 import { VERSION } from '../version.js';
 import { acquireDaemonLock, LOCK_FILE, LockHeldError, Worker, type HeldLock } from '../worker/index.js';
 import { ExitCode, UserError } from '../util/index.js';
+import type { LockRecord } from '../util/index.js';
 import { startMetricsServer, WorkerMetrics } from '../metrics/index.js';
 import { currentTarget, servicePlan, trimLogs } from '../platform/index.js';
 import type { CommandContext } from './context.js';
@@ -27,6 +28,11 @@ export async function hostWorker(
     metricsListen?: string;
     /** `--gpu N`: pin the worker to one GPU. */
     gpu?: number;
+    /**
+     * Another worker holds this config: true when this command has done its job without a worker
+     * of its own (`ui` attached to that worker's dashboard); false gives exit code 7.
+     */
+    onLockHeld?: (holder: LockRecord) => Promise<boolean>;
   },
 ): Promise<void> {
   const argv = process.argv.slice(2);
@@ -52,7 +58,8 @@ export async function hostWorker(
     for (;;) {
       // One worker per config folder, held while this worker runs and handed back before an update
       // starts the new version (which takes it in turn).
-      const lock = await takeLock(ctx, opts.waitForLock ?? false);
+      const lock = await takeLock(ctx, opts.waitForLock ?? false, opts.onLockHeld);
+      if (!lock) return;
       const worker = new Worker({
         store: ctx.store,
         log: ctx.log,
@@ -119,7 +126,11 @@ function startLogTrim(ctx: CommandContext, gpu: number | undefined): NodeJS.Time
   return timer;
 }
 
-async function takeLock(ctx: CommandContext, wait: boolean): Promise<HeldLock> {
+async function takeLock(
+  ctx: CommandContext,
+  wait: boolean,
+  onLockHeld: ((holder: LockRecord) => Promise<boolean>) | undefined,
+): Promise<HeldLock | undefined> {
   const controller = new AbortController();
   const offSignals = wait
     ? onShutdownSignal(() => {
@@ -141,7 +152,10 @@ async function takeLock(ctx: CommandContext, wait: boolean): Promise<HeldLock> {
         ),
     });
   } catch (e) {
-    if (e instanceof LockHeldError) throw new UserError(e.message, ExitCode.locked);
+    if (e instanceof LockHeldError) {
+      if (await onLockHeld?.(e.holder)) return undefined;
+      throw new UserError(e.message, ExitCode.locked);
+    }
     if (controller.signal.aborted)
       throw new UserError('stopped while waiting for the other worker', ExitCode.ok);
     throw e;

@@ -1,5 +1,6 @@
 import { UserError } from '../../util/index.js';
 import type { CommandContext } from '../context.js';
+import { serveDashboard } from '../dashboard-host.js';
 import { hostWorker } from '../worker-host.js';
 
 export function parseSeconds(value: string, flag: string): number {
@@ -11,7 +12,14 @@ export function parseSeconds(value: string, flag: string): number {
 
 export async function runCommand(
   ctx: CommandContext,
-  opts: { grace: string; waitForLock?: boolean; metricsListen?: string; gpu?: string },
+  opts: {
+    grace: string;
+    waitForLock?: boolean;
+    metricsListen?: string;
+    gpu?: string;
+    /** false with --no-dashboard. */
+    dashboard?: boolean;
+  },
 ): Promise<void> {
   const gpu = opts.gpu === undefined ? undefined : Number(opts.gpu);
   if (gpu !== undefined && (!Number.isInteger(gpu) || gpu < 0 || gpu > 255)) {
@@ -22,5 +30,18 @@ export async function runCommand(
     graceMs: parseSeconds(opts.grace, '--grace') * 1000,
     waitForLock: opts.waitForLock ?? false,
     ...(opts.metricsListen !== undefined ? { metricsListen: opts.metricsListen } : {}),
+    // The dashboard a later `studio-worker ui` attaches to; without a browser, and a taken port is
+    // only a warning: the service's work is the studio's jobs.
+    ...(opts.dashboard === false
+      ? {}
+      : {
+          attach: async (worker) => {
+            const { dashboardPort } = await ctx.store.load();
+            const dashboard = await serveDashboard(ctx, worker, { port: dashboardPort, required: false });
+            return async () => {
+              await dashboard?.close();
+            };
+          },
+        }),
   });
 }

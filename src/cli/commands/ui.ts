@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
-import { loadOrCreateDashboardToken, startDashboard, startNotifications } from '../../dashboard/index.js';
+import { startNotifications } from '../../dashboard/index.js';
 import type { UpdateCheckResponse } from '../../dashboard/index.js';
 import { UserError, toError } from '../../util/index.js';
+import { runningDashboard, serveDashboard } from '../dashboard-host.js';
 import { hostWorker } from '../worker-host.js';
 import type { CommandContext } from '../context.js';
 import { parseSeconds } from './run.js';
@@ -23,44 +24,41 @@ export interface UiOptions {
   checkForUpdate?: () => Promise<UpdateCheckResponse>;
 }
 
-/** `studio-worker ui`: the worker plus its local dashboard (and desktop notifications). */
+/**
+ * `studio-worker ui`: the worker plus its local dashboard (and desktop notifications). When a
+ * worker already runs on this config (the service, say) and serves a dashboard, `ui` attaches to
+ * it, opening that dashboard instead of starting a second worker.
+ */
 export async function uiCommand(ctx: CommandContext, opts: UiOptions): Promise<void> {
   const config = await ctx.store.load();
   const port = opts.port === undefined ? config.dashboardPort : parsePort(opts.port);
   const graceMs = parseSeconds(opts.grace ?? '30', '--grace') * 1000;
 
-  const token = await loadOrCreateDashboardToken(ctx.store.dir);
   await hostWorker(ctx, {
     graceMs,
     waitForLock: opts.waitForLock ?? false,
+    onLockHeld: async (holder) => {
+      const url = await runningDashboard(ctx, holder.pid);
+      if (!url) return false;
+      ctx.out(`A worker already runs on this config (pid ${holder.pid}); attached to its dashboard.`);
+      ctx.out(`Dashboard: ${url}`);
+      if (opts.open) openBrowser(url, ctx);
+      return true;
+    },
     attach: async (worker) => {
-      let dashboard;
-      try {
-        dashboard = await startDashboard({
-          worker,
-          store: ctx.store,
-          log: ctx.log,
-          port,
-          token,
-          ...(opts.checkForUpdate ? { checkForUpdate: opts.checkForUpdate } : {}),
-        });
-      } catch (e) {
-        const err = toError(e);
-        if ((err as { code?: unknown }).code === 'EADDRINUSE') {
-          throw new UserError(
-            `Port ${port} is in use (another \`studio-worker ui\`?). Pick another with --port or dashboard_port.`,
-          );
-        }
-        throw err;
-      }
+      const dashboard = await serveDashboard(ctx, worker, {
+        port,
+        required: true,
+        ...(opts.checkForUpdate ? { checkForUpdate: opts.checkForUpdate } : {}),
+      });
+      if (!dashboard) throw new Error('the dashboard did not start'); // required: it throws instead
       const notifications = startNotifications({ worker, log: ctx.log });
       ctx.out(`Dashboard: ${dashboard.url}`);
       await opts.afterStart?.();
       if (opts.open) openBrowser(dashboard.url, ctx);
-      const opened = dashboard;
       return async () => {
         notifications.stop();
-        await opened.close();
+        await dashboard.close();
       };
     },
   });

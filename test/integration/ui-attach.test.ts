@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, runCli } from '../support/cli.js';
+import type { Harness } from '../support/harness.js';
+import { startHarness } from '../support/harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+const env = { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' };
+
+/** A port nothing listens on now (the config cannot say "any port" for the dashboard). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+/** A registered config and a `run` on it; resolves once that worker holds the config. */
+async function runningWorker(args: string[] = []): Promise<{ pid: number; stop: () => Promise<void> }> {
+  h = await startHarness({ config: { dashboardPort: await freePort() } });
+  const registering = h.startWorker();
+  await registering.next('session:welcomed');
+  await registering.stop();
+  const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, 'run', ...args], {
+    env,
+    stdio: 'ignore',
+  });
+  const dir = h.configDir;
+  await expect.poll(() => existsSync(join(dir, 'daemon.lock')), { timeout: 20_000 }).toBe(true);
+  return {
+    pid: child.pid ?? 0,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+describe('ui while a worker already runs on the config', () => {
+  it('attaches to the running worker’s dashboard instead of starting a second worker', async () => {
+    const worker = await runningWorker();
+    try {
+      const dir = h!.configDir;
+      await expect.poll(() => existsSync(join(dir, 'dashboard.json')), { timeout: 20_000 }).toBe(true);
+      const ui = await runCli(['--config-dir', dir, 'ui', '--no-open'], {
+        STUDIO_WORKER_LOCAL_API_PORT: '0',
+      });
+      expect(ui.stderr).toBe('');
+      expect(ui.code).toBe(0);
+      expect(ui.stdout).toContain(
+        `A worker already runs on this config (pid ${worker.pid}); attached to its dashboard.`,
+      );
+      const url = /Dashboard: (\S+)/.exec(ui.stdout)?.[1] ?? '';
+      const published = JSON.parse(await readFile(join(dir, 'dashboard.json'), 'utf8')) as { url: string };
+      expect(url.startsWith(published.url)).toBe(true);
+      // The URL carries the token: the running worker's API answers with its own status.
+      const token = new URL(url).searchParams.get('token') ?? '';
+      const status = await fetch(new URL('api/status', published.url), {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(status.status).toBe(200);
+      expect(JSON.stringify(await status.json())).toContain(
+        h!.studio.admin.listWorkers()[0]?.workerId ?? '?',
+      );
+      // Still one worker on this config, and the running one still holds it.
+      expect((JSON.parse(await readFile(join(dir, 'daemon.lock'), 'utf8')) as { pid: number }).pid).toBe(
+        worker.pid,
+      );
+    } finally {
+      await worker.stop();
+    }
+    expect(existsSync(join(h!.configDir, 'dashboard.json'))).toBe(false);
+  });
+
+  it('exits 7 naming the holder when that worker serves no dashboard (run --no-dashboard)', async () => {
+    const worker = await runningWorker(['--no-dashboard']);
+    try {
+      const ui = await runCli(['--config-dir', h!.configDir, 'ui', '--no-open'], {
+        STUDIO_WORKER_LOCAL_API_PORT: '0',
+      });
+      expect(ui.code).toBe(7);
+      expect(ui.stderr).toContain(`another studio-worker (pid ${worker.pid}`);
+      expect(existsSync(join(h!.configDir, 'dashboard.json'))).toBe(false);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
