@@ -70,9 +70,7 @@ describe('one worker per config folder (daemon.lock)', () => {
 
   it('two `run`s on one config cannot both take jobs: the second exits 7; after a kill -9 the next one takes over', async () => {
     h = await startHarness();
-    const registering = h.startWorker();
-    const { workerId } = await registering.next('session:welcomed');
-    await registering.stop();
+    const workerId = await h.register();
     const env = { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' };
     const first = spawn(process.execPath, [CLI, '--config-dir', h.configDir, 'run'], {
       env,

@@ -12,7 +12,8 @@ import { runCli } from '../support/cli.js';
 
 const MODEL = join(import.meta.dirname, '../../../shared/models/stories260K.gguf');
 
-const cli = (args: string[]) => runCli(args);
+/** `studio-worker generate` on this test's config. */
+const generate = (...args: string[]) => runCli(['--config-dir', dir, 'generate', ...args]);
 
 let dir: string;
 beforeAll(async () => {
@@ -29,10 +30,7 @@ afterAll(async () => {
 describe('studio-worker generate', () => {
   it('runs one synthetic image job locally and writes a decodable file', async () => {
     const out = join(dir, 'fox.png');
-    const { code, stdout, stderr } = await cli([
-      '--config-dir',
-      dir,
-      'generate',
+    const { code, stdout, stderr } = await generate(
       '--kind',
       'image',
       '--engine',
@@ -47,7 +45,7 @@ describe('studio-worker generate', () => {
       'png',
       '-o',
       out,
-    ]);
+    );
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toContain('png 96×64');
@@ -55,42 +53,17 @@ describe('studio-worker generate', () => {
   });
 
   it('refuses a job the contract does not allow, naming the field', async () => {
-    const { code, stderr } = await cli([
-      '--config-dir',
-      dir,
-      'generate',
-      '--kind',
-      'image',
-      '--engine',
-      'synthetic',
-      '--width',
-      'wide',
-    ]);
+    const { code, stderr } = await generate('--kind', 'image', '--engine', 'synthetic', '--width', 'wide');
     expect(code).toBe(2);
     expect(stderr).toContain('--width');
   });
 
   it('takes a local file as the job input, and --repeat runs the job again in the same process', async () => {
     const wav = join(dir, 'speech.wav');
-    const tts = await cli([
-      '--config-dir',
-      dir,
-      'generate',
-      '--kind',
-      'audio_tts',
-      '--engine',
-      'synthetic',
-      '--text',
-      'hello',
-      '-o',
-      wav,
-    ]);
+    const tts = await generate('--kind', 'audio_tts', '--engine', 'synthetic', '--text', 'hello', '-o', wav);
     expect(tts.code).toBe(0);
     const out = join(dir, 'stt.json');
-    const { code, stdout, stderr } = await cli([
-      '--config-dir',
-      dir,
-      'generate',
+    const { code, stdout, stderr } = await generate(
       '--kind',
       'audio_stt',
       '--engine',
@@ -101,35 +74,18 @@ describe('studio-worker generate', () => {
       '2',
       '-o',
       out,
-    ]);
+    );
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(stdout).toMatch(/audio_stt on synthetic \(run 1\/2\): .*\naudio_stt on synthetic \(run 2\/2\): /);
     expect(JSON.parse(await readFile(out, 'utf8'))).toHaveProperty('segments');
     expect(
-      (
-        await cli([
-          '--config-dir',
-          dir,
-          'generate',
-          '--kind',
-          'llm',
-          '--engine',
-          'synthetic',
-          '--message',
-          'hi',
-          '--repeat',
-          '0',
-        ])
-      ).code,
+      (await generate('--kind', 'llm', '--engine', 'synthetic', '--message', 'hi', '--repeat', '0')).code,
     ).toBe(2);
   });
 
   it('says what to install for an engine it cannot run', async () => {
-    const { code, stderr } = await cli([
-      '--config-dir',
-      dir,
-      'generate',
+    const { code, stderr } = await generate(
       '--kind',
       'image',
       '--engine',
@@ -138,7 +94,7 @@ describe('studio-worker generate', () => {
       'x',
       '--file',
       'diffusion-model=http://127.0.0.1:9/flux.gguf',
-    ]);
+    );
     expect(code).toBe(2);
     expect(stderr).toContain('sd_cli_path');
   });
@@ -152,10 +108,7 @@ describe('studio-worker generate', () => {
       const port = (server.address() as AddressInfo).port;
       try {
         const out = join(dir, 'story.json');
-        const { code, stdout, stderr } = await cli([
-          '--config-dir',
-          dir,
-          'generate',
+        const { code, stdout, stderr } = await generate(
           '--kind',
           'llm',
           '--engine',
@@ -170,7 +123,7 @@ describe('studio-worker generate', () => {
           '16',
           '-o',
           out,
-        ]);
+        );
         expect(stderr).not.toMatch(/error/i);
         expect(code).toBe(0);
         expect(stdout).toContain('tokens');
@@ -191,19 +144,13 @@ describe('studio-worker generate with a model file already on disk', () => {
     async () => {
       for (const [i, spec] of [`model=${MODEL}`, `model=${pathToFileURL(MODEL).href}`].entries()) {
         const out = join(dir, `local-${i}.json`);
-        const args = [
-          '--config-dir',
-          dir,
-          'generate',
+        const { code, stdout, stderr } = await generate(
           '--kind',
           'llm',
           '--engine',
           'llama-cpp',
           '--file',
           spec,
-        ];
-        const { code, stdout, stderr } = await cli([
-          ...args,
           '--cli-default',
           'contextSize=512',
           '--message',
@@ -212,7 +159,7 @@ describe('studio-worker generate with a model file already on disk', () => {
           '8',
           '-o',
           out,
-        ]);
+        );
         expect(stderr).not.toMatch(/error/i);
         expect(code).toBe(0);
         expect(stdout).toContain('tokens');
@@ -225,18 +172,16 @@ describe('studio-worker generate with a model file already on disk', () => {
 
   it('says plainly when the local model file does not exist (exit 2)', async () => {
     const missing = join(dir, 'nope.gguf');
-    const args = [
-      '--config-dir',
-      dir,
-      'generate',
+    const { code, stderr } = await generate(
       '--kind',
       'llm',
       '--engine',
       'llama-cpp',
       '--message',
       'hi',
-    ];
-    const { code, stderr } = await cli([...args, '--file', `model=${missing}`]);
+      '--file',
+      `model=${missing}`,
+    );
     expect(code).toBe(2);
     expect(stderr.trim()).toBe(`studio-worker: --file model=${missing}: ${missing} does not exist`);
   });
@@ -252,10 +197,7 @@ describe('studio-worker generate --enqueue', () => {
   });
 
   it('puts the same job on a dev studio’s queue instead of running it', async () => {
-    const { code, stdout } = await cli([
-      '--config-dir',
-      dir,
-      'generate',
+    const { code, stdout } = await generate(
       '--kind',
       'audio_tts',
       '--engine',
@@ -264,7 +206,7 @@ describe('studio-worker generate --enqueue', () => {
       'hello',
       '--enqueue',
       studio.url,
-    ]);
+    );
     expect(code).toBe(0);
     const [job] = studio.admin.listJobs();
     expect(stdout).toContain(job?.jobId);

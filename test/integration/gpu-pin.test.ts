@@ -7,8 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { gpuPinEnv, probeGpu, type CommandRunner } from '../../src/platform/index.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
+import { CLI, startRun } from '../support/cli.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 const NVIDIA_SMI_STANDIN = fileURLToPath(new URL('../fixtures/nvidia-smi-standin/', import.meta.url));
 let h: Harness | undefined;
 let dir: string | undefined;
@@ -42,36 +42,22 @@ describe('one worker per GPU (--gpu N)', () => {
 
   it('run --gpu 1 (stand-in nvidia-smi with two GPUs) reports GPU 1 in its metrics', async () => {
     h = await startHarness();
-    const registering = h.startWorker();
-    await registering.next('session:welcomed');
-    await registering.stop();
+    await h.register();
     dir = await mkdtemp(join(tmpdir(), 'sw-gpu-'));
     const state = join(dir, 'gpus');
     await writeFile(
       state,
       'memory.free=1000,temperature.gpu=40,memory.total=8000\nmemory.free=2000,temperature.gpu=50,memory.total=16000\n',
     );
-    const child = spawn(
-      process.execPath,
-      [CLI, '--config-dir', h.configDir, 'run', '--gpu', '1', '--metrics-listen', '127.0.0.1:0'],
-      {
-        env: {
-          ...process.env,
-          LOG_LEVEL: 'warn',
-          STUDIO_WORKER_LOCAL_API_PORT: '0',
-          PATH: `${NVIDIA_SMI_STANDIN}${delimiter}${dirname(process.execPath)}${delimiter}/usr/bin:/bin`,
-          NVIDIA_SMI_STANDIN_STATE: state,
-        },
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const run = startRun(h.configDir, ['--gpu', '1', '--metrics-listen', '127.0.0.1:0'], {
+      PATH: `${NVIDIA_SMI_STANDIN}${delimiter}${dirname(process.execPath)}${delimiter}/usr/bin:/bin`,
+      NVIDIA_SMI_STANDIN_STATE: state,
+    });
     try {
       await expect
-        .poll(() => /metrics on (http:\/\/[^/]+)\/metrics/.exec(out)?.[1], { timeout: 20_000 })
+        .poll(() => /metrics on (http:\/\/[^/]+)\/metrics/.exec(run.stdout())?.[1], { timeout: 20_000 })
         .toBeTruthy();
-      const base = /metrics on (http:\/\/[^/]+)\/metrics/.exec(out)?.[1] ?? '';
+      const base = /metrics on (http:\/\/[^/]+)\/metrics/.exec(run.stdout())?.[1] ?? '';
       await expect
         .poll(
           async () =>
@@ -88,8 +74,7 @@ describe('one worker per GPU (--gpu N)', () => {
       const caps = h.studio.admin.listWorkers()[0]?.capabilities;
       expect(caps?.vramTotalGb).toBe(15.6); // GPU 1's 16000 MiB, not the sum of both
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await run.stop();
     }
   });
 

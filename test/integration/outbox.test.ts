@@ -44,9 +44,7 @@ describe('results are never lost', () => {
 
   it('delivers a result left in the outbox by a killed worker when it starts again', async () => {
     h = await startHarness();
-    const registering = h.startWorker();
-    await registering.next('session:welcomed');
-    expect(await registering.stop()).toBeUndefined();
+    await h.register();
     // First run: a real worker process whose uploads all fail, killed once its result is on disk.
     h.studio.admin.failNextUploads(1_000, 500);
     const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, '--log-level', 'warn', 'run'], {

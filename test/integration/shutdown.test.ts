@@ -17,9 +17,7 @@ afterEach(async () => {
 describe('stopping a running worker process with SIGTERM', () => {
   it('lets the running job finish, flushes its logs, closes with 1000 and exits 0 (and serves the local API meanwhile)', async () => {
     h = await startHarness();
-    const registering = h.startWorker();
-    const { workerId } = await registering.next('session:welcomed');
-    expect(await registering.stop()).toBeUndefined();
+    const workerId = await h.register();
 
     const closes: number[] = [];
     h.studio.events.on('worker', (e) => {
@@ -65,9 +63,7 @@ describe('stopping a running worker process with SIGTERM', () => {
 
   it('exits at once with 130 on a second signal while the job is still finishing', async () => {
     h = await startHarness();
-    const registering = h.startWorker();
-    const { workerId } = await registering.next('session:welcomed');
-    expect(await registering.stop()).toBeUndefined();
+    const workerId = await h.register();
     const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, 'run'], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });

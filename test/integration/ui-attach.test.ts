@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, runCli } from '../support/cli.js';
+import { runCli, startRun } from '../support/cli.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
 
@@ -14,8 +13,6 @@ afterEach(async () => {
   await h?.close();
   h = undefined;
 });
-
-const env = { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' };
 
 /** A port nothing listens on now (the config cannot say "any port" for the dashboard). */
 async function freePort(): Promise<number> {
@@ -29,22 +26,11 @@ async function freePort(): Promise<number> {
 /** A registered config and a `run` on it; resolves once that worker holds the config. */
 async function runningWorker(args: string[] = []): Promise<{ pid: number; stop: () => Promise<void> }> {
   h = await startHarness({ config: { dashboardPort: await freePort() } });
-  const registering = h.startWorker();
-  await registering.next('session:welcomed');
-  await registering.stop();
-  const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, 'run', ...args], {
-    env,
-    stdio: 'ignore',
-  });
+  await h.register();
+  const run = startRun(h.configDir, args);
   const dir = h.configDir;
   await expect.poll(() => existsSync(join(dir, 'daemon.lock')), { timeout: 20_000 }).toBe(true);
-  return {
-    pid: child.pid ?? 0,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    },
-  };
+  return { pid: run.child.pid ?? 0, stop: run.stop };
 }
 
 describe('ui while a worker already runs on the config', () => {

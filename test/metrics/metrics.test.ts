@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseListen, WorkerMetrics } from '../../src/metrics/index.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
+import { startRun } from '../support/cli.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
 let h: Harness | undefined;
 afterEach(async () => {
   await h?.close();
@@ -73,31 +71,19 @@ describe('Prometheus metrics and /healthz', () => {
 
   it('run --metrics-listen serves /metrics and /healthz without a token', async () => {
     h = await startHarness();
-    const registering = h.startWorker();
-    await registering.next('session:welcomed');
-    await registering.stop();
-    const child = spawn(
-      process.execPath,
-      [CLI, '--config-dir', h.configDir, 'run', '--metrics-listen', '127.0.0.1:0'],
-      {
-        env: { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' },
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    await h.register();
+    const run = startRun(h.configDir, ['--metrics-listen', '127.0.0.1:0']);
     try {
       await expect
-        .poll(() => /metrics on (http:\/\/[^/]+)\/metrics/.exec(out)?.[1], { timeout: 20_000 })
+        .poll(() => /metrics on (http:\/\/[^/]+)\/metrics/.exec(run.stdout())?.[1], { timeout: 20_000 })
         .toBeTruthy();
-      const base = /metrics on (http:\/\/[^/]+)\/metrics/.exec(out)?.[1] ?? '';
+      const base = /metrics on (http:\/\/[^/]+)\/metrics/.exec(run.stdout())?.[1] ?? '';
       await expect.poll(async () => (await fetch(`${base}/healthz`)).status, { timeout: 20_000 }).toBe(200);
       const text = await (await fetch(`${base}/metrics`)).text();
       expect(text).toContain('studio_worker_session_connected 1');
       expect((await fetch(`${base}/other`)).status).toBe(404);
     } finally {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
+      await run.stop();
     }
   });
 });

@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 /** The built CLI, as an operator runs it. */
@@ -21,4 +22,31 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Cli
         resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
     );
   });
+}
+
+export interface RunProcess {
+  child: ChildProcess;
+  /** Everything it printed to stdout so far. */
+  stdout: () => string;
+  /** SIGTERM, as a service manager stops it; resolves once it has exited. */
+  stop: () => Promise<void>;
+}
+
+/** `run` as a worker process on `configDir`, its local API on any free port; `env` adds to this process's. */
+export function startRun(configDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunProcess {
+  const child = spawn(process.execPath, [CLI, '--config-dir', configDir, 'run', ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'ignore'],
+  });
+  let out = '';
+  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    child,
+    stdout: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }

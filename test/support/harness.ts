@@ -31,6 +31,11 @@ export interface Harness {
   /** Every log line the workers wrote, as JSON text. */
   logText: () => string;
   startWorker: (opts?: Partial<WorkerOptions>) => RunningWorker;
+  /**
+   * Registers the config with the studio (an in-process worker, welcomed once, then stopped
+   * cleanly), for a worker process started on it next; answers the worker id.
+   */
+  register: () => Promise<string>;
   close: () => Promise<void>;
 }
 
@@ -110,6 +115,13 @@ export async function startHarness(
     store,
     logText: () => logs.join(''),
     startWorker,
+    register: async () => {
+      const registering = startWorker();
+      const { workerId } = await registering.next('session:welcomed');
+      const stopped = await registering.stop();
+      if (stopped) throw new Error(`the registering worker did not stop cleanly: ${stopped.message}`);
+      return workerId;
+    },
     close: async () => {
       await Promise.all(workers.map((w) => w.stop()));
       await studio.close();
