@@ -26,6 +26,7 @@ const nonNegativeInt = z
   .int({ message: 'expected a whole number' })
   .min(0, { message: 'must not be negative' });
 const text = z.string();
+const port = z.number().int({ message: 'expected a whole number' }).min(1).max(65535);
 
 /** Checks that a row's schema produces the type of its WorkerConfig key. */
 function field<K extends keyof WorkerConfig>(spec: FieldSpec<K>): FieldSpec {
@@ -53,12 +54,7 @@ export const FIELDS: readonly FieldSpec[] = [
   }),
   field({ key: 'modelsRoot', toml: 'models_root', group: 'operator', schema: z.string().min(1) }),
   field({ key: 'sdCliPath', toml: 'sd_cli_path', group: 'operator', schema: z.string().min(1) }),
-  field({
-    key: 'dashboardPort',
-    toml: 'dashboard_port',
-    group: 'operator',
-    schema: z.number().int({ message: 'expected a whole number' }).min(1).max(65535),
-  }),
+  field({ key: 'dashboardPort', toml: 'dashboard_port', group: 'operator', schema: port }),
   field({ key: 'notifyJobCompleted', toml: 'notify_job_completed', group: 'operator', schema: z.boolean() }),
   field({ key: 'notifyJobFailed', toml: 'notify_job_failed', group: 'operator', schema: z.boolean() }),
   field({
@@ -96,12 +92,7 @@ export const FIELDS: readonly FieldSpec[] = [
   field({ key: 'gpu', toml: 'gpu', group: 'operator', schema: nonNegativeInt }),
   field({ key: 'onlyWhenIdle', toml: 'only_when_idle', group: 'operator', schema: z.boolean() }),
   field({ key: 'fsyncResults', toml: 'fsync_results', group: 'operator', schema: z.boolean() }),
-  field({
-    key: 'localApiPort',
-    toml: 'local_api_port',
-    group: 'operator',
-    schema: z.number().int({ message: 'expected a whole number' }).min(1).max(65535),
-  }),
+  field({ key: 'localApiPort', toml: 'local_api_port', group: 'operator', schema: port }),
   field({ key: 'localApiToken', toml: 'local_api_token', group: 'internal', schema: text, secret: true }),
   field({ key: 'workerId', toml: 'worker_id', group: 'internal', schema: text }),
   field({ key: 'authToken', toml: 'auth_token', group: 'internal', schema: text, secret: true }),

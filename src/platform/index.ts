@@ -8,6 +8,7 @@ export { parseRocmSmiVram } from './vram.js';
 export { probeGpu, parseNvidiaSmiState, gpuPinEnv, listGpus } from './gpu.js';
 export type { GpuReading, GpuProbeContext, GpuList } from './gpu.js';
 export { createCommandRunner } from './exec.js';
+export { ldconfigCache } from './ldconfig.js';
 export type { CommandResult, CommandRunner, RunnerOptions } from './exec.js';
 export { WORKER_NODE_FLAGS, currentTarget, gpuConfigDir, resolveEntryScript } from './target.js';
 export type { ServiceTarget } from './target.js';

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { ldconfigCache } from '../../platform/index.js';
 import type { CommandRunner } from '../../platform/index.js';
 
 /** Which ONNX Runtime build the engine wants: the original's three flavours. */
@@ -54,16 +55,12 @@ export async function chooseOrtFlavour(opts: {
   if (opts.platform !== 'linux' || opts.arch !== 'x64') {
     return { flavour: 'cpu', source: `no CUDA build of ONNX Runtime for ${opts.platform}/${opts.arch}` };
   }
-  for (const ldconfig of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
-    const r = await opts.run(ldconfig, ['-p']);
-    if (r.error === 'ENOENT') continue;
-    if (r.code !== 0) break;
-    const cuda = cudaFlavourFromLdconfig(r.stdout);
-    return cuda
-      ? { flavour: cuda, source: `CUDA ${cuda.slice(4)} and cuDNN 9 found by ldconfig` }
-      : { flavour: 'cpu', source: 'no complete CUDA 12/13 + cuDNN 9 runtime found by ldconfig' };
-  }
-  return { flavour: 'cpu', source: 'ldconfig could not be run' };
+  const cache = await ldconfigCache(opts.run);
+  if (cache === undefined) return { flavour: 'cpu', source: 'ldconfig could not be run' };
+  const cuda = cudaFlavourFromLdconfig(cache);
+  return cuda
+    ? { flavour: cuda, source: `CUDA ${cuda.slice(4)} and cuDNN 9 found by ldconfig` }
+    : { flavour: 'cpu', source: 'no complete CUDA 12/13 + cuDNN 9 runtime found by ldconfig' };
 }
 
 /** CUDA majors the installed onnxruntime-node's CUDA provider is built for (its npm install offers 12 only). */

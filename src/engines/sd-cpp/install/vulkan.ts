@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { CommandRunner } from '../../../platform/exec.js';
+import { ldconfigCache } from '../../../platform/index.js';
+import type { CommandRunner } from '../../../platform/index.js';
 
 /**
  * The Vulkan loader a Vulkan build of stable-diffusion.cpp links against. It comes with the GPU
@@ -62,10 +63,6 @@ export async function vulkanLoaderPresent(probe: VulkanProbe): Promise<boolean> 
   }
   const fromEnv = (probe.env['LD_LIBRARY_PATH'] ?? '').split(delimiter).filter((d) => d !== '');
   if ([...fromEnv, ...LINUX_LIB_DIRS].some((dir) => exists(join(dir, loader)))) return true;
-  for (const ldconfig of ['ldconfig', '/sbin/ldconfig', '/usr/sbin/ldconfig']) {
-    const r = await probe.run(ldconfig, ['-p']);
-    if (r.error === 'ENOENT') continue;
-    return r.code === 0 && r.stdout.split('\n').some((line) => line.trim().startsWith(`${loader} `));
-  }
-  return false;
+  const cache = await ldconfigCache(probe.run);
+  return cache !== undefined && cache.split('\n').some((line) => line.trim().startsWith(`${loader} `));
 }
