@@ -95,8 +95,8 @@ export class JobHistory {
     return { current: this.current(), finished: this.finished.map((j) => ({ ...j })) };
   }
 
-  current(): CurrentJobView | undefined {
-    const job = this.worker.getStatus().currentJob;
+  /** The running job with its prompt; `job` when the caller already has the worker's status. */
+  current(job = this.worker.getStatus().currentJob): CurrentJobView | undefined {
     if (!job) return undefined;
     const prompt = this.prompts.get(job.jobId)?.prompt;
     return { ...job, ...(prompt !== undefined ? { prompt } : {}) };

@@ -35,7 +35,7 @@ export interface ApiContext {
 export function statusResponse(ctx: ApiContext): StatusResponse {
   const status = ctx.worker.getStatus();
   return {
-    status: { ...status, currentJob: ctx.history.current() },
+    status: { ...status, currentJob: ctx.history.current(status.currentJob) },
     now: Date.now(),
     configPath: ctx.store.path,
   };

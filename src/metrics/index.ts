@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Worker } from '../worker/index.js';
+import type { Worker, WorkerStatus } from '../worker/index.js';
 
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -33,7 +33,15 @@ export class WorkerMetrics {
       help: 'Bytes of model files downloaded into the model cache.',
       registers,
     });
-    const status = () => this.worker.getStatus();
+    // One status for all the gauges of a scrape: getStatus() asks every engine whether it can run.
+    let scraped: WorkerStatus | undefined;
+    const status = (): WorkerStatus => {
+      if (!scraped) {
+        scraped = this.worker.getStatus();
+        setImmediate(() => (scraped = undefined));
+      }
+      return scraped;
+    };
     new Gauge({
       name: 'studio_worker_session_connected',
       help: '1 while the studio session is welcomed, else 0.',
