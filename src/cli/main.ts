@@ -286,7 +286,9 @@ export function buildProgram(): Command {
 
   program
     .command('ui')
-    .description('run the worker with a local dashboard on 127.0.0.1 (opens the browser)')
+    .description(
+      'run the worker with a local dashboard on 127.0.0.1 (opens the browser); with a worker already running on this config, open its dashboard instead',
+    )
     .option(
       '--port <port>',
       'dashboard port (default: dashboard_port from the config, 7878; 0 = any free port)',
