@@ -68,26 +68,30 @@ export async function hostWorker(
         localApi: {},
         ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}),
       });
+      // From here on a SIGTERM stops the worker cleanly, lock released, even while it is starting.
+      const offSignals = onShutdownSignal(() => worker.stop(), ctx.log);
       const offToken = worker.events.on('session:welcomed', () => {
         const token = worker.currentConfig?.authToken;
         if (token) telemetry?.addSecret(token);
       });
-      const detach = (await opts.attach?.(worker)) ?? (() => Promise.resolve());
-      const metrics = opts.metricsListen ? await serveMetrics(ctx, worker, opts.metricsListen) : undefined;
-      const updater = startAutoUpdater({
-        config: () => worker.currentConfig,
-        isIdle: () => worker.getStatus().currentJob === undefined,
-        log: ctx.log.child({ category: 'update' }),
-        version: VERSION,
-        argv,
-        configDir: ctx.store.dir,
-        onBeforeRestart: () => worker.stop(),
-      });
-      const offSignals = onShutdownSignal(() => worker.stop(), ctx.log);
+      let detach = (): Promise<void> => Promise.resolve();
+      let metrics: { close: () => Promise<void> } | undefined;
+      let updater: ReturnType<typeof startAutoUpdater> | undefined;
       try {
+        detach = (await opts.attach?.(worker)) ?? detach;
+        metrics = opts.metricsListen ? await serveMetrics(ctx, worker, opts.metricsListen) : undefined;
+        updater = startAutoUpdater({
+          config: () => worker.currentConfig,
+          isIdle: () => worker.getStatus().currentJob === undefined,
+          log: ctx.log.child({ category: 'update' }),
+          version: VERSION,
+          argv,
+          configDir: ctx.store.dir,
+          onBeforeRestart: () => worker.stop(),
+        });
         await worker.run();
       } finally {
-        updater.stop();
+        updater?.stop();
         offSignals();
         offToken();
         await detach();
