@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -31,9 +33,12 @@ export async function startWorkerChild(
 ): Promise<WorkerChild> {
   const configDir = await mkdtemp(join(tmpdir(), 'sw-bench-worker-'));
   const store = new ConfigStore(configDir);
+  // Each child serves its dashboard, as `run` does by default, on a port of its own.
+  const dashboardPort = await freePort();
   await store.update((c) => {
     c.apiBaseUrl = studio.url;
     c.fsyncResults = opts.fsyncResults ?? false;
+    c.dashboardPort = dashboardPort;
   });
   const log = pino({ level: 'silent' });
   const http = new StudioHttp({ apiBaseUrl: studio.url, userAgent: 'studio-worker/bench', log });
@@ -110,4 +115,13 @@ export async function startWorkerChild(
         return code;
       })()),
   };
+}
+
+/** A loopback port nothing listens on now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
