@@ -11,6 +11,8 @@ const RESULT_TEXT_CHARS = 1000;
 /** Previews are kept for the newest jobs only, so memory stays bounded whatever the results weigh. */
 const PREVIEW_BUDGET_BYTES = 16 * 1024 * 1024;
 const PROMPT_PREVIEW_CHARS = 200;
+/** The file is for the next start: at most one write a second, however many jobs a second finish. */
+const SAVE_INTERVAL_MS = 1000;
 
 const PREVIEW_TYPES: Record<string, { mediaType: 'image' | 'audio' | 'video'; contentType: string }> = {
   webp: { mediaType: 'image', contentType: 'image/webp' },
@@ -42,7 +44,10 @@ export class JobHistory {
     string,
     { prompt: string | undefined; model: string; source: 'studio' | 'local' }
   >();
+  /** Oldest first (insertion order), so the budget drops the oldest. */
   private readonly previews = new Map<string, Preview>();
+  private previewBytes = 0;
+  private saveTimer: NodeJS.Timeout | undefined;
   private readonly pendingPreview = new Map<string, Preview>();
   private readonly pendingText = new Map<string, string>();
   private readonly offs: (() => void)[];
@@ -157,18 +162,32 @@ export class JobHistory {
       ...(offered?.source === 'local' ? { source: 'local' as const } : {}),
     });
     if (result.outcome !== 'rejected') this.prompts.delete(jobId);
-    for (const dropped of this.finished.splice(HISTORY_SIZE)) this.previews.delete(dropped.jobId);
+    for (const dropped of this.finished.splice(HISTORY_SIZE)) this.dropPreview(dropped.jobId);
     this.save();
     this.onChange();
   }
 
   /** Resolves once the history so far is on disk. */
   async flush(): Promise<void> {
+    if (this.saveTimer) {
+      clearTimeout(this.saveTimer);
+      this.saveTimer = undefined;
+      this.writeNow();
+    }
     await this.writer?.flush();
   }
 
   /** Previews stay in memory only (they are gone after a restart). */
   private save(): void {
+    if (!this.writer || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.writeNow();
+    }, SAVE_INTERVAL_MS);
+    this.saveTimer.unref();
+  }
+
+  private writeNow(): void {
     this.writer?.write(() => {
       const rows = this.finished.map((j) => ({ ...j, preview: undefined }));
       return `${JSON.stringify({ version: 1, jobs: rows })}\n`;
@@ -176,17 +195,23 @@ export class JobHistory {
   }
 
   private addPreview(jobId: string, preview: Preview): void {
+    this.dropPreview(jobId);
     this.previews.set(jobId, preview);
-    let total = 0;
-    // Newest first: the oldest previews go once the budget is spent.
-    for (const [id, p] of [...this.previews].reverse()) {
-      total += p.data.byteLength;
-      if (total > PREVIEW_BUDGET_BYTES) {
-        this.previews.delete(id);
-        const row = this.finished.find((j) => j.jobId === id);
-        if (row) row.preview = undefined;
-      }
+    this.previewBytes += preview.data.byteLength;
+    // The oldest previews go once the budget is spent.
+    for (const id of this.previews.keys()) {
+      if (this.previewBytes <= PREVIEW_BUDGET_BYTES) break;
+      this.dropPreview(id);
+      const row = this.finished.find((j) => j.jobId === id);
+      if (row) row.preview = undefined;
     }
+  }
+
+  private dropPreview(jobId: string): void {
+    const dropped = this.previews.get(jobId);
+    if (!dropped) return;
+    this.previews.delete(jobId);
+    this.previewBytes -= dropped.data.byteLength;
   }
 }
 

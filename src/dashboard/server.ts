@@ -75,7 +75,9 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     log: opts.log,
     history: new JobHistory(
       opts.worker,
-      () => later('jobs', () => streams.send('jobs', ctx.history.snapshot())),
+      () => {
+        if (streams.size > 0) later('jobs', () => streams.send('jobs', ctx.history.snapshot()));
+      },
       join(opts.store.dir, 'job-history.json'),
     ),
     logs: new LogRing(),
@@ -85,14 +87,23 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     checkForUpdate: opts.checkForUpdate,
   };
   const pushStatus = () => streams.send('status', statusResponse(ctx));
+  // Nothing is computed for pages that are not open: a service's dashboard mostly has none, and a
+  // page that opens gets everything at once (GET /api/events).
+  const watched = () => streams.size > 0;
   const offs = [
-    ...STATUS_EVENTS.map((name) => opts.worker.events.on(name, () => later('status', pushStatus))),
+    ...STATUS_EVENTS.map((name) =>
+      opts.worker.events.on(name, () => {
+        if (watched()) later('status', pushStatus);
+      }),
+    ),
     opts.worker.events.on('model:download', (p) => {
       ctx.downloads.update(p);
-      later('downloads', () => streams.send('downloads', ctx.downloads.list()));
+      if (watched()) later('downloads', () => streams.send('downloads', ctx.downloads.list()));
     }),
     opts.log.onRecord((entry) => {
-      pendingLogs.push(ctx.logs.push(entry));
+      const record = ctx.logs.push(entry);
+      if (!watched()) return;
+      pendingLogs.push(record);
       later('logs', () => streams.send('logs', { records: pendingLogs.splice(0), reset: false }));
     }),
   ];
