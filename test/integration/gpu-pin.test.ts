@@ -71,8 +71,10 @@ describe('one worker per GPU (--gpu N)', () => {
         .toBe(String(2000 * 1024 ** 2));
       const text = await (await fetch(`${base}/metrics`)).text();
       expect(text).toMatch(/^studio_worker_gpu_temperature_celsius 50$/m);
-      const caps = h.studio.admin.listWorkers()[0]?.capabilities;
-      expect(caps?.vramTotalGb).toBe(15.6); // GPU 1's 16000 MiB, not the sum of both
+      // The GPU is read before the session opens: the hello with it may still be on its way.
+      await expect
+        .poll(() => h!.studio.admin.listWorkers()[0]?.capabilities?.vramTotalGb, { timeout: 20_000 })
+        .toBe(15.6); // GPU 1's 16000 MiB, not the sum of both
     } finally {
       await run.stop();
     }
