@@ -428,11 +428,11 @@ Example:
     .option('--dry-run', 'print what would be removed; change nothing')
     .option(
       '--gpus <all|list>',
-      'remove the per-GPU workers install-service --gpus installed (give the same list)',
+      'remove the per-GPU workers install-service --gpus installed (all: every one installed from this config; their config folders stay)',
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  studio-worker uninstall-service --dry-run\n  studio-worker uninstall-service\n  studio-worker uninstall-service --gpus 0,1   # the per-GPU workers; their config folders stay',
+      '\nExamples:\n  studio-worker uninstall-service --dry-run\n  studio-worker uninstall-service\n  studio-worker uninstall-service --gpus all   # the per-GPU workers; their config folders stay',
     )
     .action(async (o: { dryRun?: boolean; gpus?: string }) =>
       (await import('./commands/service.js')).uninstallServiceCommand(makeContext(program), o),

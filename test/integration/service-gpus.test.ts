@@ -144,13 +144,24 @@ describe('install-service --gpus: one worker per GPU', () => {
     expect(again.stdout).toContain(`kept ${join(dir, 'gpu-1', 'config.toml')}`);
     expect(await readFile(join(dir, 'gpu-1', 'config.toml'), 'utf8')).toBe('gpu = 1\nworker_id = "w-gpu1"\n');
 
-    const off = await runCli(['--config-dir', dir, 'uninstall-service', '--gpus', '0,1'], {
+    // A plain uninstall finds no single service, and says how to remove the per-GPU ones.
+    const plain = await runCli(['--config-dir', dir, 'uninstall-service'], { ...env, PATH: '/usr/bin:/bin' });
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain('nothing to remove: the service is not installed');
+    expect(plain.stdout).toContain(
+      'per-GPU workers were installed from this config (GPU 0, 1): `studio-worker uninstall-service --gpus all` removes them',
+    );
+    // `all` is what was installed from this config, not the GPUs this machine has (here: none).
+    const off = await runCli(['--config-dir', dir, 'uninstall-service', '--gpus', 'all'], {
       ...env,
       PATH: '/usr/bin:/bin',
     });
     expect(off.code).toBe(0);
     expect(off.stdout).toContain(
       `removed ${join(dir, 'home', '.config', 'systemd', 'user', 'studio-worker@.service')}`,
+    );
+    expect(off.stdout).toContain(
+      'systemctl --user disable --now studio-worker@0.service studio-worker@1.service',
     );
     expect(existsSync(join(dir, 'gpu-1', 'config.toml'))).toBe(true);
   });

@@ -1,3 +1,4 @@
+import { readdir } from 'node:fs/promises';
 import { ConfigStore } from '../../config/index.js';
 import type { WorkerConfig } from '../../config/index.js';
 import {
@@ -19,20 +20,26 @@ export interface ServiceCommandOptions {
 }
 
 /** The service uses the config folder the installer used, whichever way it was chosen. */
-async function targetFor(
-  ctx: CommandContext,
-  opts: ServiceCommandOptions,
-  run: CommandRunner,
-): Promise<ServiceTarget> {
+function targetFor(ctx: CommandContext, gpus?: number[]): ServiceTarget {
   const target = currentTarget({ configDir: ctx.store.dir });
-  return opts.gpus === undefined ? target : { ...target, gpus: await resolveGpus(ctx, opts.gpus, run) };
+  return gpus === undefined ? target : { ...target, gpus };
+}
+
+function parseGpuList(value: string): number[] {
+  const parts = value.split(',').map((p) => p.trim());
+  const gpus = parts.map(Number);
+  if (parts.some((p) => !/^\d+$/.test(p)) || gpus.some((n) => n > 255)) {
+    throw new UserError(`--gpus expects "all" or GPU indices such as 0,2, got "${value}"`);
+  }
+  if (new Set(gpus).size !== gpus.length) throw new UserError(`--gpus names a GPU twice: "${value}"`);
+  return gpus;
 }
 
 /**
- * `all` is every GPU this machine lists (none: a clear refusal, nothing installed); a list is
- * taken as given, checked against the machine's GPUs where they can be listed.
+ * For install: `all` is every GPU this machine lists (none: a clear refusal, nothing installed); a
+ * list is checked against the machine's GPUs where they can be listed.
  */
-async function resolveGpus(ctx: CommandContext, value: string, run: CommandRunner): Promise<number[]> {
+async function gpusToInstall(ctx: CommandContext, value: string, run: CommandRunner): Promise<number[]> {
   const listed = await listGpus({ run, platform: process.platform, arch: process.arch, sysRoot: '/sys' });
   if (value.trim() === 'all') {
     if ('reason' in listed) {
@@ -44,12 +51,7 @@ async function resolveGpus(ctx: CommandContext, value: string, run: CommandRunne
     ctx.out(`GPUs (${listed.source}): ${listed.gpus.map((g) => `${g.index} ${g.name}`).join(', ')}`);
     return listed.gpus.map((g) => g.index);
   }
-  const parts = value.split(',').map((p) => p.trim());
-  const gpus = parts.map(Number);
-  if (parts.length === 0 || parts.some((p) => !/^\d+$/.test(p)) || gpus.some((n) => n > 255)) {
-    throw new UserError(`--gpus expects "all" or GPU indices such as 0,2, got "${value}"`);
-  }
-  if (new Set(gpus).size !== gpus.length) throw new UserError(`--gpus names a GPU twice: "${value}"`);
+  const gpus = parseGpuList(value);
   if ('reason' in listed) {
     ctx.log.warn(
       `cannot list this machine's GPUs (${listed.reason}); installing for GPU ${gpus.join(', ')} as asked`,
@@ -63,6 +65,19 @@ async function resolveGpus(ctx: CommandContext, value: string, run: CommandRunne
     }
   }
   return gpus;
+}
+
+/**
+ * The GPUs `install-service --gpus` installed a worker for from this config: its `gpu-N` folders,
+ * which install writes and uninstall keeps. Not the GPUs in the machine now: one may be gone.
+ */
+async function installedGpus(ctx: CommandContext): Promise<number[]> {
+  const names = await readdir(ctx.store.dir).catch(() => [] as string[]);
+  return names
+    .map((n) => /^gpu-(\d+)$/.exec(n)?.[1])
+    .filter((n): n is string => n !== undefined)
+    .map(Number)
+    .sort((a, b) => a - b);
 }
 
 /** Keys that make a config this worker's own: each GPU's worker registers, and listens, by itself. */
@@ -125,7 +140,10 @@ function printCommands(ctx: CommandContext, report: ServiceReport): void {
 
 export async function installServiceCommand(ctx: CommandContext, opts: ServiceCommandOptions): Promise<void> {
   const run = createCommandRunner({ timeoutMs: 30_000 });
-  const target = await targetFor(ctx, opts, run);
+  const target = targetFor(
+    ctx,
+    opts.gpus === undefined ? undefined : await gpusToInstall(ctx, opts.gpus, run),
+  );
   const dryRun = opts.dryRun ?? false;
   const plan = servicePlan(target);
   for (const w of plan.gpuWorkers) ctx.out(`GPU ${w.gpu}: ${w.name}, config folder ${w.configDir}`);
@@ -155,8 +173,26 @@ export async function uninstallServiceCommand(
 ): Promise<void> {
   const dryRun = opts.dryRun ?? false;
   const run = createCommandRunner({ timeoutMs: 30_000 });
-  const report = await uninstallService(await targetFor(ctx, opts, run), { run, log: ctx.log, dryRun });
-  if (report.removed.length === 0) ctx.out('nothing to remove: the service is not installed');
+  const installed = await installedGpus(ctx);
+  let gpus: number[] | undefined;
+  if (opts.gpus !== undefined) {
+    gpus = opts.gpus.trim() === 'all' ? installed : parseGpuList(opts.gpus);
+    if (gpus.length === 0) {
+      ctx.out(
+        `nothing to remove: no per-GPU worker was installed from this config (no gpu-N folder in ${ctx.store.dir})`,
+      );
+      return;
+    }
+  }
+  const report = await uninstallService(targetFor(ctx, gpus), { run, log: ctx.log, dryRun });
+  if (report.removed.length === 0) {
+    ctx.out(`nothing to remove: the ${gpus ? 'per-GPU services are' : 'service is'} not installed`);
+    if (!gpus && installed.length > 0) {
+      ctx.out(
+        `per-GPU workers were installed from this config (GPU ${installed.join(', ')}): \`studio-worker uninstall-service --gpus all\` removes them`,
+      );
+    }
+  }
   for (const p of report.removed) ctx.out(`${dryRun ? 'would remove' : 'removed'} ${p}`);
   for (const p of report.kept)
     ctx.out(`kept ${p} (it holds logs; delete it yourself if you no longer need them)`);
