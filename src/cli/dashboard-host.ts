@@ -31,7 +31,15 @@ export async function serveDashboard(
   worker: Worker,
   opts: { port: number; required: boolean; checkForUpdate?: () => Promise<UpdateCheckResponse> },
 ): Promise<ServedDashboard | undefined> {
-  const token = await loadOrCreateDashboardToken(ctx.store.dir);
+  let token: string;
+  try {
+    token = await loadOrCreateDashboardToken(ctx.store.dir);
+  } catch (e) {
+    // A read-only config folder, say: `ui` cannot do without, `run` goes on without a dashboard.
+    if (opts.required) throw e;
+    ctx.log.warn(`dashboard off: ${toError(e).message}`);
+    return undefined;
+  }
   let dashboard;
   try {
     dashboard = await startDashboard({

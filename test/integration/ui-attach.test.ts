@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -80,6 +80,24 @@ describe('ui while a worker already runs on the config', () => {
       expect(existsSync(join(h!.configDir, 'dashboard.json'))).toBe(false);
     } finally {
       await worker.stop();
+    }
+  });
+
+  it('run goes on without a dashboard when it cannot have one (its token cannot be read), and says why', async () => {
+    h = await startHarness({ config: { dashboardPort: await freePort() } });
+    const workerId = await h.register();
+    await mkdir(join(h.configDir, 'dashboard-token')); // a folder where the token file should be
+    const run = startRun(h.configDir);
+    try {
+      await expect.poll(() => run.stderr(), { timeout: 20_000 }).toContain('dashboard off: ');
+      await expect
+        .poll(() => h!.studio.admin.listWorkers().some((w) => w.workerId === workerId && w.welcomed), {
+          timeout: 20_000,
+        })
+        .toBe(true);
+      expect(existsSync(join(h.configDir, 'dashboard.json'))).toBe(false);
+    } finally {
+      await run.stop();
     }
   });
 });

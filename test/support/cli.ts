@@ -28,6 +28,8 @@ export interface RunProcess {
   child: ChildProcess;
   /** Everything it printed to stdout so far. */
   stdout: () => string;
+  /** Everything it printed to stderr (its log lines) so far. */
+  stderr: () => string;
   /** SIGTERM, as a service manager stops it; resolves once it has exited. */
   stop: () => Promise<void>;
 }
@@ -36,14 +38,17 @@ export interface RunProcess {
 export function startRun(configDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunProcess {
   const child = spawn(process.execPath, [CLI, '--config-dir', configDir, 'run', ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0', ...env },
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  let err = '';
   child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (err += c.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     child,
     stdout: () => out,
+    stderr: () => err,
     stop: async () => {
       child.kill('SIGTERM');
       await exited;
