@@ -1,8 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -12,6 +10,7 @@ import { ensureRegistered } from '../src/registration/index.js';
 import { StudioHttp } from '../src/studio/index.js';
 import { BENCH_CAPABILITIES } from './raw-client.js';
 import { WORKER_NODE_FLAGS } from '../src/platform/index.js';
+import { freeLoopbackPort } from '../src/util/index.js';
 
 /** The worker CLI the bench measures: the build output, as an operator runs it. */
 export const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
@@ -34,7 +33,7 @@ export async function startWorkerChild(
   const configDir = await mkdtemp(join(tmpdir(), 'sw-bench-worker-'));
   const store = new ConfigStore(configDir);
   // Each child serves its dashboard, as `run` does by default, on a port of its own.
-  const dashboardPort = await freePort();
+  const dashboardPort = await freeLoopbackPort();
   await store.update((c) => {
     c.apiBaseUrl = studio.url;
     c.fsyncResults = opts.fsyncResults ?? false;
@@ -115,13 +114,4 @@ export async function startWorkerChild(
         return code;
       })()),
   };
-}
-
-/** A loopback port nothing listens on now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }

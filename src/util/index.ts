@@ -1,7 +1,7 @@
 export * from './errors.js';
 export * from './timers.js';
 export { loadSharp } from './sharp.js';
-export { insecureProblem, isLoopbackHost } from './net.js';
+export { freeLoopbackPort, insecureProblem, isLoopbackHost } from './net.js';
 export { ffmpegPath } from './ffmpeg.js';
 export { CoalescedFileWriter, pidAlive } from './files.js';
 export { acquireFileLock, readLockRecord, FileLockHeldError } from './file-lock.js';

@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+
 // The transport rule for everything this worker downloads (models, job inputs, updates).
 
 /** localhost, 127.0.0.0/8 and ::1: plain http to this machine never crosses a network. */
@@ -13,4 +15,17 @@ export function isLoopbackHost(hostname: string): boolean {
 export function insecureProblem(url: URL, allowInsecure: boolean): string | undefined {
   if (url.protocol !== 'http:' || allowInsecure || isLoopbackHost(url.hostname)) return undefined;
   return `refusing plain http to ${url.host}: downloads use https (plain http only to this machine); set allow_insecure_downloads = true in config.toml to allow it`;
+}
+
+/** A TCP port free on loopback now, for a server to bind a moment later. */
+export function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
 }

@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startRun } from '../support/cli.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
+import { freeLoopbackPort } from '../../src/util/index.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -14,18 +13,9 @@ afterEach(async () => {
   h = undefined;
 });
 
-/** A port nothing listens on now (the config cannot say "any port" for the dashboard). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
-}
-
 /** A registered config and a `run` on it; resolves once that worker holds the config. */
 async function runningWorker(args: string[] = []): Promise<{ pid: number; stop: () => Promise<void> }> {
-  h = await startHarness({ config: { dashboardPort: await freePort() } });
+  h = await startHarness({ config: { dashboardPort: await freeLoopbackPort() } });
   await h.register();
   const run = startRun(h.configDir, args);
   const dir = h.configDir;
@@ -84,7 +74,7 @@ describe('ui while a worker already runs on the config', () => {
   });
 
   it('run goes on without a dashboard when it cannot have one (its token cannot be read), and says why', async () => {
-    h = await startHarness({ config: { dashboardPort: await freePort() } });
+    h = await startHarness({ config: { dashboardPort: await freeLoopbackPort() } });
     const workerId = await h.register();
     await mkdir(join(h.configDir, 'dashboard-token')); // a folder where the token file should be
     const run = startRun(h.configDir);

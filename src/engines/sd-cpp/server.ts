@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freeLoopbackPort } from '../../util/index.js';
 import type { Logger } from 'pino';
 import { abortError } from '../abort.js';
 import { EngineError, type WarmModelState } from '../types.js';
@@ -147,7 +147,7 @@ export class WarmSdServer {
   }
 
   private async start(launch: SdServerLaunch, key: string, job: SdServerJob): Promise<Running> {
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const args = [...launch.args, '--listen-ip', '127.0.0.1', '--listen-port', String(port)];
     const log = this.opts.log ?? job.log;
     const child = spawn(launch.binary, args, {
@@ -364,17 +364,4 @@ function errorText(json: unknown): string | undefined {
   const j = json as { error?: unknown; message?: unknown } | undefined;
   const parts = [j?.error, j?.message].filter((p): p is string => typeof p === 'string');
   return parts.length > 0 ? parts.join(': ') : undefined;
-}
-
-/** A TCP port free on loopback now (the server binds it a moment later). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
