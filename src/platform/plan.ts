@@ -72,9 +72,15 @@ function baseConfigDir(t: ServiceTarget): string {
   return t.configDir;
 }
 
-function gpuWorkersOf(t: ServiceTarget): ServicePlan['gpuWorkers'] {
+/** Each GPU's worker, named as this platform's service manager knows it. */
+function gpuWorkersOf(
+  t: ServiceTarget,
+  name: (w: Worker) => string = (w) => w.name,
+): ServicePlan['gpuWorkers'] {
   return workersOf(t).flatMap((w) =>
-    w.gpu === undefined ? [] : [{ gpu: w.gpu, configDir: baseConfigDir(w.target), name: w.name }],
+    w.gpu === undefined || w.target.configDir === undefined
+      ? []
+      : [{ gpu: w.gpu, configDir: w.target.configDir, name: name(w) }],
   );
 }
 
@@ -109,7 +115,7 @@ function linuxPlan(t: ServiceTarget): ServicePlan {
     uninstallAfter: [{ argv: ctl('daemon-reload'), mayFail: true }],
     logsCommand: `journalctl --user -u ${gpus.length === 0 ? SERVICE_NAME : `'${SERVICE_NAME}@*'`} -f`,
     logFiles: [],
-    gpuWorkers: gpuWorkersOf(t).map((g) => ({ ...g, name: `${SERVICE_NAME}@${g.gpu}.service` })),
+    gpuWorkers: gpuWorkersOf(t, (w) => `${SERVICE_NAME}@${w.gpu}.service`),
   };
 }
 

@@ -96,7 +96,6 @@ export class Worker {
   private dispatcher: EngineDispatcher | undefined;
   private readonly residency: ResidencyStore;
   private readonly presence: PresenceWatch;
-  private gpuIndex: number | undefined;
   private readonly gate = new JobGate();
   private readonly catalog: CatalogStore;
   private localApi: ServedLocalApi | undefined;
@@ -145,7 +144,6 @@ export class Worker {
           `pinned to GPU ${gpu} (CUDA_VISIBLE_DEVICES, HIP_VISIBLE_DEVICES, GGML_VK_VISIBLE_DEVICES = ${gpu})`,
         );
       }
-      this.gpuIndex = gpu;
       this.host = this.opts.host ?? (await probeHost(this.opts.log, { gpuIndex: gpu }));
       await this.residency.load();
       for (const warning of this.residency.warnings) log.warn(warning);
@@ -296,7 +294,7 @@ export class Worker {
               platform: process.platform,
               arch: process.arch,
               sysRoot: '/sys',
-              gpuIndex: this.gpuIndex,
+              gpuIndex: gpu,
             })),
         log: this.opts.log.child({ category: 'gpu' }),
         ...(this.opts.gpuCheckMs !== undefined ? { intervalMs: this.opts.gpuCheckMs } : {}),
