@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { loadOrCreateDashboardToken, startDashboard } from '../dashboard/index.js';
 import type { UpdateCheckResponse } from '../dashboard/index.js';
 import { toError, UserError } from '../util/index.js';
+import type { WorkerMetrics } from '../metrics/index.js';
 import type { Worker } from '../worker/index.js';
 import type { CommandContext } from './context.js';
 
@@ -29,7 +30,12 @@ export interface ServedDashboard {
 export async function serveDashboard(
   ctx: CommandContext,
   worker: Worker,
-  opts: { port: number; required: boolean; checkForUpdate?: () => Promise<UpdateCheckResponse> },
+  opts: {
+    port: number;
+    required: boolean;
+    metrics: WorkerMetrics;
+    checkForUpdate?: () => Promise<UpdateCheckResponse>;
+  },
 ): Promise<ServedDashboard | undefined> {
   let token: string;
   try {
@@ -48,6 +54,7 @@ export async function serveDashboard(
       log: ctx.log,
       port: opts.port,
       token,
+      metrics: opts.metrics,
       ...(opts.checkForUpdate ? { checkForUpdate: opts.checkForUpdate } : {}),
     });
   } catch (e) {

@@ -21,7 +21,7 @@ export async function hostWorker(
   ctx: CommandContext,
   opts: {
     graceMs: number;
-    attach?: (worker: Worker) => Promise<() => Promise<void>>;
+    attach?: (worker: Worker, metrics: () => WorkerMetrics) => Promise<() => Promise<void>>;
     /** Wait for a worker already running on this config to stop, instead of exiting with code 7. */
     waitForLock?: boolean;
     /** `run --metrics-listen`: serve /metrics and /healthz there. */
@@ -74,12 +74,15 @@ export async function hostWorker(
         const token = worker.currentConfig?.authToken;
         if (token) telemetry?.addSecret(token);
       });
+      // One set of metrics per worker, shared by the dashboard and --metrics-listen, made on first use.
+      let workerMetrics: WorkerMetrics | undefined;
+      const metricsOf = (): WorkerMetrics => (workerMetrics ??= new WorkerMetrics(worker));
       let detach = (): Promise<void> => Promise.resolve();
       let metrics: { close: () => Promise<void> } | undefined;
       let updater: ReturnType<typeof startAutoUpdater> | undefined;
       try {
-        detach = (await opts.attach?.(worker)) ?? detach;
-        metrics = opts.metricsListen ? await serveMetrics(ctx, worker, opts.metricsListen) : undefined;
+        detach = (await opts.attach?.(worker, metricsOf)) ?? detach;
+        metrics = opts.metricsListen ? await serveMetrics(ctx, metricsOf(), opts.metricsListen) : undefined;
         updater = startAutoUpdater({
           config: () => worker.currentConfig,
           isIdle: () => worker.getStatus().currentJob === undefined,
@@ -96,6 +99,7 @@ export async function hostWorker(
         offToken();
         await detach();
         await metrics?.close();
+        workerMetrics?.stop();
         await lock.release();
       }
       const handoff = await updater.handoff();
@@ -170,15 +174,13 @@ async function takeLock(
 
 async function serveMetrics(
   ctx: CommandContext,
-  worker: Worker,
+  metrics: WorkerMetrics,
   listen: string,
 ): Promise<{ close: () => Promise<void> }> {
-  const metrics = new WorkerMetrics(worker);
   let server;
   try {
     server = await startMetricsServer(listen, metrics);
   } catch (e) {
-    metrics.stop();
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(
       code === 'EADDRINUSE'
@@ -188,10 +190,5 @@ async function serveMetrics(
     );
   }
   ctx.out(`metrics on ${server.url}/metrics, health on ${server.url}/healthz`);
-  return {
-    close: async () => {
-      metrics.stop();
-      await server.close();
-    },
-  };
+  return { close: () => server.close() };
 }

@@ -28,6 +28,8 @@ export interface DashboardOptions {
   logPath?: string;
   /** The built front end (app.js, index.html, style.css); default: `web/` beside this module in dist. */
   assetsDir?: string;
+  /** The worker's metrics, when its host already keeps them (one set per worker); else the dashboard's own. */
+  metrics?: WorkerMetrics;
 }
 
 export interface Dashboard {
@@ -122,7 +124,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     });
   });
 
-  const metrics = new WorkerMetrics(opts.worker);
+  const metrics = opts.metrics ?? new WorkerMetrics(opts.worker);
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     setSecurityHeaders(res);
     // Read-only, for Prometheus and health checks on this machine: no token needed.
@@ -166,7 +168,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         for (const off of offs) off();
-        metrics.stop();
+        if (!opts.metrics) metrics.stop(); // the host stops the metrics it keeps
         ctx.history.stop();
         clearInterval(tick);
         for (const t of timers) clearTimeout(t);

@@ -35,9 +35,13 @@ export async function runCommand(
     ...(opts.dashboard === false
       ? {}
       : {
-          attach: async (worker) => {
+          attach: async (worker, metrics) => {
             const { dashboardPort } = await ctx.store.load();
-            const dashboard = await serveDashboard(ctx, worker, { port: dashboardPort, required: false });
+            const dashboard = await serveDashboard(ctx, worker, {
+              port: dashboardPort,
+              required: false,
+              metrics: metrics(),
+            });
             return async () => {
               await dashboard?.close();
             };

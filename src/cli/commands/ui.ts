@@ -45,10 +45,11 @@ export async function uiCommand(ctx: CommandContext, opts: UiOptions): Promise<v
       if (opts.open) openBrowser(url, ctx);
       return true;
     },
-    attach: async (worker) => {
+    attach: async (worker, metrics) => {
       const dashboard = await serveDashboard(ctx, worker, {
         port,
         required: true,
+        metrics: metrics(),
         ...(opts.checkForUpdate ? { checkForUpdate: opts.checkForUpdate } : {}),
       });
       if (!dashboard) throw new Error('the dashboard did not start'); // required: it throws instead
