@@ -16,7 +16,8 @@ export interface LockRecord {
 
 export interface HeldLock {
   path: string;
-  release: () => Promise<void>;
+  /** Removes the lock file if it is still this process's; answers whether it was. */
+  release: () => Promise<boolean>;
 }
 
 export interface FileLockOptions {
@@ -100,7 +101,9 @@ export async function acquireFileLock(path: string, opts: FileLockOptions = {}):
       return {
         path,
         release: async () => {
-          if ((await readLockRecord(path))?.pid === process.pid) await rm(path, { force: true });
+          if ((await readLockRecord(path))?.pid !== process.pid) return false;
+          await rm(path, { force: true });
+          return true;
         },
       };
     } catch (e) {

@@ -1,6 +1,6 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { acquireFileLock, FileLockHeldError, readLockRecord } from '../util/index.js';
+import { acquireFileLock, FileLockHeldError } from '../util/index.js';
 import type { FileLockOptions, HeldLock, LockRecord } from '../util/index.js';
 
 export type { HeldLock } from '../util/index.js';
@@ -43,9 +43,9 @@ export async function acquireDaemonLock(dir: string, opts: FileLockOptions = {})
   return {
     path: lock.path,
     release: async () => {
-      const ours = (await readLockRecord(lock.path))?.pid === process.pid;
-      await lock.release();
+      const ours = await lock.release();
       if (ours) await rm(join(dir, PID_FILE), { force: true });
+      return ours;
     },
   };
 }
