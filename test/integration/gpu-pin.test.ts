@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -11,12 +10,9 @@ import { CLI, startRun } from '../support/cli.js';
 
 const NVIDIA_SMI_STANDIN = fileURLToPath(new URL('../fixtures/nvidia-smi-standin/', import.meta.url));
 let h: Harness | undefined;
-let dir: string | undefined;
 afterEach(async () => {
   await h?.close();
   h = undefined;
-  if (dir) await rm(dir, { recursive: true, force: true });
-  dir = undefined;
 });
 
 describe('one worker per GPU (--gpu N)', () => {
@@ -43,8 +39,8 @@ describe('one worker per GPU (--gpu N)', () => {
   it('run --gpu 1 (stand-in nvidia-smi with two GPUs) reports GPU 1 in its metrics', async () => {
     h = await startHarness();
     await h.register();
-    dir = await mkdtemp(join(tmpdir(), 'sw-gpu-'));
-    const state = join(dir, 'gpus');
+    // The stand-in's GPUs, beside the config (removed with it).
+    const state = join(h.configDir, 'gpus.state');
     await writeFile(
       state,
       'memory.free=1000,temperature.gpu=40,memory.total=8000\nmemory.free=2000,temperature.gpu=50,memory.total=16000\n',
