@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pino from 'pino';
-import { EngineDispatcher } from '../src/engines/index.js';
-import { LlamaCppEngine } from '../src/engines/llama-cpp/index.js';
+import { DEFAULT_CONFIG } from '../src/config/index.js';
+import { createLlamaCppEngine, EngineDispatcher, watchdogLimits } from '../src/engines/index.js';
 import { ModelCache } from '../src/models/index.js';
 import { ClaimSchema, type Claim } from '../src/protocol/index.js';
 import { FileHost } from './model-host.js';
@@ -60,7 +60,7 @@ async function directBackend() {
   };
 }
 
-/** The same prompt as an llm job: EngineDispatcher → LlamaCppEngine → a real ModelCache. */
+/** The same prompt as an llm job: EngineDispatcher → llama-cpp's engine process → a real ModelCache. */
 async function workerBackend() {
   const root = await mkdtemp(join(tmpdir(), 'sw-bench-llm-'));
   const host = new FileHost();
@@ -74,9 +74,11 @@ async function workerBackend() {
     sha256: createHash('sha256').update(bytes).digest('hex'),
   };
   const cache = new ModelCache({ root: join(root, 'models'), log });
-  const dispatcher = new EngineDispatcher([
-    new LlamaCppEngine({ gpu: false, threads: LLM.threads, models: ['stories260K'], log }),
-  ]);
+  // As the worker runs it: llama.cpp in its engine process, the job under the watchdog.
+  const config = { ...DEFAULT_CONFIG, gpuOffload: false, llmThreads: LLM.threads };
+  const dispatcher = new EngineDispatcher([createLlamaCppEngine(config, log, {})], {
+    limits: watchdogLimits(config),
+  });
   await dispatcher.init();
   let n = 0;
   const claim = (): Claim =>

@@ -150,10 +150,11 @@ async function takeLock(
     return await acquireDaemonLock(ctx.store.dir, {
       wait,
       signal: controller.signal,
-      onStale: (r) =>
+      onStale: (r, reason) =>
         ctx.log.warn(
-          `taking over ${LOCK_FILE} from pid ${r.pid} (started ${r.startedAt}), which no longer runs`,
+          `taking over ${LOCK_FILE} from pid ${r.pid} on ${r.hostname} (started ${r.startedAt}): ${reason}`,
         ),
+      onCompromised: (e) => ctx.log.error(e.message),
       onWait: (r) =>
         ctx.log.warn(
           `another studio-worker (pid ${r.pid}) runs on this config; waiting for it to stop (--wait-for-lock)`,

@@ -26,6 +26,9 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   notifyJobFailed: false,
   notifyRegistrationApproved: false,
   llmThreads: 0,
+  // Long enough for a cold load of a large model that reports progress; a wedged GPU is not.
+  jobStallTimeoutSecs: 600,
+  jobTimeoutSecs: 3600,
   // 0 = never give up: a worker started from a terminal, `ui` or autostart has nothing to restart it.
   wsReconnectAttempts: 0,
 });

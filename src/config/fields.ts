@@ -72,6 +72,24 @@ export const FIELDS: readonly FieldSpec[] = [
   }),
   field({ key: 'llmThreads', toml: 'llm_threads', group: 'operator', schema: nonNegativeInt }),
   field({
+    key: 'jobStallTimeoutSecs',
+    toml: 'job_stall_timeout_secs',
+    group: 'operator',
+    schema: z.number().positive('must be more than 0 seconds'),
+  }),
+  field({
+    key: 'jobTimeoutSecs',
+    toml: 'job_timeout_secs',
+    group: 'operator',
+    schema: z.number().positive('must be more than 0 seconds'),
+  }),
+  field({
+    key: 'engineMaxRssGb',
+    toml: 'engine_max_rss_gb',
+    group: 'operator',
+    schema: z.number().positive('must be more than 0 GB'),
+  }),
+  field({
     key: 'llmIdleUnloadSecs',
     toml: 'llm_idle_unload_secs',
     group: 'operator',

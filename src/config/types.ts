@@ -45,6 +45,18 @@ export interface WorkerConfig {
   localApiToken?: string | undefined;
   /** CPU threads an LLM may use (0 = one per core available). Ours, beyond the contract. */
   llmThreads: number;
+  /**
+   * A job whose engine reports no progress (bytes, load, steps, tokens) for this long is stopped and
+   * failed as retryable. Ours, beyond the original.
+   */
+  jobStallTimeoutSecs: number;
+  /** A job running longer than this is stopped and failed as retryable. Ours, beyond the original. */
+  jobTimeoutSecs: number;
+  /**
+   * An engine process whose resident memory passes this many GB is stopped (its job fails as
+   * retryable); unset = 85 % of the machine's RAM. Ours, beyond the original.
+   */
+  engineMaxRssGb?: number | undefined;
   // Internal state, managed by the worker (secrets masked by `config` and never logged)
   workerId?: string | undefined;
   authToken?: string | undefined;

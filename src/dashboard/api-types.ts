@@ -32,6 +32,12 @@ export interface StatusView {
   vramTotalGb: number | undefined;
   vramThresholdGb: number | undefined;
   paused: boolean;
+  /**
+   * What heartbeats tell the studio: whether it may offer jobs now (`autoEnabled`), up to what
+   * estimate, and why not (see runner/availability.ts).
+   */
+  availability?:
+    { available: boolean; reasons: string[]; vramThresholdGb: number; vramLowered?: string } | undefined;
   currentJob: CurrentJobView | undefined;
   session: {
     state: 'idle' | 'connecting' | 'open' | 'welcomed' | 'waiting' | 'closed';

@@ -57,6 +57,8 @@ const STATUS_EVENTS: (keyof WorkerEvents)[] = [
   'job:completed',
   'job:failed',
   'job:rejected',
+  // The engines list names the crash (see SupervisedEngine.availability).
+  'engine:crashed',
 ];
 
 /**

@@ -16,6 +16,7 @@ const EnqueueBodySchema = z.object({
   prompt: z.string().optional(),
   ext: z.string().optional(),
   workerId: z.string().optional(),
+  maxAttempts: z.number().int().positive().optional(),
   rawClaim: z.unknown().optional(),
 });
 const RejectBodySchema = z.object({ reason: z.string() });
@@ -26,6 +27,7 @@ const FailUploadsBodySchema = z.object({
 });
 const AddFileBodySchema = z.object({ name: z.string(), contentType: z.string(), base64: z.string() });
 const AutoApproveBodySchema = z.object({ autoApprove: z.boolean() });
+const MatchBodySchema = z.object({ matchCapabilities: z.boolean() });
 const WaitQuerySchema = z.object({
   wait: z.enum(['0', '1', 'true', 'false']).optional(),
   timeoutMs: z.coerce.number().int().positive().optional(),
@@ -112,6 +114,11 @@ export function registerAdminRoutes(app: FastifyInstance, admin: DevStudioAdmin,
   app.put('/admin/auto-approve', (req) => {
     admin.autoApprove = parse(AutoApproveBodySchema, req.body, 'auto-approve body').autoApprove;
     return { autoApprove: admin.autoApprove };
+  });
+  app.get('/admin/match-capabilities', () => ({ matchCapabilities: admin.matchCapabilities }));
+  app.put('/admin/match-capabilities', (req) => {
+    admin.matchCapabilities = parse(MatchBodySchema, req.body, 'match-capabilities body').matchCapabilities;
+    return { matchCapabilities: admin.matchCapabilities };
   });
 
   app.get<{ Params: { name: string } }>('/files/:name', (req, reply) => {

@@ -21,6 +21,8 @@ import type {
 export interface DevStudioAdmin {
   /** Approve every new register-request at once. */
   autoApprove: boolean;
+  /** Offer jobs only to workers whose `taskKinds` and `vramThresholdGb` cover them (production's matching). */
+  matchCapabilities: boolean;
   /** A 1 s 16 kHz mono 16-bit PCM tone, served at `/files/sample.wav`. */
   readonly sampleAudioUrl: string;
 
@@ -79,6 +81,13 @@ export function createAdmin({ registry, board, hub, files, uploadFaults }: Admin
     },
     set autoApprove(value: boolean) {
       registry.autoApprove = value;
+    },
+    get matchCapabilities() {
+      return hub.matchCapabilities;
+    },
+    set matchCapabilities(value: boolean) {
+      hub.matchCapabilities = value;
+      hub.pump();
     },
     get sampleAudioUrl() {
       return files.urlOf('sample.wav');

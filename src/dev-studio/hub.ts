@@ -9,7 +9,7 @@ import type { ConnectionHost } from './connection.js';
 import { conflict, notFound } from './errors.js';
 import type { JobBoard } from './job-board.js';
 import type { Registry } from './registry.js';
-import type { DevStudioEvents, JobResult, OutgoingFrame, Violation, WorkerSnapshot } from './types.js';
+import type { DevStudioEvents, Job, JobResult, OutgoingFrame, Violation, WorkerSnapshot } from './types.js';
 
 const MAX_LOG_ENTRIES = 1000;
 const MAX_VIOLATIONS = 10_000;
@@ -29,10 +29,13 @@ type JobFrame = WorkerFrameOf<'accept' | 'reject' | 'fail' | 'completeJson'>;
 
 /**
  * The live side of the studio: worker connections, what each was offered, and the rule that
- * drives offers — whenever a welcomed connection holds no job and the queue has one it may run,
- * it gets the first such job (one offer in flight per worker).
+ * drives offers — whenever a welcomed connection holds no job, says it takes jobs
+ * (`autoEnabled`) and the queue has one it may run, it gets the first such job (one offer in
+ * flight per worker).
  */
 export class Hub implements ConnectionHost {
+  /** Match kinds and VRAM as production's `pickWorkerForJob` does (see DevStudioOptions). */
+  matchCapabilities = false;
   /** Every open connection, welcomed or not. */
   private readonly live = new Set<WorkerConnection>();
   /** The welcomed connection of each worker. */
@@ -89,12 +92,10 @@ export class Hub implements ConnectionHost {
         state.lastHeartbeatAt = new Date().toISOString();
         state.heartbeats += 1;
         conn.send({ type: 'heartbeatAck' });
-        // The production studio's self-heal: an idle worker's heartbeat gets it the next offer,
-        // which is also when a job it turned down as busy or paused may come back to it.
-        if (conn.skipUntilHeartbeat) {
-          conn.skipUntilHeartbeat = false;
-          this.pump();
-        }
+        // flows.md §2, the production studio's self-heal: the heartbeat of an idle worker without
+        // a held slot gets it the next offer — which is also when a job it turned down comes back.
+        conn.skipUntilHeartbeat = false;
+        if (state.currentJobId === undefined && conn.offeredJobId === undefined) this.pump();
         return;
       }
       case 'logBatch': {
@@ -142,11 +143,22 @@ export class Hub implements ConnectionHost {
     this.pump();
   }
 
-  /** Gives every idle welcomed connection the first queued job it may run. */
+  /**
+   * Gives every idle welcomed connection whose worker says it takes jobs the first queued job it
+   * may run. A worker whose hello or last heartbeat says `autoEnabled: false` is skipped, as
+   * production's `pickWorkerForJob` skips it (flows.md §3, §7).
+   */
   pump(): void {
     for (const conn of this.sessions.values()) {
       if (conn.offeredJobId !== undefined || !conn.isOpen || conn.skipUntilHeartbeat) continue;
-      const next = this.board.offerNext(conn.workerId);
+      const caps = this.workers.get(conn.workerId)?.capabilities;
+      if (caps?.autoEnabled === false) continue;
+      const fits = (job: Job): boolean =>
+        !this.matchCapabilities ||
+        (caps !== undefined &&
+          caps.taskKinds.includes(job.kind) &&
+          caps.vramThresholdGb >= job.claim.vramGbEstimate);
+      const next = this.board.offerNext(conn.workerId, fits);
       if (!next) continue;
       conn.offeredJobId = next.jobId;
       this.log.debug({ workerId: conn.workerId, jobId: next.jobId }, 'offer');
@@ -272,12 +284,16 @@ export class Hub implements ConnectionHost {
       case 'reject':
         if (job.status !== 'offered')
           return conn.violate(`reject for job ${jobId}, already ${job.status}`, frame);
+        // flows.md §6. Either way nothing more for this worker until its next heartbeat: an
+        // immediate re-offer would spin.
+        conn.skipUntilHeartbeat = true;
         if (frame.code === 'busy' || frame.code === 'paused') {
-          // Transient: back to the queue without an attempt, and not straight back to this worker.
+          // Transient: back to the queue without an attempt.
           this.board.requeueTransient(jobId, frame.reason, frame.code);
-          conn.skipUntilHeartbeat = true;
         } else {
-          this.board.reject(jobId, frame.reason);
+          // The claim is released and the attempt counted; another worker may take it, and this
+          // one's idle heartbeat may get it straight back.
+          this.board.releaseRejected(jobId, frame.reason);
         }
         break;
       case 'fail':

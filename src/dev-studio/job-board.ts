@@ -31,8 +31,10 @@ function snapshot(job: JobRecord): Job {
 
 /**
  * Every job and the FIFO queue of those waiting for a worker. A job moves
- * queued → offered → accepted → completed | failed, or offered → rejected; a job whose worker's
- * socket drops goes back to the front of the queue. Every change emits a `job` snapshot.
+ * queued → offered → accepted → completed | failed; a reject sends it back to the front of the
+ * queue — without an attempt for `busy`/`paused`, with one otherwise, ending it `rejected` once
+ * its attempts are spent; a job whose worker's socket drops goes back to the front of the queue.
+ * Every change emits a `job` snapshot.
  */
 export class JobBoard {
   private readonly jobs = new Map<string, JobRecord>();
@@ -41,7 +43,10 @@ export class JobBoard {
   /** Rejecters of pending `waitFor` calls, so `close` can end them. */
   private readonly waiters = new Set<(e: Error) => void>();
 
-  constructor(private readonly events: EventEmitter<DevStudioEvents>) {}
+  constructor(
+    private readonly events: EventEmitter<DevStudioEvents>,
+    private readonly maxAttempts = 3,
+  ) {}
 
   enqueue(input: EnqueueJobInput): Job {
     const parsed = TaskSchema.safeParse(input.task);
@@ -70,6 +75,8 @@ export class JobBoard {
       status: 'queued',
       kind: task.kind,
       enqueuedAt: now(),
+      attempts: 0,
+      maxAttempts: input.maxAttempts ?? this.maxAttempts,
       claim: claim.data,
       ...(input.workerId !== undefined ? { targetWorkerId: input.workerId } : {}),
       ...('rawClaim' in input ? { rawClaim: input.rawClaim } : {}),
@@ -99,11 +106,19 @@ export class JobBoard {
     return job.result;
   }
 
-  /** Takes the first queued job this worker may run off the queue and marks it offered to it. */
-  offerNext(workerId: string): { jobId: string; claim: unknown } | undefined {
+  /**
+   * Takes the first queued job this worker may run (`fits`: what its capabilities cover) off the
+   * queue and marks it offered to it.
+   */
+  offerNext(
+    workerId: string,
+    fits: (job: Job) => boolean = () => true,
+  ): { jobId: string; claim: unknown } | undefined {
     const index = this.queue.findIndex((id) => {
-      const target = this.jobs.get(id)?.targetWorkerId;
-      return target === undefined || target === workerId;
+      const job = this.jobs.get(id);
+      if (!job) return false;
+      const target = job.targetWorkerId;
+      return (target === undefined || target === workerId) && fits(job);
     });
     if (index < 0) return undefined;
     const [jobId] = this.queue.splice(index, 1);
@@ -123,8 +138,23 @@ export class JobBoard {
     this.emit(job);
   }
 
-  reject(jobId: string, reason: string): void {
-    this.finish(this.record(jobId), { status: 'rejected', rejectReason: reason });
+  /**
+   * A reject without a code: the claim is released and the attempt counted (flows.md §6), so the
+   * job goes back to the front of the queue for another worker — or ends `rejected` once its
+   * attempts are spent.
+   */
+  releaseRejected(jobId: string, reason: string): void {
+    const job = this.record(jobId);
+    job.attempts += 1;
+    job.rejectReason = reason;
+    delete job.rejectCode;
+    if (job.attempts >= job.maxAttempts) {
+      this.finish(job, { status: 'rejected' });
+      return;
+    }
+    job.status = 'queued';
+    this.queue.unshift(jobId);
+    this.emit(job);
   }
 
   /** A `busy`/`paused` reject: back to the front of the queue without counting an attempt. */

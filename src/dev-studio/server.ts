@@ -58,7 +58,7 @@ export async function startDevStudio(opts: DevStudioOptions = {}): Promise<DevSt
   // Tests and benchmarks wait on many jobs at once; each waiter is one listener.
   events.setMaxListeners(0);
   const registry = new Registry(opts.autoApprove ?? false);
-  const board = new JobBoard(events);
+  const board = new JobBoard(events, opts.maxAttempts ?? 3);
   const hub = new Hub(
     registry,
     board,
@@ -67,6 +67,7 @@ export async function startDevStudio(opts: DevStudioOptions = {}): Promise<DevSt
     opts.helloTimeoutMs ?? 10_000,
     opts.heartbeatTimeoutMs ?? 30_000,
   );
+  hub.matchCapabilities = opts.matchCapabilities ?? false;
   let url = '';
   const files = new FileStore(() => url);
   files.put('sample.wav', toneWav(), 'audio/wav');

@@ -30,6 +30,19 @@ export interface DevStudioOptions {
    * (default true). False plays a studio that never echoes it, to test a worker against both.
    */
   echoSubprotocol?: boolean;
+  /**
+   * How many times a job's claim may be released by a reject without a code before the job ends
+   * as `rejected` (flows.md §6: the studio releases the claim and counts an attempt). Default 3;
+   * a job may set its own at enqueue.
+   */
+  maxAttempts?: number;
+  /**
+   * Offer a job only to workers whose last capabilities serve its kind (`taskKinds`) and cover its
+   * estimate (`vramThresholdGb`), as production's `pickWorkerForJob` does. Default false, so tests
+   * can exercise a worker's own refusals; `autoEnabled: false` is honoured either way. Settable
+   * later through `admin.matchCapabilities`.
+   */
+  matchCapabilities?: boolean;
 }
 
 export type RegistrationStatus = 'pending' | 'approved' | 'rejected';
@@ -61,6 +74,7 @@ export interface WorkerSnapshot {
   offeredJobId?: string;
 }
 
+/** `rejected`: a reject without a code released its last attempt (see `maxAttempts`). */
 export type JobStatus = 'queued' | 'offered' | 'accepted' | 'completed' | 'failed' | 'rejected';
 export const FINAL_JOB_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'rejected']);
 
@@ -90,6 +104,9 @@ export interface Job {
   rejectCode?: string;
   /** Transient rejects (busy/paused) so far; they never count as attempts. */
   transientRejects?: number;
+  /** Claims released by a reject without a code (flows.md §6); at `maxAttempts` the job ends `rejected`. */
+  attempts: number;
+  maxAttempts: number;
   error?: string;
   retryable?: boolean;
   result?: JobResult;
@@ -105,6 +122,8 @@ export interface Job {
 
 export interface EnqueueJobInput {
   task: TaskInput;
+  /** Rejects without a code it may take before it ends `rejected`; default the studio's `maxAttempts`. */
+  maxAttempts?: number;
   /** Default: a fresh `j-<n>-<hex>` id. */
   jobId?: string;
   modelSource?: ModelSource;

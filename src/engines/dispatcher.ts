@@ -1,6 +1,9 @@
 import type { Claim, EngineName, ModelSource, TaskKind } from '../protocol/index.js';
 import { TASK_KINDS } from '../protocol/index.js';
-import { isAbortError, toError } from '../util/index.js';
+import type { Logger } from 'pino';
+import { isAbortError, toError, withProgressListener } from '../util/index.js';
+import { watchEngineMemory } from './memory-watch.js';
+import { DEFAULT_WATCHDOG_LIMITS, JobWatchdog, type WatchdogLimits } from './watchdog.js';
 import {
   EngineError,
   type Engine,
@@ -17,15 +20,32 @@ export interface DispatcherCapabilities {
   supportedModelsPerKind: Partial<Record<TaskKind, string[]>>;
 }
 
+export interface DispatcherOptions {
+  /** Read at each job: `job_stall_timeout_secs` and `job_timeout_secs` (default 600 s and 3600 s). */
+  limits?: () => WatchdogLimits;
+  /** Where a watchdog's stop of an engine that ignores it is logged. */
+  log?: Logger;
+  /** How often engine processes' memory is read while a job runs (default 1 s). */
+  memoryPollMs?: number;
+}
+
+/** How long an engine may take to give up its job after the watchdog stopped it. */
+const WATCHDOG_UNWIND_MS = 10_000;
+
 /**
  * Routes a claim to the engine named by `claim.modelSource.engine` and to no other: the contract
  * forbids falling back, so a job for an engine not installed here is refused, never rerouted.
+ * Every run is watched (see watchdog.ts), whoever asked for it: a studio job, a local API request,
+ * `generate`.
  */
 export class EngineDispatcher {
   private readonly engines = new Map<EngineName, Engine>();
   private closing: Promise<void> | undefined;
 
-  constructor(engines: Engine[]) {
+  constructor(
+    engines: Engine[],
+    private readonly opts: DispatcherOptions = {},
+  ) {
     for (const engine of engines) {
       if (this.engines.has(engine.name)) throw new Error(`engine "${engine.name}" is registered twice`);
       this.engines.set(engine.name, engine);
@@ -66,7 +86,7 @@ export class EngineDispatcher {
     );
   }
 
-  /** Loads a model ahead of its jobs on its engine (see `Engine.preload`). */
+  /** Loads a model ahead of its jobs on its engine (see `Engine.preload`), watched as a job is. */
   async preload(
     modelId: string,
     modelSource: ModelSource,
@@ -76,7 +96,10 @@ export class EngineDispatcher {
     const engine = this.engines.get(modelSource.engine);
     if (!engine?.preload)
       throw new EngineError(`engine "${modelSource.engine}" loads its model per job`, false);
-    await engine.preload(modelId, modelSource, models, signal);
+    const preload = engine.preload.bind(engine);
+    await this.watched(engine.name, signal, (watchdog) =>
+      preload(modelId, modelSource, models, watchdog.signal, (p) => watchdog.progress(p.message)),
+    );
   }
 
   /** The loaded model's tokens for `text` (llama-cpp), or undefined when it is not loaded. */
@@ -142,12 +165,37 @@ export class EngineDispatcher {
     if (refusal) throw EngineError.cannotServe(refusal);
     const engine = this.engines.get(claim.modelSource.engine);
     if (!engine) throw EngineError.cannotServe(`engine "${claim.modelSource.engine}" is not installed`);
+    return this.watched(engine.name, ctx.signal, (watchdog) =>
+      engine.run(claim.task, claim.modelSource, watched(ctx, watchdog)),
+    );
+  }
+
+  /**
+   * Runs `work` under a job watchdog: stall, time and memory limits (see watchdog.ts). A stop
+   * becomes a retryable EngineError naming why; an engine's own errors pass through classified.
+   */
+  private async watched<T>(
+    engineName: EngineName,
+    signal: AbortSignal,
+    work: (watchdog: JobWatchdog) => Promise<T>,
+  ): Promise<T> {
+    const limits = this.opts.limits?.() ?? DEFAULT_WATCHDOG_LIMITS;
+    const watchdog = new JobWatchdog(limits, signal);
+    const unwatchMemory =
+      limits.maxRssBytes === undefined
+        ? undefined
+        : watchEngineMemory(watchdog, limits.maxRssBytes, this.opts.memoryPollMs ?? 1000);
     try {
-      return await engine.run(claim.task, claim.modelSource, ctx);
+      const run = withProgressListener(watchdog.progress, () => work(watchdog));
+      return await untilStopped(run, watchdog, engineName, this.opts.log);
     } catch (e) {
+      if (watchdog.stop) throw new EngineError(watchdog.stop.message, true, { cause: watchdog.stop });
       if (e instanceof EngineError || isAbortError(e)) throw e;
       const error = toError(e);
-      throw new EngineError(`engine "${engine.name}" failed: ${error.message}`, false, { cause: error });
+      throw new EngineError(`engine "${engineName}" failed: ${error.message}`, false, { cause: error });
+    } finally {
+      unwatchMemory?.();
+      watchdog.dispose();
     }
   }
 
@@ -168,5 +216,62 @@ export class EngineDispatcher {
       if (errors.length > 0) throw new AggregateError(errors, `closing ${errors.length} engine(s) failed`);
     })();
     return this.closing;
+  }
+}
+
+/** The job's context as the engine sees it: the watchdog's signal, and progress that feeds it. */
+function watched(ctx: EngineRunContext, watchdog: JobWatchdog): EngineRunContext {
+  const onText = ctx.onText;
+  return {
+    signal: watchdog.signal,
+    log: ctx.log,
+    // A getter: the runner makes the scratch folder only when an engine asks for it.
+    get workDir() {
+      return ctx.workDir;
+    },
+    claim: ctx.claim,
+    ...(ctx.models ? { models: ctx.models } : {}),
+    onProgress: (progress) => {
+      watchdog.progress(progress.message);
+      ctx.onProgress?.(progress);
+    },
+    ...(onText
+      ? {
+          onText: (chunk: string) => {
+            watchdog.progress();
+            onText(chunk);
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * The engine's answer, or — once the watchdog has stopped the job and the engine does not give it
+ * up within WATCHDOG_UNWIND_MS — the watchdog's stop: a wedged engine must not hold the worker.
+ */
+async function untilStopped<T>(
+  run: Promise<T>,
+  watchdog: JobWatchdog,
+  engine: string,
+  log: Logger | undefined,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const abandoned = new Promise<never>((_, reject) => {
+    const onStop = (): void => {
+      if (!watchdog.stop) return;
+      timer = setTimeout(() => {
+        log?.error(
+          `engine "${engine}" did not stop within ${WATCHDOG_UNWIND_MS / 1000} s of its job being stopped (${watchdog.stop?.message}); carrying on without it`,
+        );
+        reject(watchdog.stop ?? new Error(`engine "${engine}" did not stop`));
+      }, WATCHDOG_UNWIND_MS);
+    };
+    watchdog.signal.addEventListener('abort', onStop, { once: true });
+  });
+  try {
+    return await Promise.race([run, abandoned]);
+  } finally {
+    clearTimeout(timer);
   }
 }

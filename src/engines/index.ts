@@ -2,4 +2,11 @@ export * from './types.js';
 export { abortError, throwIfAborted } from './abort.js';
 export { EngineDispatcher, type DispatcherCapabilities } from './dispatcher.js';
 export { SyntheticEngine, SYNTHETIC_MODELS } from './synthetic/index.js';
-export { createEngines } from './defaults.js';
+export { createEngines, createLlamaCppEngine, engineMaxRssBytes, watchdogLimits } from './defaults.js';
+export { JobWatchdog, WatchdogStop, DEFAULT_WATCHDOG_LIMITS, type WatchdogLimits } from './watchdog.js';
+export {
+  SupervisedEngine,
+  EngineCrashError,
+  type EngineCrash,
+  type SupervisedEngineOptions,
+} from './supervise/index.js';

@@ -105,9 +105,14 @@ export interface Engine {
     modelSource: ModelSource,
     models: ModelProvider,
     signal: AbortSignal,
+    onProgress?: (progress: EngineProgress) => void,
   ): Promise<void>;
   /** The loaded model's tokens for `text`; undefined when that model is not the loaded one. */
-  tokenize?(modelId: string, text: string, opts?: { addSpecial?: boolean }): number[] | undefined;
+  tokenize?(
+    modelId: string,
+    text: string,
+    opts?: { addSpecial?: boolean },
+  ): number[] | undefined | Promise<number[] | undefined>;
 }
 
 /** Where a model kept between jobs is in its life. */

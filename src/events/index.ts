@@ -32,6 +32,17 @@ export interface WorkerEvents {
     text?: string;
   };
   'model:download': ModelDownloadProgress;
+  /** An engine's child process died while serving a request (its job failed as retryable). */
+  'engine:crashed': {
+    engine: string;
+    signal: string | null;
+    code: number | null;
+    phase: string;
+    message: string;
+    at: string;
+  };
+  /** A GPU backend failed before its first success: the engine uses the next one from now on. */
+  'engine:backend-broken': { engine: string; backend: string; reason: string };
 }
 
 /** Progress of one model file download (also sent once with `done: true` at the end). */

@@ -33,6 +33,12 @@ export class WorkerMetrics {
       help: 'Bytes of model files downloaded into the model cache.',
       registers,
     });
+    const crashes = new Counter({
+      name: 'studio_worker_engine_crashes_total',
+      help: 'Engine child processes that died while serving a job (each failed only that job), by engine and signal.',
+      labelNames: ['engine', 'signal'] as const,
+      registers,
+    });
     // One status for all the gauges of a scrape: getStatus() asks every engine whether it can run.
     let scraped: WorkerStatus | undefined;
     const status = (): WorkerStatus => {
@@ -90,6 +96,9 @@ export class WorkerMetrics {
       }),
       on('job:failed', (e) => jobs.inc({ kind: e.kind ?? 'unknown', outcome: 'failed' })),
       on('job:rejected', (e) => jobs.inc({ kind: e.kind ?? 'unknown', outcome: 'rejected' })),
+      on('engine:crashed', (e) =>
+        crashes.inc({ engine: e.engine, signal: e.signal ?? `exit ${e.code ?? 'unknown'}` }),
+      ),
       on('model:download', (p) => {
         const before = this.received.get(p.filename) ?? 0;
         if (p.receivedBytes > before) downloaded.inc(p.receivedBytes - before);

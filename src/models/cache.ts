@@ -5,12 +5,13 @@ import type { Logger } from 'pino';
 import type { ModelProvider, ProvisionedModel } from '../engines/types.js';
 import type { ModelDownloadProgress } from '../events/index.js';
 import type { FileRole, ModelFile } from '../protocol/index.js';
-import { acquireFileLock, pidAlive, toError } from '../util/index.js';
+import { pidAlive, toError } from '../util/index.js';
 import type { BackoffOptions } from '../util/index.js';
 import { CacheIndexStore } from './cache-index.js';
 import type { IndexEntry } from './cache-index.js';
 import { statfsFreeBytes } from './disk.js';
 import { downloadAttempt } from './download.js';
+import { acquireDownloadLock } from './download-lock.js';
 import { fetchInputFile } from './fetch-input.js';
 import { displayUrl, formatBytes, urlKey } from './format.js';
 import { createHttpAgent, parseWebUrl, withRetries } from './http.js';
@@ -39,6 +40,8 @@ export interface ModelCacheOptions {
   terminal?: NodeJS.WriteStream;
   /** Plain http to other hosts than this machine (config `allow_insecure_downloads`); default https only. */
   allowInsecure?: boolean;
+  /** How long another worker's download of a file may write nothing before waiting for it fails (10 min). */
+  downloadWaitQuietMs?: number;
 }
 
 export interface PruneResult {
@@ -222,13 +225,14 @@ export class ModelCache implements ModelProvider {
     if (verdict.kind === 'verified') return this.record(file, key, verdict.stats, verdict.sha256);
     // Workers on one machine (one per GPU) share the cache: one downloads, the others wait for it.
     let waited = false;
-    const lock = await acquireFileLock(join(this.root, PARTIAL_DIR, `${key}.lock`), {
-      wait: true,
-      pollMs: 500,
+    const lock = await acquireDownloadLock(this.root, key, {
       signal,
+      ...(this.opts.downloadWaitQuietMs === undefined ? {} : { quietMs: this.opts.downloadWaitQuietMs }),
       onWait: (holder) => {
         waited = true;
-        this.opts.log.info(`another worker (pid ${holder.pid}) is downloading ${key}; waiting for it`);
+        this.opts.log.info(
+          `another worker (pid ${holder.pid} on ${holder.hostname}) is downloading ${key}; waiting for it`,
+        );
       },
     });
     try {

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ModelDownloadProgress } from '../events/index.js';
+import { reportProgress } from '../util/index.js';
 import { formatBytes } from './format.js';
 
 export interface ProgressSinks {
@@ -42,6 +43,8 @@ export class DownloadProgress {
 
   add(bytes: number): void {
     this.received += bytes;
+    // Bytes arriving are progress for the job that waits on them (its stall watchdog).
+    reportProgress(`downloading ${this.filename}`);
     const now = Date.now();
     if (now - this.lastEmitMs >= this.sinks.intervalMs) this.emit(false, now);
   }

@@ -35,12 +35,8 @@ const gib = (bytes: number) => (bytes / GIB).toFixed(2);
 export function admit(claim: Claim, input: AdmissionInput): AdmissionVerdict {
   const { gpu } = input;
   if (!gpu) return { accept: true, reclaim: [] };
-  if (gpu.temperatureC !== undefined && gpu.temperatureC > input.maxGpuTempC) {
-    return {
-      accept: false,
-      reason: `gpu_too_hot: the GPU is at ${gpu.temperatureC} °C, above max_gpu_temp_c = ${input.maxGpuTempC} °C; taking no jobs until it cools`,
-    };
-  }
+  const hot = gpuTooHot(input);
+  if (hot !== undefined) return { accept: false, reason: hot };
   // The job's own model already loaded: its weights are in memory, only the rest is needed.
   const own = input.warm.find((w) => w.model === claim.model && w.state === 'loaded');
   const needed = Math.max(0, claim.vramGbEstimate * GIB - (own?.bytes ?? 0));
@@ -69,4 +65,29 @@ export function admit(claim: Claim, input: AdmissionInput): AdmissionVerdict {
       `insufficient_memory: needs ${gib(needed)} GiB, ${gib(Math.max(0, gpu.freeBytes))} GiB free ` +
       `(${gib(ADMISSION_MARGIN_BYTES)} GiB kept in reserve${reclaimNote}) on the GPU (${gpu.source})`,
   };
+}
+
+/** Why the GPU takes no job at all now (hotter than `max_gpu_temp_c`), or undefined. */
+export function gpuTooHot(input: AdmissionInput): string | undefined {
+  const t = input.gpu?.temperatureC;
+  if (t === undefined || t <= input.maxGpuTempC) return undefined;
+  return `gpu_too_hot: the GPU is at ${t} °C, above max_gpu_temp_c = ${input.maxGpuTempC} °C; taking no jobs until it cools`;
+}
+
+/**
+ * The largest job (GiB) any model could be admitted with now: free memory minus the reserve, plus
+ * what this worker's unkept warm models would give back. A job of a model already loaded may fit
+ * more (its weights are in memory), but one figure must hold for every model. Undefined without a
+ * GPU reading.
+ */
+export function roomNow(
+  input: AdmissionInput,
+): { gib: number; freeBytes: number; reclaimBytes: number } | undefined {
+  const { gpu } = input;
+  if (!gpu) return undefined;
+  const reclaimBytes = input.warm
+    .filter((w) => w.state !== 'failed' && !input.kept.has(w.model))
+    .reduce((sum, w) => sum + w.bytes, 0);
+  const room = gpu.freeBytes - ADMISSION_MARGIN_BYTES + reclaimBytes;
+  return { gib: Math.max(0, room / GIB), freeBytes: gpu.freeBytes, reclaimBytes };
 }

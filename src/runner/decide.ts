@@ -24,7 +24,16 @@ export interface Rejection {
   code?: RejectCode;
 }
 
-/** Why an offer must be rejected, or undefined to accept it. Pure, so every rule is testable alone. */
+/**
+ * Why an offer must be rejected, or undefined to accept it. Pure, so every rule is testable alone.
+ *
+ * The code tells the studio whether the refusal will pass (flows.md §6): `busy` and `paused` put
+ * the job back in the queue without spending an attempt, and the studio does not offer it straight
+ * back. Only what will not change here — a job this worker's engines cannot run, or one above the
+ * operator's threshold — goes without a code, so the studio releases it to another worker. The
+ * passing conditions (disk, GPU) are also announced in heartbeats (see availability.ts), so an
+ * offer meets them only when it raced that announcement.
+ */
 export function rejectionReason(claim: Claim, ctx: OfferContext): Rejection | undefined {
   if (ctx.draining) return { reason: 'worker is shutting down', code: 'busy' };
   if (ctx.paused) return { reason: 'worker paused by operator', code: 'paused' };
@@ -34,15 +43,14 @@ export function rejectionReason(claim: Claim, ctx: OfferContext): Rejection | un
     const what = ctx.busyWith.startsWith('a local API request') ? ctx.busyWith : `job ${ctx.busyWith}`;
     return { reason: `worker is busy with ${what}`, code: 'busy' };
   }
-  // No code: a full disk here is no reason to keep the job from a worker that has room.
-  if (ctx.diskProblem !== undefined) return { reason: ctx.diskProblem };
   if (claim.vramGbEstimate > ctx.vramThresholdGb) {
     return {
       reason: `VRAM estimate ${claim.vramGbEstimate} GB is above this worker's threshold of ${ctx.vramThresholdGb} GB`,
     };
   }
   if (ctx.engineRefusal !== undefined) return { reason: ctx.engineRefusal };
-  // No code either: another worker with room (or a cooler GPU) should take the job.
-  if (ctx.gpuProblem !== undefined) return { reason: ctx.gpuProblem };
+  // Passing conditions: back to the queue without an attempt, offered again once they clear.
+  if (ctx.diskProblem !== undefined) return { reason: ctx.diskProblem, code: 'busy' };
+  if (ctx.gpuProblem !== undefined) return { reason: ctx.gpuProblem, code: 'busy' };
   return undefined;
 }

@@ -1,18 +1,18 @@
-import { readFile } from 'node:fs/promises';
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { EngineDispatcher, EngineResult, ModelProvider, WarmModel } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
 import type { StoredResult, StoredResults } from '../outbox/index.js';
-import type { Claim } from '../protocol/index.js';
-import { promptFor } from '../protocol/index.js';
+import type { Claim, RejectCode } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
-import type { AdmissionVerdict } from './admission.js';
-import type { JobGate } from './gate.js';
+import { admit, type AdmissionInput } from './admission.js';
+import { availability, type Availability } from './availability.js';
+import type { GateHolder, JobGate } from './gate.js';
 import { rejectionReason } from './decide.js';
 import type { JobIO } from './job-io.js';
-import { makeScratchDir, sweepScratch } from './scratch.js';
+import { makeScratchDir } from './scratch.js';
+import { storeResult, tidyStoredResults } from './store-result.js';
 
 export interface JobRunnerOptions {
   dispatcher: EngineDispatcher;
@@ -30,18 +30,19 @@ export interface JobRunnerOptions {
   identity: () => { workerId: string; apiBaseUrl: string };
   /** Why the disk cannot take a job now (see `DiskWatch`), or undefined. */
   diskProblem?: () => string | undefined;
-  /** Whether the GPU can take a claim now, and which warm models to unload for it (see admission.ts). */
-  admission?: (claim: Claim) => AdmissionVerdict;
-  /** The one-job gate shared with the local API: an offer is turned down while a local job holds it. */
+  /** The GPU's latest reading and the warm models, read at every offer and heartbeat (see admission.ts). */
+  gpu?: () => AdmissionInput;
+  /**
+   * The one-job gate shared with the local API: a studio job holds it from its accept until its
+   * result is with the studio (or failed, or kept for a re-offer); an offer is turned down while
+   * another job holds it.
+   */
   gate?: JobGate;
   /** Read per result: fsync it (file, sidecar, folder) before the upload (`fsync_results`). */
   fsyncResults?: () => boolean;
   /** Why `only_when_idle` holds studio work back now, or undefined. */
   presenceProblem?: () => string | undefined;
 }
-
-/** Results up to this size ride along on `job:result` events, for previews. */
-const PREVIEW_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface CurrentJob {
   jobId: string;
@@ -50,6 +51,13 @@ export interface CurrentJob {
   /** running: on its engine · uploading: binary result going up · delivering: answering a re-offer from disk. */
   phase: 'running' | 'uploading' | 'delivering';
   progress?: { fraction?: number; message?: string };
+}
+
+/** The runner's own view of the current job: which session holds it, and its hold on the gate. */
+interface Current extends CurrentJob {
+  holding: Holding;
+  /** Lets the one-job gate go (idempotent). */
+  releaseGate: () => void;
 }
 
 interface Holding {
@@ -66,12 +74,14 @@ interface Holding {
  * stays there, and a later offer of the same job is answered from it without running it again.
  */
 export class JobRunner {
-  private current: (CurrentJob & { holding: Holding }) | undefined;
+  private current: Current | undefined;
   /** An offer that arrived while the previous result was still uploading (see `offer`). */
   private heldOffer: Claim | undefined;
   private running: Promise<void> | undefined;
   private paused = false;
   private draining = false;
+  /** What was advertised when no job last held the GPU (see availability.ts). */
+  private lastFree: Availability | undefined;
   /** Job ids with a stored result, so an offer can be checked without touching the disk. */
   private readonly stored = new Set<string>();
   private readonly abort = new AbortController();
@@ -83,7 +93,7 @@ export class JobRunner {
 
   get currentJob(): Readonly<CurrentJob> | undefined {
     if (!this.current) return undefined;
-    const { holding: _holding, ...job } = this.current;
+    const { holding: _holding, releaseGate: _release, ...job } = this.current;
     return job;
   }
   /** Finished results on disk that the studio has not taken yet. */
@@ -98,30 +108,30 @@ export class JobRunner {
     this.paused = paused;
   }
 
+  /** What hello and heartbeats say about taking jobs now (`autoEnabled`, `vramThresholdGb`), and why. */
+  availability(): Availability {
+    const gateHeld = this.current !== undefined || this.opts.gate?.holder !== undefined;
+    const now = availability({
+      paused: this.paused,
+      draining: this.draining,
+      studioJob: this.current !== undefined,
+      gateHeld,
+      presenceProblem: this.opts.presenceProblem?.(),
+      diskProblem: this.opts.diskProblem?.(),
+      gpu: this.opts.gpu?.(),
+      vramThresholdGb: this.opts.vramThresholdGb(),
+      lastFree: this.lastFree,
+    });
+    if (!gateHeld) this.lastFree = now;
+    return now;
+  }
+
   /**
    * Tidies what earlier runs left and reads which results they stored (dropping expired ones).
    * Call before the session opens.
    */
   async loadStoredResults(): Promise<void> {
-    const swept = await sweepScratch(this.opts.workRoot);
-    if (swept.length > 0) {
-      this.opts.log.info(
-        `removed ${swept.length} scratch folder(s) left by a worker that was stopped mid-job`,
-      );
-    }
-    const temps = await this.opts.results.removeTempFiles();
-    if (temps.length > 0) {
-      this.opts.log.info(
-        `removed ${temps.length} half-written result file(s) left by a worker that was killed`,
-      );
-    }
-    await this.opts.results.expire();
-    for (const jobId of await this.opts.results.jobIds()) this.stored.add(jobId);
-    if (this.stored.size > 0) {
-      this.opts.log.info(
-        `${this.stored.size} finished result(s) from earlier sessions are stored; each is delivered if the studio offers its job again`,
-      );
-    }
+    for (const jobId of await tidyStoredResults(this.opts)) this.stored.add(jobId);
   }
 
   /**
@@ -155,6 +165,9 @@ export class JobRunner {
     // can be before our HTTP client has read the response. Such an offer waits for that moment
     // instead of being rejected as "busy".
     if (this.current?.phase === 'uploading' && this.heldOffer === undefined && !this.draining) {
+      this.opts.log.debug(
+        `job ${claim.jobId} offered while the result of job ${this.current.jobId} is still uploading; it starts once that is delivered`,
+      );
       this.heldOffer = claim;
       return;
     }
@@ -169,12 +182,13 @@ export class JobRunner {
       return;
     }
     const hasStored = this.stored.has(claim.jobId);
-    const verdict = hasStored || current ? undefined : this.opts.admission?.(claim);
-    const local = this.opts.gate?.holder?.source === 'local' ? this.opts.gate.holder : undefined;
+    const holder = this.opts.gate?.holder;
+    const gpu = hasStored || current || holder ? undefined : this.opts.gpu?.();
+    const verdict = gpu && admit(claim, gpu);
     const rejection = rejectionReason(claim, {
       paused: this.paused && !hasStored,
       draining: this.draining,
-      busyWith: current?.jobId ?? (local ? `a local API request (${local.id})` : undefined),
+      busyWith: current?.jobId ?? (holder ? holderName(holder) : undefined),
       vramThresholdGb: hasStored ? Infinity : this.opts.vramThresholdGb(),
       engineRefusal: hasStored ? undefined : this.opts.dispatcher.refuse(claim),
       diskProblem: hasStored ? undefined : this.opts.diskProblem?.(),
@@ -182,23 +196,26 @@ export class JobRunner {
       presenceProblem: hasStored ? undefined : this.opts.presenceProblem?.(),
     });
     if (rejection !== undefined) {
-      log.info(`rejected ${claim.task.kind} job ${claim.jobId}: ${rejection.reason}`);
-      this.io.reject(claim.jobId, rejection.reason, rejection.code);
-      this.opts.events.emit('job:rejected', {
-        jobId: claim.jobId,
-        reason: rejection.reason,
-        kind: claim.task.kind,
-      });
+      this.reject(claim, rejection.reason, rejection.code, log);
       return;
     }
-    if (!this.io.accept(claim.jobId)) return;
-    const releaseGate = this.opts.gate?.tryAcquire('studio', claim.jobId);
+    // Taken before the accept, synchronously after the check above: nothing can come between.
+    const releaseGate = this.opts.gate ? this.opts.gate.tryAcquire('studio', claim.jobId) : () => undefined;
+    if (!releaseGate) {
+      this.reject(claim, 'worker is busy with another job', 'busy', log);
+      return;
+    }
+    if (!this.io.accept(claim.jobId)) {
+      releaseGate();
+      return;
+    }
     this.current = {
       jobId: claim.jobId,
       claim,
       startedAt: Date.now(),
       phase: hasStored ? 'delivering' : 'running',
       holding: this.hold(),
+      releaseGate,
     };
     log.info(
       hasStored
@@ -209,9 +226,9 @@ export class JobRunner {
     const reclaim = verdict?.accept ? verdict.reclaim : [];
     const work = hasStored ? this.deliverStored(claim, Date.now(), log) : this.runJob(claim, log, reclaim);
     const running: Promise<void> = work.finally(() => {
-      releaseGate?.();
-      // The next job may already have started (the result was handed over before the scratch
-      // folder was removed): clear only what is still ours.
+      // Usually long released (the result was handed over before the scratch folder was removed,
+      // and the next job may hold the gate now): the release only ever frees our own hold.
+      releaseGate();
       this.finishCurrent(claim.jobId);
       if (this.running === running) this.running = undefined;
     });
@@ -254,9 +271,24 @@ export class JobRunner {
     return generation !== undefined && generation === this.io.generation();
   }
 
-  /** Marks `jobId` finished (if it is still the current job) and takes an offer held meanwhile. */
+  private reject(claim: Claim, reason: string, code: RejectCode | undefined, log: Logger): void {
+    log.info(`rejected ${claim.task.kind} job ${claim.jobId}: ${reason}`);
+    this.io.reject(claim.jobId, reason, code);
+    this.opts.events.emit('job:rejected', { jobId: claim.jobId, reason, kind: claim.task.kind });
+  }
+
+  /**
+   * Marks `jobId` finished (if it is still the current job): its result is with the studio, failed,
+   * or kept for a re-offer, so its hold on the gate ends here, and an offer held meanwhile starts —
+   * in that order, so the held job takes the gate the moment it is free and no local request can
+   * slip in between.
+   */
   private finishCurrent(jobId: string): void {
-    if (this.current?.jobId === jobId) this.current = undefined;
+    const current = this.current;
+    if (current?.jobId === jobId) {
+      this.current = undefined;
+      current.releaseGate();
+    }
     if (this.current !== undefined) return;
     const held = this.heldOffer;
     this.heldOffer = undefined;
@@ -320,53 +352,11 @@ export class JobRunner {
     return this.opts.fsyncResults?.() ?? false;
   }
 
-  /** Puts a fresh result on disk (JSON results beside the outbox, binary ones in it) and returns it. */
+  /** Puts a fresh result on disk and counts it among those the studio has not taken. */
   private async store(claim: Claim, result: EngineResult): Promise<StoredResult> {
     const { jobId } = claim;
-    const prompt = promptFor(claim.task);
-    let stored: StoredResult;
-    if (result.type === 'json') {
-      // By default no fsync: the common case is an ack within milliseconds; a crash of the process
-      // still keeps it. `fsync_results` makes it survive a power cut too.
-      const json = await this.opts.results.json.put(jobId, result.value, prompt, {
-        sync: this.syncResults(),
-      });
-      stored = { type: 'json', stored: json };
-      const text = resultText(result.value);
-      this.opts.events.emit('job:result', {
-        jobId,
-        kind: claim.task.kind,
-        ext: 'json',
-        bytes: json.bytes,
-        ...(text !== undefined ? { text } : {}),
-      });
-    } else {
-      const { workerId, apiBaseUrl } = this.opts.identity();
-      const entry = await this.opts.results.outbox.put(
-        { jobId, workerId, apiBaseUrl, ext: result.ext, prompt },
-        result.type === 'bytes' ? { data: result.data } : { path: result.path },
-        { sync: this.syncResults() },
-      );
-      stored = { type: 'binary', entry };
-      // Small results ride along for previews; a file result (video) is read back only when a
-      // listener (the dashboard) wants it.
-      const small = entry.bytes <= PREVIEW_MAX_BYTES;
-      const data =
-        result.type === 'bytes'
-          ? small
-            ? result.data
-            : undefined
-          : small && this.opts.events.listenerCount('job:result') > 0
-            ? await readFile(entry.filePath).catch(() => undefined)
-            : undefined;
-      this.opts.events.emit('job:result', {
-        jobId,
-        kind: claim.task.kind,
-        ext: result.ext,
-        bytes: entry.bytes,
-        ...(data ? { data } : {}),
-      });
-    }
+    const { results, events, identity } = this.opts;
+    const stored = await storeResult({ results, events, identity, sync: this.syncResults() }, claim, result);
     this.stored.add(jobId);
     // Only results other than this one can be past a limit: in the common case (none waiting)
     // there is nothing to read back from disk.
@@ -475,15 +465,12 @@ export class JobRunner {
         `not reporting the failure of job ${jobId}: its studio session ended, and the studio has released it`,
       );
     }
-    if (this.current?.jobId === jobId) this.current = undefined;
     this.opts.events.emit('job:failed', { jobId, kind: claim.task.kind, error, retryable });
+    this.finishCurrent(jobId);
   }
 }
 
-/** The text a person wants to see of a JSON result: the chat answer, or the transcript. */
-function resultText(value: unknown): string | undefined {
-  const v = value as { choices?: { message?: { content?: unknown } }[]; text?: unknown } | null;
-  const content = v?.choices?.[0]?.message?.content;
-  if (typeof content === 'string') return content;
-  return typeof v?.text === 'string' ? v.text : undefined;
+/** Who holds the gate, as a busy reject names it. */
+function holderName(holder: Readonly<GateHolder>): string {
+  return holder.source === 'local' ? `a local API request (${holder.id})` : holder.id;
 }

@@ -56,7 +56,8 @@ interface ConnectionEnd {
  * One WebSocket session with the studio, kept alive across drops.
  *
  * Each connection: upgrade (Bearer token, subprotocol `studio-worker-v1`) → `hello` → wait for
- * `welcome` → heartbeats every 5 s and log batches every 1 s → offers to the runner. A 401 upgrade
+ * `welcome` → heartbeats every 5 s (and at once when what the studio picks workers by, `autoEnabled`
+ * or `vramThresholdGb`, changes) and log batches every 1 s → offers to the runner. A 401 upgrade
  * or close 4001/4003/4004 ends the session for good (`SessionRefusedError`). Any other drop
  * reconnects after 1 s × 2^attempt (capped at 30 s); a connection that reached `welcome` resets the
  * count, and with `reconnectAttempts` N > 0, N failures in a row end with `SessionExhaustedError`.
@@ -308,18 +309,28 @@ export class Session {
     this._state = 'welcomed';
     this.log.info(`studio session open as worker ${workerId}`);
     this.opts.events.emit('session:welcomed', { workerId });
-    const heartbeat = () => {
+    let advertised = '';
+    const heartbeat = (capabilities = this.opts.capabilities()) => {
       const currentJobId = this.opts.currentJobId();
       this.lastHeartbeatAt = Date.now();
+      advertised = offerTerms(capabilities);
       this.send({
         type: 'heartbeat',
-        capabilities: this.opts.capabilities(),
+        capabilities,
         ...(currentJobId !== undefined ? { currentJobId } : {}),
       });
     };
     heartbeat();
     timers.push(setInterval(heartbeat, this.opts.heartbeatMs ?? 5000));
-    timers.push(setInterval(() => this.flushLogs(), this.opts.logFlushMs ?? 1000));
+    timers.push(
+      setInterval(() => {
+        this.flushLogs();
+        // What the studio picks workers by changed (paused, GPU too hot, memory short): say so now
+        // rather than at the next beat, so fewer offers race the change and get turned down.
+        const capabilities = this.opts.capabilities();
+        if (offerTerms(capabilities) !== advertised) heartbeat(capabilities);
+      }, this.opts.logFlushMs ?? 1000),
+    );
   }
 
   private fatalClose(code: number, reason: string): SessionRefusedError | undefined {
@@ -344,4 +355,9 @@ export class Session {
         return undefined;
     }
   }
+}
+
+/** The capabilities the studio chooses a worker for an offer by, as one comparable string. */
+function offerTerms(c: Capabilities): string {
+  return `${c.autoEnabled}|${c.vramThresholdGb}`;
 }

@@ -3,3 +3,4 @@ export type { WorkerOptions } from './worker.js';
 export type { WorkerStatus } from './status.js';
 export { buildCapabilities } from './capabilities.js';
 export { acquireDaemonLock, LockHeldError, LOCK_FILE, PID_FILE, type HeldLock } from './daemon-lock.js';
+export { readEngineHealth, ENGINE_HEALTH_FILE, type EngineHealthRecord } from './engine-health.js';

@@ -1,6 +1,7 @@
 import type { WorkerLifecycleState } from '../events/index.js';
 import type { TaskKind } from '../protocol/index.js';
 import type { RegistrationState } from '../registration/index.js';
+import type { Availability } from '../runner/index.js';
 import type { SessionState } from '../session/index.js';
 
 /** A snapshot of everything a status line, the dashboard or a test wants to show. */
@@ -13,6 +14,11 @@ export interface WorkerStatus {
   vramTotalGb: number | undefined;
   vramThresholdGb: number | undefined;
   paused: boolean;
+  /**
+   * What heartbeats tell the studio now: whether it may offer jobs (`autoEnabled`) and up to what
+   * estimate (`vramThresholdGb`), with why not. Absent before the runner starts.
+   */
+  availability?: Availability | undefined;
   currentJob:
     | {
         jobId: string;

@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ResidencyStore, type ConfigStore } from '../config/index.js';
 import type { WorkerConfig } from '../config/types.js';
-import type { Engine } from '../engines/index.js';
-import { EngineDispatcher, createEngines } from '../engines/index.js';
+import type { Engine, EngineCrash } from '../engines/index.js';
+import { EngineDispatcher, createEngines, watchdogLimits } from '../engines/index.js';
 import type { DispatcherCapabilities } from '../engines/index.js';
 import { buildCapabilities } from './capabilities.js';
 import { DEFAULT_CONFIG, expandHome } from '../config/index.js';
@@ -12,6 +12,7 @@ import { ModelCache, statfsFreeBytes } from '../models/index.js';
 import { DiskWatch, MIN_FREE_BYTES } from './disk-watch.js';
 import { GpuWatch } from './gpu-watch.js';
 import { PresenceWatch, presenceProblem } from './presence-watch.js';
+import { EngineHealthFile } from './engine-health.js';
 import { PersistentJobCounts } from './job-counts.js';
 import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
@@ -23,7 +24,7 @@ import { createCommandRunner, gpuPinEnv, probeGpu, probeHost, readIdleTime } fro
 import type { Capabilities } from '../protocol/index.js';
 import type { RegistrationState } from '../registration/index.js';
 import { ensureRegistered, registrationState } from '../registration/index.js';
-import { admit, JobGate, JobRunner } from '../runner/index.js';
+import { JobGate, JobRunner } from '../runner/index.js';
 import { LocalFirstModels } from '../generate/index.js';
 import { CatalogStore, serveLocalApi, type ServedLocalApi } from '../local-api/index.js';
 import { Session } from '../session/index.js';
@@ -122,6 +123,7 @@ export class Worker {
     const signal = this.stopController.signal;
     let http: StudioHttp | undefined;
     let dispatcher: EngineDispatcher | undefined;
+    let engineHealth: EngineHealthFile | undefined;
     // models.json updates from offers: off the offer's path, awaited before run() returns.
     const catalogWrites = new Set<Promise<unknown>>();
     try {
@@ -148,8 +150,14 @@ export class Worker {
       await this.residency.load();
       for (const warning of this.residency.warnings) log.warn(warning);
       const kept = (model: string) => this.residency.has(model);
+      const onCrash = ({ engine, signal, code, phase, message, at }: EngineCrash): void =>
+        this.events.emit('engine:crashed', { engine, signal, code, phase, message, at });
+      const onBackendBroken = (engine: string, backend: string, reason: string): void =>
+        this.events.emit('engine:backend-broken', { engine, backend, reason });
+      engineHealth = new EngineHealthFile(this.opts.store.dir, this.events);
       dispatcher = new EngineDispatcher(
-        this.opts.engines ?? createEngines({ config, log: this.opts.log, kept }),
+        this.opts.engines ?? createEngines({ config, log: this.opts.log, kept, onCrash, onBackendBroken }),
+        { limits: watchdogLimits(config), log: this.opts.log.child({ category: 'engine' }) },
       );
       this.dispatcher = dispatcher;
       await dispatcher.init();
@@ -276,13 +284,12 @@ export class Worker {
           vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
           identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
           diskProblem: () => this.disk?.problem(),
-          admission: (claim) =>
-            admit(claim, {
-              gpu: this.gpu?.reading,
-              warm: engineDispatcher.warmModels(),
-              kept: this.residency.kept,
-              maxGpuTempC: this.config?.maxGpuTempC ?? DEFAULT_CONFIG.maxGpuTempC,
-            }),
+          gpu: () => ({
+            gpu: this.gpu?.reading,
+            warm: engineDispatcher.warmModels(),
+            kept: this.residency.kept,
+            maxGpuTempC: this.config?.maxGpuTempC ?? DEFAULT_CONFIG.maxGpuTempC,
+          }),
         },
       );
       this.gpu = new GpuWatch({
@@ -343,6 +350,7 @@ export class Worker {
       unwatchFile(this.residency.path);
       for (const off of this.unsubscribe.splice(0)) off();
       await this.jobCounts.flush();
+      await engineHealth?.stop();
       await Promise.all(catalogWrites);
       this.disk?.stop();
       this.gpu?.stop();
@@ -403,6 +411,7 @@ export class Worker {
       vramTotalGb: this.host?.vramTotalGb,
       vramThresholdGb: this.config?.vramThresholdGb,
       paused: this.runner?.isPaused ?? false,
+      availability: this.runner?.availability(),
       currentJob: job && {
         jobId: job.jobId,
         kind: job.claim.task.kind,
@@ -490,6 +499,7 @@ export class Worker {
       config: this.config ?? DEFAULT_CONFIG,
       engines,
       paused: this.runner?.isPaused ?? false,
+      availability: this.runner?.availability(),
       userPresence: this.presence.current.presence,
     });
   }

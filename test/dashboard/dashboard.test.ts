@@ -200,7 +200,12 @@ describe('the dashboard server', () => {
     });
     await videoDone;
     const rejected = w.next('job:rejected');
-    const big = h.studio.admin.enqueueJob({ task: { kind: 'audio_tts', text: 'hi' }, vramGbEstimate: 99 });
+    // One attempt: the studio would offer it back after each plain reject (flows.md §6) and count again.
+    const big = h.studio.admin.enqueueJob({
+      task: { kind: 'audio_tts', text: 'hi' },
+      vramGbEstimate: 99,
+      maxAttempts: 1,
+    });
     await rejected;
     const res = await rawRequest(dashboard.port, '/api/jobs', { headers: auth() });
     const rows = (JSON.parse(res.body) as JobsResponse).finished;

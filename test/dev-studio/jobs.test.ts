@@ -90,17 +90,78 @@ describe('dev studio jobs', () => {
     });
   });
 
-  it('records a rejection with its reason and does not offer that job again', async () => {
-    const s = await studio();
+  it('releases the claim on a reject without a code and counts an attempt; the job comes back only at the next idle heartbeat, and ends rejected once its attempts are spent', async () => {
+    const s = await studio({ maxAttempts: 2 });
     const w = await approvedWorker(s);
     const client = await session(s, w);
     const job = s.admin.enqueueJob({ task: { kind: 'audio_tts', text: 'hello' }, vramGbEstimate: 40 });
     expect((await client.next('offer')).claim).toMatchObject({ model: 'synthetic-tts' });
     client.send({ type: 'reject', jobId: job.jobId, reason: 'needs 40 GB of VRAM' });
-    const done = await s.admin.waitForJob(job.jobId);
-    expect(done).toMatchObject({ status: 'rejected', rejectReason: 'needs 40 GB of VRAM' });
+    const released = await s.admin.waitForJob(job.jobId, { until: (j) => j.attempts === 1 });
+    expect(released).toMatchObject({ status: 'queued', rejectReason: 'needs 40 GB of VRAM', maxAttempts: 2 });
+    expect(released.rejectCode).toBeUndefined();
+    // No immediate re-offer (it would spin): nothing for this worker until its next heartbeat.
     const other = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'x' } });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(client.frames.filter((f) => f.type === 'offer')).toHaveLength(0);
+    client.send({ type: 'heartbeat', capabilities });
+    expect((await client.next('offer')).claim.jobId).toBe(job.jobId);
+    client.send({ type: 'reject', jobId: job.jobId, reason: 'needs 40 GB of VRAM' });
+    const done = await s.admin.waitForJob(job.jobId);
+    expect(done).toMatchObject({ status: 'rejected', attempts: 2, rejectReason: 'needs 40 GB of VRAM' });
+    client.send({ type: 'heartbeat', capabilities });
     expect((await client.next('offer')).claim.jobId).toBe(other.jobId);
+  });
+
+  it('offers nothing to a worker that says autoEnabled: false, and offers on its first heartbeat that says true', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    client.send({ type: 'heartbeat', capabilities: { ...capabilities, autoEnabled: false } });
+    await client.next('heartbeatAck');
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fox' } });
+    client.send({ type: 'heartbeat', capabilities: { ...capabilities, autoEnabled: false } });
+    await client.next('heartbeatAck');
+    expect(client.frames.filter((f) => f.type === 'offer')).toHaveLength(0);
+    expect(s.admin.getJob(job.jobId).status).toBe('queued');
+    client.send({ type: 'heartbeat', capabilities });
+    expect((await client.next('offer')).claim.jobId).toBe(job.jobId);
+  });
+
+  it('offers no job to the heartbeat of a worker that reports a job of its own running', async () => {
+    const s = await studio();
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    client.send({ type: 'heartbeat', capabilities: { ...capabilities, autoEnabled: false } });
+    await client.next('heartbeatAck');
+    s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fox' } });
+    client.send({ type: 'heartbeat', capabilities, currentJobId: 'j-elsewhere' });
+    await client.next('heartbeatAck');
+    expect(client.frames.filter((f) => f.type === 'offer')).toHaveLength(0);
+    client.send({ type: 'heartbeat', capabilities });
+    await client.next('offer');
+  });
+
+  it('with matchCapabilities, offers a worker only the jobs its taskKinds and vramThresholdGb cover', async () => {
+    const s = await studio({ matchCapabilities: true });
+    const w = await approvedWorker(s);
+    const client = await session(s, w);
+    const big = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'big' }, vramGbEstimate: 13 });
+    const tts = s.admin.enqueueJob({ task: { kind: 'audio_tts', text: 'hi' } });
+    const fits = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'fits' }, vramGbEstimate: 12 });
+    expect((await client.next('offer')).claim.jobId).toBe(fits.jobId);
+    expect(s.admin.getJob(big.jobId).status).toBe('queued');
+    expect(s.admin.getJob(tts.jobId).status).toBe('queued');
+    client.send({ type: 'reject', jobId: fits.jobId, reason: 'gone cold', code: 'busy' });
+    const off = await fetch(`${s.url}admin/match-capabilities`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ matchCapabilities: false }),
+    });
+    expect(await off.json()).toEqual({ matchCapabilities: false });
+    expect(s.admin.matchCapabilities).toBe(false);
+    client.send({ type: 'heartbeat', capabilities });
+    expect((await client.next('offer')).claim.jobId).toBe(fits.jobId);
   });
 
   it('puts an accepted job back in the queue when the socket drops, and offers it on reconnect', async () => {
@@ -261,10 +322,18 @@ describe('dev studio jobs', () => {
     const res = await fetch(`${s.url}admin/jobs`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] } }),
+      body: JSON.stringify({
+        task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] },
+        maxAttempts: 5,
+      }),
     });
     expect(res.status).toBe(201);
-    const { jobId } = (await res.json()) as { jobId: string };
+    const { jobId, maxAttempts, attempts } = (await res.json()) as {
+      jobId: string;
+      maxAttempts: number;
+      attempts: number;
+    };
+    expect([maxAttempts, attempts]).toEqual([5, 0]);
     const waited = fetch(`${s.url}admin/jobs/${jobId}?wait=1`);
     await client.next('offer');
     client.send({ type: 'accept', jobId });

@@ -41,6 +41,8 @@ beforeAll(async () => {
   release = await startReleaseServer();
   fixture = await startSdFixture();
   h = await startHarness({ config: { vramThresholdGb: 24, modelsRoot, maxGpuTempC: 85 } });
+  // As production's pickWorkerForJob: offer a worker only what its vramThresholdGb covers.
+  h.studio.admin.matchCapabilities = true;
   const env = {
     ...process.env,
     PATH: '/usr/bin:/bin', // no sd-cli anywhere it is looked for
@@ -93,15 +95,22 @@ const source = (): ModelSource => ({
   cliDefaults: { cfgScale: 1, steps: 4, width: 512, height: 512 },
 });
 
-async function imageJob(prompt: string, vramGbEstimate = 4) {
-  const job = h.studio.admin.enqueueJob({
+function enqueueImage(prompt: string, vramGbEstimate = 4) {
+  return h.studio.admin.enqueueJob({
     task: { kind: 'image', prompt, width: 64, height: 48, steps: 3, ext: 'webp' },
     model: 'z-image-turbo',
     modelSource: source(),
     vramGbEstimate,
   });
+}
+
+async function imageJob(prompt: string, vramGbEstimate = 4) {
+  const job = enqueueImage(prompt, vramGbEstimate);
   return h.studio.admin.waitForJob(job.jobId, { timeoutMs: 25_000 });
 }
+
+const caps = () => h.studio.admin.listWorkers()[0]?.capabilities;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const loads = async () =>
   existsSync(loadsLog) ? (await readFile(loadsLog, 'utf8')).split('\n').filter(Boolean) : [];
@@ -136,11 +145,13 @@ describe('a GPU host that sets itself up (stand-in stable-diffusion.cpp build an
     expect(release.requests.filter((r) => r.startsWith('/download/'))).toHaveLength(1);
   });
 
-  it('rejects a job that does not fit in free GPU memory, with the reason, so another worker takes it', async () => {
-    const done = await imageJob('a huge model', 20);
-    expect(done.status).toBe('rejected');
-    expect(done.rejectReason).toMatch(
-      /^insufficient_memory: needs 20\.00 GiB, 8\.00 GiB free \(1\.00 GiB kept in reserve.*\) on the GPU \(nvidia-smi\)$/,
+  it('advertises vramThresholdGb lowered to what fits in free GPU memory, so the studio holds back a job that does not fit (no reject, no attempt)', async () => {
+    await expect.poll(() => caps()?.vramThresholdGb).toBe(7);
+    const job = enqueueImage('a huge model', 20);
+    await sleep(300);
+    expect(h.studio.admin.getJob(job.jobId)).toMatchObject({ status: 'queued', attempts: 0 });
+    expect(w.worker.getStatus().availability?.vramLowered).toMatch(
+      /^insufficient_memory: 8\.00 GiB free on the GPU \(nvidia-smi\), 1\.00 GiB kept in reserve.*; advertising 7 GB of the 24 GB threshold$/,
     );
     expect(w.worker.getStatus().gpu).toMatchObject({
       source: 'nvidia-smi',
@@ -149,14 +160,19 @@ describe('a GPU host that sets itself up (stand-in stable-diffusion.cpp build an
     });
   });
 
-  it('rejects every job while the GPU is hotter than max_gpu_temp_c, and takes jobs again once it cools', async () => {
+  it('says autoEnabled: false while the GPU is hotter than max_gpu_temp_c, and takes the job waiting meanwhile once it cools', async () => {
     await setGpu('memory.free=8192,temperature.gpu=91,utilization.gpu=100');
     await expect.poll(() => w.worker.getStatus().gpu?.temperatureC, { timeout: 5000 }).toBe(91);
-    const hot = await imageJob('while hot');
-    expect(hot.status).toBe('rejected');
-    expect(hot.rejectReason).toContain('gpu_too_hot: the GPU is at 91 °C, above max_gpu_temp_c = 85 °C');
+    await expect.poll(() => caps()?.autoEnabled).toBe(false);
+    expect(w.worker.getStatus().availability?.reasons).toEqual([
+      'gpu_too_hot: the GPU is at 91 °C, above max_gpu_temp_c = 85 °C; taking no jobs until it cools',
+    ]);
+    const hot = enqueueImage('while hot');
+    await sleep(300);
+    expect(h.studio.admin.getJob(hot.jobId)).toMatchObject({ status: 'queued', attempts: 0 });
     await setGpu('memory.free=8192,temperature.gpu=60,utilization.gpu=0');
-    await expect.poll(() => w.worker.getStatus().gpu?.temperatureC, { timeout: 5000 }).toBe(60);
-    expect((await imageJob('cooled down')).status).toBe('completed');
+    const done = await h.studio.admin.waitForJob(hot.jobId, { timeoutMs: 25_000 });
+    expect(done).toMatchObject({ status: 'completed', attempts: 0 });
+    expect(done.transientRejects).toBeUndefined();
   });
 });

@@ -50,6 +50,21 @@ describe('deciding on an offer', () => {
       code: 'busy',
     });
   });
+  it('turns disk and GPU conditions down as busy (they pass: requeued without an attempt), after the lasting refusals', () => {
+    expect(rejectionReason(claim, { ...idle, diskProblem: 'disk full: 1 MB free' })).toEqual({
+      reason: 'disk full: 1 MB free',
+      code: 'busy',
+    });
+    expect(rejectionReason(claim, { ...idle, gpuProblem: 'gpu_too_hot: 91 °C' })).toEqual({
+      reason: 'gpu_too_hot: 91 °C',
+      code: 'busy',
+    });
+    // A job this worker can never run is said so, so the studio gives it to another worker.
+    expect(
+      rejectionReason(claim, { ...idle, diskProblem: 'disk full', engineRefusal: 'no engine "onnx" here' }),
+    ).toEqual({ reason: 'no engine "onnx" here' });
+    expect(rejectionReason(claim, { ...idle, gpuProblem: 'hot', vramThresholdGb: 4 })?.code).toBeUndefined();
+  });
   it('passes on the engine’s reason, without a code', () => {
     expect(rejectionReason(claim, { ...idle, engineRefusal: 'engine "sd-cpp" is not installed' })).toEqual({
       reason: 'engine "sd-cpp" is not installed',

@@ -164,6 +164,37 @@ describe('Session against small fakes of the studio', () => {
     expect(session.isWelcomed).toBe(true);
   });
 
+  it('sends a heartbeat at once when autoEnabled or vramThresholdGb changes, not only every 5 s', async () => {
+    const frames: { type: string; capabilities?: Capabilities }[] = [];
+    const studio = await fakeStudio({
+      onConnection: (ws) =>
+        ws.on('message', (data) => {
+          const frame = JSON.parse((data as Buffer).toString()) as {
+            type: string;
+            capabilities?: Capabilities;
+          };
+          frames.push(frame);
+          if (frame.type === 'hello') ws.send(welcome);
+        }),
+    });
+    let caps = capabilities;
+    makeSession(studio.url, { capabilities: () => caps, heartbeatMs: 60_000, logFlushMs: 20 });
+    await until(() => frames.some((f) => f.type === 'heartbeat'));
+    await new Promise((r) => setTimeout(r, 100));
+    const beats = () => frames.filter((f) => f.type === 'heartbeat').map((f) => f.capabilities);
+    expect(beats()).toHaveLength(1);
+    caps = { ...capabilities, autoEnabled: false };
+    await until(() => beats().length === 2);
+    caps = { ...capabilities, autoEnabled: false, vramThresholdGb: 3 };
+    await until(() => beats().length === 3);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(beats().map((c) => [c?.autoEnabled, c?.vramThresholdGb])).toEqual([
+      [true, 12],
+      [false, 12],
+      [false, 3],
+    ]);
+  });
+
   it('with ws_reconnect_attempts 0 keeps trying a studio that refuses connections', async () => {
     const port = await closedPort();
     const { events, running } = makeSession(`http://127.0.0.1:${port}/`, { reconnectAttempts: 0 });

@@ -3,6 +3,7 @@ import { createEngines, EngineDispatcher, EngineError } from '../../engines/inde
 import { SdCppEngine } from '../../engines/sd-cpp/index.js';
 import { ModelCache } from '../../models/index.js';
 import { ExitCode, fsUserError, isAbortError, toError, UserError } from '../../util/index.js';
+import { readEngineHealth } from '../../worker/index.js';
 import type { CommandContext } from '../context.js';
 
 /** `studio-worker engines`: each engine, whether it can run on this machine, and on what (or what is missing). */
@@ -11,7 +12,17 @@ export async function enginesCommand(ctx: CommandContext, opts: { json?: boolean
   const dispatcher = new EngineDispatcher(createEngines({ config, log: ctx.log }));
   try {
     await dispatcher.init();
-    const engines = dispatcher.availability();
+    // What the worker running on this config found out the hard way (a backend that crashed).
+    const health = await readEngineHealth(ctx.store.dir);
+    const engines = dispatcher.availability().map((e) => {
+      const seen = health?.engines[e.engine];
+      const broken = Object.entries(seen?.broken ?? {}).map(([backend, why]) => ({ backend, why }));
+      return {
+        ...e,
+        ...(broken.length > 0 ? { brokenBackends: broken } : {}),
+        ...(seen?.lastCrash ? { lastCrash: seen.lastCrash } : {}),
+      };
+    });
     if (opts.json) {
       ctx.out(JSON.stringify({ engines }));
       return;
@@ -21,6 +32,11 @@ export async function enginesCommand(ctx: CommandContext, opts: { json?: boolean
       const state = e.ready ? 'ready      ' : 'cannot run ';
       const serves = e.ready && e.taskKinds.length > 0 ? ` [${e.taskKinds.join(', ')}]` : '';
       ctx.out(`${e.engine.padEnd(width)}  ${state} ${e.detail}${serves}`);
+      const indent = ' '.repeat(width + 2);
+      for (const b of e.brokenBackends ?? []) {
+        ctx.out(`${indent}${b.backend} broken in the running worker (pid ${health?.pid}): ${b.why}`);
+      }
+      if (e.lastCrash) ctx.out(`${indent}last crash ${e.lastCrash.at}: ${e.lastCrash.message}`);
     }
   } finally {
     await dispatcher.close();

@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { expandHome } from '../../config/index.js';
-import { EngineDispatcher, createEngines } from '../../engines/index.js';
+import { EngineDispatcher, createEngines, watchdogLimits } from '../../engines/index.js';
 import type { GenerateFlags } from '../../generate/index.js';
 import { buildGenerateClaim, LocalFirstModels, runLocalJob } from '../../generate/index.js';
 import { ModelCache } from '../../models/index.js';
@@ -49,7 +49,10 @@ export async function generateCommand(ctx: CommandContext, flags: GenerateOption
     ...(process.stderr.isTTY ? { terminal: process.stderr } : {}),
   });
   const models = new LocalFirstModels(cache);
-  const dispatcher = new EngineDispatcher(createEngines({ config, log: ctx.log }));
+  const dispatcher = new EngineDispatcher(createEngines({ config, log: ctx.log }), {
+    limits: watchdogLimits(config),
+    log: ctx.log,
+  });
   await dispatcher.init();
   const abort = new AbortController();
   const offSignals = onShutdownSignal(() => {

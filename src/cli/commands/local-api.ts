@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResidencyStore } from '../../config/index.js';
-import { createEngines, EngineDispatcher } from '../../engines/index.js';
+import { createEngines, EngineDispatcher, watchdogLimits } from '../../engines/index.js';
 import { LocalFirstModels } from '../../generate/index.js';
 import {
   ApiError,
@@ -37,6 +37,7 @@ export async function serveCommand(ctx: CommandContext, opts: { port?: string })
   await residency.load();
   const dispatcher = new EngineDispatcher(
     createEngines({ config, log: ctx.log, kept: (m) => residency.has(m) }),
+    { limits: watchdogLimits(config), log: ctx.log },
   );
   await dispatcher.init();
   const catalog = new CatalogStore(ctx.store.dir);

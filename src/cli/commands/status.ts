@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { Outbox, StoredResults } from '../../outbox/index.js';
 import { registrationState } from '../../registration/index.js';
 import type { CommandContext } from '../context.js';
+import { liveLines, liveStatus } from './status-live.js';
 
 export async function statusCommand(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
   const config = await ctx.store.load();
@@ -18,6 +19,8 @@ export async function statusCommand(ctx: CommandContext, opts: { json?: boolean 
     registration,
     vramThresholdGb: config.vramThresholdGb,
     pendingUploads: pending.length,
+    // The worker running on this config, if any: what its heartbeats tell the studio, and why.
+    running: await liveStatus(ctx),
   };
   if (opts.json) {
     ctx.out(JSON.stringify(status));
@@ -36,4 +39,5 @@ export async function statusCommand(ctx: CommandContext, opts: { json?: boolean 
   ctx.out(`vram threshold: ${config.vramThresholdGb} GB`);
   ctx.out(`outbox:         ${pending.length} result(s) waiting for upload`);
   ctx.out(`config:         ${ctx.store.path}`);
+  for (const line of liveLines(status.running)) ctx.out(line);
 }

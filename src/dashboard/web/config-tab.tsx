@@ -29,6 +29,15 @@ const LABELS: Record<string, [string, string]> = {
     'LLM idle unload (s)',
     'Unload a language model after this long unused (0: keep loaded).',
   ],
+  job_stall_timeout_secs: [
+    'Job stall timeout (s)',
+    'Stop a job whose engine shows no progress for this long (it is retried elsewhere).',
+  ],
+  job_timeout_secs: ['Job time limit (s)', 'Stop a job that runs longer than this.'],
+  engine_max_rss_gb: [
+    'Engine memory limit (GB)',
+    "Stop an engine process that holds more memory than this (empty: 85 % of this machine's RAM).",
+  ],
 };
 
 function draftOf(view: ConfigResponse): Draft {

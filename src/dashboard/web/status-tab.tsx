@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { ComponentChildren } from 'preact';
-import type { RegistrationView, StatusResponse } from '../api-types.js';
+import type { RegistrationView, StatusResponse, StatusView } from '../api-types.js';
 import { api, useNow } from './client.js';
 import { formatAge, formatBytes, formatDuration, formatGb } from './format.js';
 import type { Live } from './main.js';
@@ -192,6 +192,7 @@ export function StatusTab({ live }: { live: Live }) {
               : 'Paused: offers are turned down (they go back to the studio) and heartbeats say autoEnabled: false.'
             : 'Accepting offers from the studio.'}
         </p>
+        <Availability s={s} />
         <button
           class={s.paused ? 'primary' : ''}
           disabled={busy}
@@ -203,6 +204,28 @@ export function StatusTab({ live }: { live: Live }) {
         <p class="hint">Until the worker restarts; a running job is finished first.</p>
         {error && <p class="error">{error}</p>}
       </Card>
+    </div>
+  );
+}
+
+/** Why heartbeats tell the studio to offer nothing (or nothing large) now, when they do. */
+function Availability({ s }: { s: StatusView }) {
+  const a = s.availability;
+  if (!a) return null;
+  const held = a.reasons.filter((r) => r !== 'paused by the operator');
+  return (
+    <div data-testid="availability">
+      {!a.available && held.length > 0 && (
+        <p class="error">
+          The studio is told this worker takes no jobs now (autoEnabled: false), because: {held.join('; ')}.
+          It offers again once that clears.
+        </p>
+      )}
+      {a.vramLowered && (
+        <p class="hint">
+          Jobs up to {a.vramThresholdGb} GB only: {a.vramLowered}.
+        </p>
+      )}
     </div>
   );
 }

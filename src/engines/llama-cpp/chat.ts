@@ -126,7 +126,7 @@ export async function generate({
       ...(ctx.onText ? { onTextChunk: ctx.onText } : {}),
       onToken: (tokens) => {
         completionTokens += tokens.length;
-        ctx.onProgress?.({ fraction: Math.min(1, completionTokens / task.maxTokens) });
+        ctx.onProgress?.({ fraction: Math.min(1, completionTokens / task.maxTokens), message: 'generating' });
       },
     };
     const response = await chat.generateResponse(history, options);

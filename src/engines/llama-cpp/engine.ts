@@ -18,13 +18,16 @@ import {
 } from '../types.js';
 import { chatWrapperFor, generate } from './chat.js';
 import { loadError, MISSING_MESSAGE } from './errors.js';
-import { planGpuLayers, startLlama, type NodeLlamaCpp } from './runtime.js';
+import { planGpuLayers, startLlama, type LlamaGpuChoice, type NodeLlamaCpp } from './runtime.js';
 import { ModelSlot } from './slot.js';
 import type { LoadedModel } from './slot.js';
 
 export interface LlamaCppEngineOptions {
-  /** `false` forces the CPU; "auto" (default) uses CUDA, Vulkan or Metal where a prebuilt backend works. */
-  gpu?: 'auto' | false;
+  /**
+   * `false` forces the CPU; "auto" (default) uses CUDA, Vulkan or Metal where a prebuilt backend
+   * works; `{type: 'auto', exclude}` skips backends found broken here.
+   */
+  gpu?: LlamaGpuChoice;
   /** CPU threads for generation; default: node-llama-cpp's choice. */
   threads?: number;
   /** Unload the model after this long without a job (from `llm_idle_unload_secs`); 0 keeps it loaded. */
@@ -38,6 +41,8 @@ export interface LlamaCppEngineOptions {
   loadLlama?: () => Promise<NodeLlamaCpp>;
   /** Models the operator keeps loaded (`models keep`): never unloaded for idling. */
   kept?: (model: string) => boolean;
+  /** Told the backend llama.cpp started on ("cuda", "vulkan", "metal", "cpu"). */
+  onBackend?: (backend: string) => void;
 }
 
 interface Runtime {
@@ -139,6 +144,7 @@ export class LlamaCppEngine implements Engine {
             ctx,
             chatWrapper: chatWrapperFor(mod, loaded, kwargs, task.reasoning),
           }),
+        ctx.onProgress,
       );
       return { type: 'json', value };
     } catch (e) {
@@ -153,8 +159,9 @@ export class LlamaCppEngine implements Engine {
     modelSource: ModelSource,
     models: ModelProvider,
     signal: AbortSignal,
+    onProgress?: EngineRunContext['onProgress'],
   ): Promise<void> {
-    await this.withModel(modelId, modelSource, models, signal, () => Promise.resolve(undefined));
+    await this.withModel(modelId, modelSource, models, signal, () => Promise.resolve(undefined), onProgress);
   }
 
   /**
@@ -167,6 +174,7 @@ export class LlamaCppEngine implements Engine {
     models: ModelProvider | undefined,
     signal: AbortSignal,
     use: (mod: NodeLlamaCpp, loaded: LoadedModel) => Promise<T>,
+    onProgress?: EngineRunContext['onProgress'],
   ): Promise<T> {
     const { mod, llama, slot } = await this.start().catch((e: unknown) => {
       throw new EngineError(toError(e).message, false, { cause: e });
@@ -189,6 +197,10 @@ export class LlamaCppEngine implements Engine {
         gpuLayers,
         threads: this.opts.threads,
         modelId,
+        // Load progress keeps the job's stall watchdog from taking a slow cold load for a hang.
+        ...(onProgress
+          ? { onLoadProgress: (fraction: number) => onProgress({ message: 'loading the model', fraction }) }
+          : {}),
       };
       const { value, tookHandle } = await slot.use(spec, provisioned, signal, (loaded) => use(mod, loaded));
       handedOver = tookHandle;
@@ -230,6 +242,7 @@ export class LlamaCppEngine implements Engine {
         const llama = await startLlama(mod, { gpu, threads: this.opts.threads, log: this.opts.log });
         this.opts.log?.info({ gpu: llama.gpu }, 'llama-cpp backend started');
         this.runningOn = llama.gpu === false ? 'the CPU' : String(llama.gpu);
+        this.opts.onBackend?.(llama.gpu === false ? 'cpu' : String(llama.gpu));
         this.slot = new ModelSlot(llama, this.opts.idleUnloadMs ?? 0, this.opts.log, this.opts.kept);
         return { mod, llama, slot: this.slot };
       } catch (e) {
@@ -265,7 +278,7 @@ async function provision(
 }
 
 /** node-llama-cpp's prebuilt binaries for this platform that are installed (its optional packages). */
-function prebuiltBackends(): string[] {
+export function prebuiltBackends(): string[] {
   const os = process.platform === 'darwin' ? 'mac' : process.platform === 'win32' ? 'win' : process.platform;
   const base = `${os}-${process.arch}`;
   const dirs = createRequire(import.meta.url).resolve.paths('@node-llama-cpp/x') ?? [];

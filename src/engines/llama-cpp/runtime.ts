@@ -6,12 +6,15 @@ import { isRecord } from '../../results/index.js';
 
 export type NodeLlamaCpp = typeof NodeLlamaCppModule;
 
+/** Which backend to start: node-llama-cpp's choice, the CPU, or its choice less broken backends. */
+export type LlamaGpuChoice = 'auto' | false | { type: 'auto'; exclude: Array<'cuda' | 'vulkan' | 'metal'> };
+
 const GIB = 1024 ** 3;
 
 /** Starts llama.cpp's backend once per engine: never builds from source, logs through ours. */
 export function startLlama(
   mod: NodeLlamaCpp,
-  opts: { gpu: 'auto' | false; threads: number | undefined; log: Logger | undefined },
+  opts: { gpu: LlamaGpuChoice; threads: number | undefined; log: Logger | undefined },
 ): Promise<Llama> {
   return mod.getLlama({
     gpu: opts.gpu,

@@ -14,6 +14,8 @@ export interface LoadSpec {
   threads: number | undefined;
   /** The studio's model id (not part of the key: two ids of one file share it). */
   modelId?: string;
+  /** Told how far a load has come (0..1); not part of the key. */
+  onLoadProgress?: (fraction: number) => void;
 }
 
 /** A model held in memory between jobs, with its one context and the chat wrappers built for it. */
@@ -130,6 +132,7 @@ export class ModelSlot {
         modelPath: spec.path,
         gpuLayers: spec.gpuLayers,
         loadSignal: signal,
+        ...(spec.onLoadProgress ? { onLoadProgress: spec.onLoadProgress } : {}),
       });
     } catch (e) {
       if (signal.aborted) throw abortError(signal);

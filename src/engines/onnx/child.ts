@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
 import { abortError, throwIfAborted } from '../abort.js';
+import { EngineCrashError } from '../supervise/index.js';
 import { EngineError } from '../types.js';
 import { CHILD_SOURCE } from './child-source.js';
 
@@ -80,7 +81,19 @@ export async function runChild({ request, signal, log, onProgress }: ChildRun): 
     }
     const lastLines = stderr.trim().split('\n').slice(-5).join('\n');
     if (exit.sig) {
-      throw new EngineError(`the inference child was killed by ${exit.sig}: ${lastLines}`, true);
+      const phase = request.op === 'sherpa-tts' ? 'speaking' : 'transcribing';
+      throw new EngineCrashError(
+        {
+          engine: 'onnx',
+          signal: exit.sig,
+          code: null,
+          phase,
+          lastLines,
+          at: new Date().toISOString(),
+          message: `onnx crashed (${exit.sig}) while ${phase} (${String(request.op)}): ${lastLines}`,
+        },
+        false,
+      );
     }
     throw new EngineError(`the inference child exited with ${exit.code}: ${lastLines}`, false);
   } finally {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import type { Logger } from 'pino';
 import type { Claim, ModelSource, Task, TaskKind } from '../../protocol/index.js';
 import {
   EngineError,
@@ -8,14 +9,18 @@ import {
   type EngineCapabilities,
   type EngineResult,
   type EngineRunContext,
+  type WarmModel,
 } from '../types.js';
 import { sttLayout, ttsLayout } from './model-files.js';
-import { OnnxInpainter, refuseInpaint } from './inpaint.js';
+import { refuseInpaint } from './inpaint.js';
 import type { OnnxSettings, WhisperVariant } from './settings.js';
 import { missing, runStt, WORDS_NEED_CPP } from './stt.js';
 import { runTts, TTS_EXTS } from './tts.js';
 import { chooseOrtFlavour, ortProviders } from './flavour.js';
 import { createCommandRunner } from '../../platform/index.js';
+import { builtModulePath } from '../../util/index.js';
+import { EngineCrashError, SupervisedEngine, type EngineCrash } from '../supervise/index.js';
+import type { InpaintChildOptions } from './inpaint-child.js';
 import { BUNDLED_FFMPEG } from '../media/index.js';
 
 export type { WhisperVariant } from './settings.js';
@@ -42,6 +47,10 @@ export interface OnnxEngineOptions {
   espeakDataDir?: string;
   /** Where STUDIO_WORKER_ORT_FLAVOUR is read (default: this process's environment). */
   env?: NodeJS.ProcessEnv;
+  /** Inpainting's engine process stops (and its sessions go) after this long without a job; 0 keeps it. */
+  inpaintIdleUnloadMs?: number;
+  log?: Logger;
+  onCrash?: (crash: EngineCrash) => void;
 }
 
 const KINDS = ['audio_stt', 'audio_tts', 'image'] as const;
@@ -66,19 +75,24 @@ function resolvePackage(name: string, given: string | null | undefined): string 
  * and text-to-speech with ONNX voices (sherpa-onnx). Both native packages are optional: a kind
  * whose package is missing is not advertised, and a claim for it is refused with what to install.
  * Audio inference runs in a child process per job (see child.ts for why); image inpainting
- * (onnxruntime-node, also optional) runs in this process with its sessions kept (see inpaint.ts).
+ * (onnxruntime-node, also optional) runs in a supervised engine process that keeps its sessions
+ * between jobs (see inpaint.ts and ../supervise/).
  */
 export class OnnxEngine implements Engine {
   readonly name = 'onnx' as const;
   private readonly settings: OnnxSettings;
   private readonly models: NonNullable<OnnxEngineOptions['models']>;
-  private readonly inpainter: OnnxInpainter;
+  private readonly inpainter: SupervisedEngine | undefined;
+  /** ONNX Runtime's execution providers, best first (set by `init()`, see flavour.ts). */
+  private providers: ('cuda' | 'cpu')[] = ['cpu'];
   /** What ONNX Runtime runs on (set by `init()`), for `engines`. */
   private ortDetail = 'ONNX Runtime on the CPU';
   private readonly env: NodeJS.ProcessEnv;
+  private readonly onCrash: ((crash: EngineCrash) => void) | undefined;
 
   constructor(options: OnnxEngineOptions = {}) {
     this.env = options.env ?? process.env;
+    this.onCrash = options.onCrash;
     this.models = options.models ?? {};
     this.settings = {
       whisperCpp: resolvePackage('@fugood/whisper.node', options.packages?.whisperCpp),
@@ -90,7 +104,23 @@ export class OnnxEngine implements Engine {
       threads: options.threads ?? Math.min(8, availableParallelism()),
       espeakDataDir: options.espeakDataDir ?? ESPEAK_DATA_DIRS.find((dir) => existsSync(dir)),
     };
-    this.inpainter = new OnnxInpainter(this.settings.onnxRuntime, this.settings.threads);
+    const runtimePath = this.settings.onnxRuntime;
+    const childOptions: InpaintChildOptions | undefined = runtimePath
+      ? { runtimePath, threads: this.settings.threads }
+      : undefined;
+    this.inpainter = childOptions
+      ? new SupervisedEngine({
+          name: 'onnx',
+          module: builtModulePath(import.meta.url, './inpaint-child.js'),
+          options: { ...childOptions },
+          settings: () => ({ providers: this.providers }),
+          capabilities: { taskKinds: ['image'], modelsPerKind: {} },
+          describe: () => this.ortDetail,
+          idleUnloadMs: options.inpaintIdleUnloadMs ?? 0,
+          ...(options.log ? { log: options.log } : {}),
+          ...(options.onCrash ? { onCrash: options.onCrash } : {}),
+        })
+      : undefined;
   }
 
   /** Picks ONNX Runtime's flavour (CUDA 12/13 or CPU, as the original picks it). Never throws. */
@@ -104,7 +134,7 @@ export class OnnxEngine implements Engine {
         run: createCommandRunner({ timeoutMs: 5000 }),
       });
       const { providers, detail } = ortProviders(choice, this.settings.onnxRuntime);
-      this.inpainter.providers = providers;
+      this.providers = providers;
       this.ortDetail = detail;
     } catch (e) {
       this.ortDetail = `ONNX Runtime on the CPU: ${e instanceof Error ? e.message : String(e)}`;
@@ -169,18 +199,37 @@ export class OnnxEngine implements Engine {
   async run(task: Task, modelSource: ModelSource, ctx: EngineRunContext): Promise<EngineResult> {
     switch (task.kind) {
       case 'audio_stt':
-        return runStt(task, modelSource, ctx, this.settings);
       case 'audio_tts':
-        return runTts(task, modelSource, ctx, this.settings);
-      case 'image':
+        try {
+          return task.kind === 'audio_stt'
+            ? await runStt(task, modelSource, ctx, this.settings)
+            : await runTts(task, modelSource, ctx, this.settings);
+        } catch (e) {
+          // Inpainting's process reports its own crashes; an audio job's child is reported here.
+          if (e instanceof EngineCrashError) this.onCrash?.(e.crash);
+          throw e;
+        }
+      case 'image': {
+        const refusal = refuseInpaint(task, modelSource, this.settings.onnxRuntime);
+        if (refusal || !this.inpainter) throw EngineError.cannotServe(refusal ?? missing('onnxruntime-node'));
         return this.inpainter.run(task, modelSource, ctx);
+      }
       default:
         throw EngineError.cannotServe(`${SERVES}, not ${task.kind}`);
     }
   }
 
-  /** Audio jobs leave nothing behind (their child is gone); inpainting sessions are released here. Idempotent. */
-  close(): Promise<void> {
-    return this.inpainter.close();
+  /** Inpainting's sessions, kept in its engine process. */
+  warmModels(): WarmModel[] {
+    return this.inpainter?.warmModels() ?? [];
+  }
+
+  async unloadWarm(reason: string, keep?: ReadonlySet<string>): Promise<void> {
+    await this.inpainter?.unloadWarm(reason, keep);
+  }
+
+  /** Audio jobs leave nothing behind (their child is gone); inpainting's process is stopped here. Idempotent. */
+  async close(): Promise<void> {
+    await this.inpainter?.close();
   }
 }

@@ -1,0 +1,6 @@
+export {
+  SupervisedEngine,
+  EngineCrashError,
+  type EngineCrash,
+  type SupervisedEngineOptions,
+} from './supervised-engine.js';
