@@ -21,7 +21,10 @@ import type {
 export interface DevStudioAdmin {
   /** Approve every new register-request at once. */
   autoApprove: boolean;
-  /** Offer jobs only to workers whose `taskKinds` and `vramThresholdGb` cover them (production's matching). */
+  /**
+   * Offer jobs only to workers whose `taskKinds` and `vramThresholdGb` cover them (production's
+   * matching; on by default). Off only for a test that must reach the worker's own refusals.
+   */
   matchCapabilities: boolean;
   /** A 1 s 16 kHz mono 16-bit PCM tone, served at `/files/sample.wav`. */
   readonly sampleAudioUrl: string;
@@ -56,7 +59,10 @@ export interface DevStudioAdmin {
   listJobs(): Job[];
   getJob(jobId: string): Job;
   jobResult(jobId: string): JobResult;
-  /** Resolves once `until` (default: a final status) holds; rejects on timeout with the job's state. */
+  /**
+   * Resolves once `until` (default: a final status) holds; rejects on timeout with the job's state.
+   * The job's `failures` tell each spent attempt, including those of a job requeued and then completed.
+   */
   waitForJob(jobId: string, opts?: WaitForJobOptions): Promise<Job>;
 
   /** The next `n` multipart complete requests answer `status` (after their body is read). */

@@ -35,7 +35,7 @@ type JobFrame = WorkerFrameOf<'accept' | 'reject' | 'fail' | 'completeJson'>;
  */
 export class Hub implements ConnectionHost {
   /** Match kinds and VRAM as production's `pickWorkerForJob` does (see DevStudioOptions). */
-  matchCapabilities = false;
+  matchCapabilities = true;
   /** Every open connection, welcomed or not. */
   private readonly live = new Set<WorkerConnection>();
   /** The welcomed connection of each worker. */
@@ -133,9 +133,9 @@ export class Hub implements ConnectionHost {
     if (conn.offeredJobId !== undefined) {
       this.log.info(
         { workerId: conn.workerId, jobId: conn.offeredJobId },
-        'worker left: job back to the queue',
+        'worker left mid-job: claim released, attempt counted',
       );
-      this.board.requeue(conn.offeredJobId);
+      this.board.releaseDropped(conn.offeredJobId, conn.workerId, code, reason);
       conn.offeredJobId = undefined;
     }
     this.log.info({ workerId: conn.workerId, code, reason }, 'worker disconnected');
@@ -145,8 +145,10 @@ export class Hub implements ConnectionHost {
 
   /**
    * Gives every idle welcomed connection whose worker says it takes jobs the first queued job it
-   * may run. A worker whose hello or last heartbeat says `autoEnabled: false` is skipped, as
-   * production's `pickWorkerForJob` skips it (flows.md §3, §7).
+   * may run. As production's `pickWorkerForJob` (flows.md §3, §7): a worker whose hello or last
+   * heartbeat says `autoEnabled: false` is skipped, and — unless a test turned `matchCapabilities`
+   * off to reach the worker's own refusals — so is a job its `taskKinds` or `vramThresholdGb` do
+   * not cover.
    */
   pump(): void {
     for (const conn of this.sessions.values()) {
@@ -293,11 +295,13 @@ export class Hub implements ConnectionHost {
         } else {
           // The claim is released and the attempt counted; another worker may take it, and this
           // one's idle heartbeat may get it straight back.
-          this.board.releaseRejected(jobId, frame.reason);
+          this.board.releaseRejected(jobId, conn.workerId, frame.reason);
         }
         break;
       case 'fail':
-        this.board.fail(jobId, frame.error, frame.retryable);
+        // flows.md §6: retryable → requeued with the attempt counted (the pump below may offer
+        // it straight back, as production's offerNextFor does), else final.
+        this.board.fail(jobId, conn.workerId, frame.error, frame.retryable);
         conn.send({ type: 'failAck', jobId });
         break;
       case 'completeJson':

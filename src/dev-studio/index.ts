@@ -17,6 +17,7 @@ export type {
   EnqueueJobInput,
   FrameEvent,
   Job,
+  JobFailure,
   JobResult,
   JobStatus,
   OutgoingFrame,

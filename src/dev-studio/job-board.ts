@@ -5,7 +5,14 @@ import { ClaimSchema, TaskSchema } from '../protocol/index.js';
 import type { ModelSource, TaskKind } from '../protocol/index.js';
 import { badRequest, conflict, DevStudioError, notFound } from './errors.js';
 import { FINAL_JOB_STATUSES } from './types.js';
-import type { DevStudioEvents, EnqueueJobInput, Job, JobResult, WaitForJobOptions } from './types.js';
+import type {
+  DevStudioEvents,
+  EnqueueJobInput,
+  Job,
+  JobFailure,
+  JobResult,
+  WaitForJobOptions,
+} from './types.js';
 
 const DEFAULT_MODEL_SOURCE: ModelSource = {
   engine: 'synthetic',
@@ -25,15 +32,19 @@ type JobRecord = Job;
 
 const now = (): string => new Date().toISOString();
 
+// A snapshot must not share the failure history with the record it was taken from: a listener
+// keeping it would see later attempts appear in it.
 function snapshot(job: JobRecord): Job {
-  return { ...job };
+  return { ...job, failures: job.failures.map((f) => ({ ...f })) };
 }
 
 /**
  * Every job and the FIFO queue of those waiting for a worker. A job moves
- * queued → offered → accepted → completed | failed; a reject sends it back to the front of the
- * queue — without an attempt for `busy`/`paused`, with one otherwise, ending it `rejected` once
- * its attempts are spent; a job whose worker's socket drops goes back to the front of the queue.
+ * queued → offered → accepted → completed | failed. As production decides it (flows.md §6): a
+ * `busy`/`paused` reject sends it back to the front of the queue without an attempt; a reject
+ * without a code, a retryable `fail` and a socket closed while the job was held each spend an
+ * attempt and send it back to the front, until the attempts are spent (then `rejected` after a
+ * reject, `failed` otherwise); a `fail` with `retryable: false` ends it `failed` at once.
  * Every change emits a `job` snapshot.
  */
 export class JobBoard {
@@ -77,6 +88,7 @@ export class JobBoard {
       enqueuedAt: now(),
       attempts: 0,
       maxAttempts: input.maxAttempts ?? this.maxAttempts,
+      failures: [],
       claim: claim.data,
       ...(input.workerId !== undefined ? { targetWorkerId: input.workerId } : {}),
       ...('rawClaim' in input ? { rawClaim: input.rawClaim } : {}),
@@ -143,35 +155,40 @@ export class JobBoard {
    * job goes back to the front of the queue for another worker — or ends `rejected` once its
    * attempts are spent.
    */
-  releaseRejected(jobId: string, reason: string): void {
+  releaseRejected(jobId: string, workerId: string, reason: string): void {
     const job = this.record(jobId);
-    job.attempts += 1;
     job.rejectReason = reason;
     delete job.rejectCode;
-    if (job.attempts >= job.maxAttempts) {
+    if (this.spendAttempt(job, { workerId, via: 'reject', error: reason, retryable: true })) {
       this.finish(job, { status: 'rejected' });
       return;
     }
-    job.status = 'queued';
-    this.queue.unshift(jobId);
-    this.emit(job);
+    this.requeueFront(job);
   }
 
   /** A `busy`/`paused` reject: back to the front of the queue without counting an attempt. */
   requeueTransient(jobId: string, reason: string, code: string): void {
     const job = this.record(jobId);
     Object.assign(job, {
-      status: 'queued',
       rejectReason: reason,
       rejectCode: code,
       transientRejects: (job.transientRejects ?? 0) + 1,
     });
-    this.queue.unshift(jobId);
-    this.emit(job);
+    this.requeueFront(job);
   }
 
-  fail(jobId: string, error: string, retryable: boolean): void {
-    this.finish(this.record(jobId), { status: 'failed', error, retryable });
+  /**
+   * flows.md §6, production's `failJob`: a retryable failure requeues the job with the attempt
+   * counted, and ends it `failed` once its attempts are spent; a non-retryable one ends it at once.
+   */
+  fail(jobId: string, workerId: string, error: string, retryable: boolean): void {
+    const job = this.record(jobId);
+    const spent = this.spendAttempt(job, { workerId, via: 'fail', error, retryable });
+    if (!retryable || spent) {
+      this.finish(job, { status: 'failed', error, retryable });
+      return;
+    }
+    this.requeueFront(job);
   }
 
   complete(jobId: string, result: JobResult, workerId: string): void {
@@ -181,13 +198,21 @@ export class JobBoard {
     this.finish(job, { status: 'completed', result });
   }
 
-  /** The job's worker went away before finishing it: the claim is released, back to the front of the queue. */
-  requeue(jobId: string): void {
+  /**
+   * The socket of the worker holding the job (offered or accepted) closed: production's
+   * `handleWebSocketClose` releases the claim, "requeue or fail by attempts" (flows.md §6). The
+   * drop spends an attempt — the claim was held, and a job that keeps killing its worker must not
+   * come back forever — and ends the job `failed` once they are spent.
+   */
+  releaseDropped(jobId: string, workerId: string, code: number, reason: string): void {
     const job = this.jobs.get(jobId);
     if (!job || FINAL_JOB_STATUSES.has(job.status) || job.status === 'queued') return;
-    job.status = 'queued';
-    this.queue.unshift(jobId);
-    this.emit(job);
+    const error = `the worker's connection closed while it held the job (${code}${reason ? ` ${reason}` : ''})`;
+    if (this.spendAttempt(job, { workerId, via: 'disconnect', error, retryable: true })) {
+      this.finish(job, { status: 'failed', error, retryable: true });
+      return;
+    }
+    this.requeueFront(job);
   }
 
   waitFor(jobId: string, opts: WaitForJobOptions = {}): Promise<Job> {
@@ -223,6 +248,20 @@ export class JobBoard {
   /** Ends every pending `waitFor` with an error: the studio is closing. */
   close(): void {
     for (const reject of [...this.waiters]) reject(new Error('the dev studio closed'));
+  }
+
+  /** Counts an attempt and records how it ended; answers whether the job has none left. */
+  private spendAttempt(job: JobRecord, failure: Omit<JobFailure, 'attempt' | 'at'>): boolean {
+    job.attempts += 1;
+    job.failures.push({ attempt: job.attempts, ...failure, at: now() });
+    return job.attempts >= job.maxAttempts;
+  }
+
+  /** Back to the front of the queue: a released job goes before the jobs that waited behind it. */
+  private requeueFront(job: JobRecord): void {
+    job.status = 'queued';
+    this.queue.unshift(job.jobId);
+    this.emit(job);
   }
 
   private finish(job: JobRecord, patch: Partial<Job>): void {

@@ -67,7 +67,7 @@ export async function startDevStudio(opts: DevStudioOptions = {}): Promise<DevSt
     opts.helloTimeoutMs ?? 10_000,
     opts.heartbeatTimeoutMs ?? 30_000,
   );
-  hub.matchCapabilities = opts.matchCapabilities ?? false;
+  hub.matchCapabilities = opts.matchCapabilities ?? true;
   let url = '';
   const files = new FileStore(() => url);
   files.put('sample.wav', toneWav(), 'audio/wav');

@@ -31,16 +31,16 @@ export interface DevStudioOptions {
    */
   echoSubprotocol?: boolean;
   /**
-   * How many times a job's claim may be released by a reject without a code before the job ends
-   * as `rejected` (flows.md §6: the studio releases the claim and counts an attempt). Default 3;
-   * a job may set its own at enqueue.
+   * How many attempts a job gets (flows.md §6: a retryable `fail`, a reject without a code and a
+   * socket closed mid-job each spend one; the job is requeued until they are spent). Default 3; a
+   * job may set its own at enqueue.
    */
   maxAttempts?: number;
   /**
    * Offer a job only to workers whose last capabilities serve its kind (`taskKinds`) and cover its
-   * estimate (`vramThresholdGb`), as production's `pickWorkerForJob` does. Default false, so tests
-   * can exercise a worker's own refusals; `autoEnabled: false` is honoured either way. Settable
-   * later through `admin.matchCapabilities`.
+   * estimate (`vramThresholdGb`), as production's `pickWorkerForJob` does (flows.md §3). Default
+   * true; false lets a test reach a worker's own refusals of such jobs. `autoEnabled: false` is
+   * honoured either way. Settable later through `admin.matchCapabilities`.
    */
   matchCapabilities?: boolean;
 }
@@ -74,7 +74,11 @@ export interface WorkerSnapshot {
   offeredJobId?: string;
 }
 
-/** `rejected`: a reject without a code released its last attempt (see `maxAttempts`). */
+/**
+ * `rejected`: a reject without a code spent its last attempt; `failed`: a `fail` with
+ * `retryable: false`, or a retryable `fail` or a socket closed mid-job that spent its last attempt
+ * (see `maxAttempts`).
+ */
 export type JobStatus = 'queued' | 'offered' | 'accepted' | 'completed' | 'failed' | 'rejected';
 export const FINAL_JOB_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'rejected']);
 
@@ -91,6 +95,23 @@ export type JobResult =
       prompt: string;
     };
 
+/**
+ * One attempt that ended without a result (flows.md §6), kept so a test can see every attempt of a
+ * job that was requeued, not only how it ended.
+ */
+export interface JobFailure {
+  /** Which attempt it was, from 1. */
+  attempt: number;
+  workerId: string;
+  /** What ended it: the worker's `fail`, its reject without a code, or its socket closing mid-job. */
+  via: 'fail' | 'reject' | 'disconnect';
+  /** The `fail`'s error, the reject's reason, or the close code and reason. */
+  error: string;
+  /** The `fail`'s flag; true for a reject or a closed socket (the claim is released for another try). */
+  retryable: boolean;
+  at: string;
+}
+
 export interface Job {
   jobId: string;
   status: JobStatus;
@@ -104,9 +125,15 @@ export interface Job {
   rejectCode?: string;
   /** Transient rejects (busy/paused) so far; they never count as attempts. */
   transientRejects?: number;
-  /** Claims released by a reject without a code (flows.md §6); at `maxAttempts` the job ends `rejected`. */
+  /**
+   * Attempts spent (flows.md §6): each `fail`, each reject without a code, each socket closed while
+   * it held the job — one entry each in `failures`. At `maxAttempts` the job ends.
+   */
   attempts: number;
   maxAttempts: number;
+  /** Every spent attempt, oldest first (`attempts` entries). */
+  failures: JobFailure[];
+  /** Set when the job ends `failed`: its last failure's error and flag. */
   error?: string;
   retryable?: boolean;
   result?: JobResult;
@@ -122,7 +149,7 @@ export interface Job {
 
 export interface EnqueueJobInput {
   task: TaskInput;
-  /** Rejects without a code it may take before it ends `rejected`; default the studio's `maxAttempts`. */
+  /** Attempts it gets before it ends `failed` or `rejected`; default the studio's `maxAttempts`. */
   maxAttempts?: number;
   /** Default: a fresh `j-<n>-<hex>` id. */
   jobId?: string;

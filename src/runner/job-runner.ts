@@ -209,7 +209,7 @@ export class JobRunner {
       releaseGate();
       return;
     }
-    this.current = {
+    const entry: Current = {
       jobId: claim.jobId,
       claim,
       startedAt: Date.now(),
@@ -217,6 +217,7 @@ export class JobRunner {
       holding: this.hold(),
       releaseGate,
     };
+    this.current = entry;
     log.info(
       hasStored
         ? `accepted ${claim.task.kind} job ${claim.jobId}: its result is stored from an earlier run, delivering it`
@@ -229,7 +230,9 @@ export class JobRunner {
       // Usually long released (the result was handed over before the scratch folder was removed,
       // and the next job may hold the gate now): the release only ever frees our own hold.
       releaseGate();
-      this.finishCurrent(claim.jobId);
+      // Only this run's own entry: after a retryable fail the studio may offer the same job
+      // straight back (flows.md §6), and that run, under the same jobId, is not this one's to end.
+      if (this.current === undefined || this.current === entry) this.finishCurrent(claim.jobId);
       if (this.running === running) this.running = undefined;
     });
     this.running = running;

@@ -200,13 +200,22 @@ describe('the dashboard server', () => {
     });
     await videoDone;
     const rejected = w.next('job:rejected');
+    // The dashboard's row for a job the worker turned down needs an offer the worker refuses, and
+    // the studio (as production) never offers a job above the advertised vramThresholdGb: turn
+    // that matching off for this one job.
+    h.studio.admin.matchCapabilities = false;
     // One attempt: the studio would offer it back after each plain reject (flows.md §6) and count again.
     const big = h.studio.admin.enqueueJob({
       task: { kind: 'audio_tts', text: 'hi' },
       vramGbEstimate: 99,
       maxAttempts: 1,
     });
-    await rejected;
+    try {
+      await rejected;
+      expect((await h.studio.admin.waitForJob(big.jobId)).status).toBe('rejected');
+    } finally {
+      h.studio.admin.matchCapabilities = true;
+    }
     const res = await rawRequest(dashboard.port, '/api/jobs', { headers: auth() });
     const rows = (JSON.parse(res.body) as JobsResponse).finished;
     const answer = rows.find((j) => j.jobId === llm.jobId)?.resultText;

@@ -74,19 +74,24 @@ describe('dev studio jobs', () => {
     expect(s.admin.jobResult(llm.jobId)).toEqual({ type: 'json', value: result, prompt: 'hi' });
   });
 
-  it('records a failure with its retryable flag and answers failAck', async () => {
+  it('ends a job failed at once on a fail that is not retryable, records the attempt and answers failAck', async () => {
     const s = await studio();
     const w = await approvedWorker(s);
     const client = await session(s, w);
-    const job = s.admin.enqueueJob({ task: { kind: 'video', prompt: 'waves' } });
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'waves' } });
     await client.next('offer');
     client.send({ type: 'accept', jobId: job.jobId });
-    client.send({ type: 'fail', jobId: job.jobId, error: 'engine crashed', retryable: true });
+    client.send({ type: 'fail', jobId: job.jobId, error: 'no such engine', retryable: false });
     expect(await client.next('failAck')).toEqual({ type: 'failAck', jobId: job.jobId });
     expect(s.admin.getJob(job.jobId)).toMatchObject({
       status: 'failed',
-      error: 'engine crashed',
-      retryable: true,
+      error: 'no such engine',
+      retryable: false,
+      attempts: 1,
+      maxAttempts: 3,
+      failures: [
+        { attempt: 1, workerId: w.workerId, via: 'fail', error: 'no such engine', retryable: false },
+      ],
     });
   });
 
@@ -94,11 +99,17 @@ describe('dev studio jobs', () => {
     const s = await studio({ maxAttempts: 2 });
     const w = await approvedWorker(s);
     const client = await session(s, w);
-    const job = s.admin.enqueueJob({ task: { kind: 'audio_tts', text: 'hello' }, vramGbEstimate: 40 });
-    expect((await client.next('offer')).claim).toMatchObject({ model: 'synthetic-tts' });
-    client.send({ type: 'reject', jobId: job.jobId, reason: 'needs 40 GB of VRAM' });
+    // Within the worker's taskKinds and vramThresholdGb: offered, and refused for a reason of its own.
+    const job = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'hello' }, model: 'flux-schnell' });
+    expect((await client.next('offer')).claim).toMatchObject({ model: 'flux-schnell' });
+    client.send({ type: 'reject', jobId: job.jobId, reason: 'no sd-cpp engine here' });
     const released = await s.admin.waitForJob(job.jobId, { until: (j) => j.attempts === 1 });
-    expect(released).toMatchObject({ status: 'queued', rejectReason: 'needs 40 GB of VRAM', maxAttempts: 2 });
+    expect(released).toMatchObject({
+      status: 'queued',
+      rejectReason: 'no sd-cpp engine here',
+      maxAttempts: 2,
+      failures: [{ attempt: 1, via: 'reject', error: 'no sd-cpp engine here', retryable: true }],
+    });
     expect(released.rejectCode).toBeUndefined();
     // No immediate re-offer (it would spin): nothing for this worker until its next heartbeat.
     const other = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'x' } });
@@ -106,9 +117,14 @@ describe('dev studio jobs', () => {
     expect(client.frames.filter((f) => f.type === 'offer')).toHaveLength(0);
     client.send({ type: 'heartbeat', capabilities });
     expect((await client.next('offer')).claim.jobId).toBe(job.jobId);
-    client.send({ type: 'reject', jobId: job.jobId, reason: 'needs 40 GB of VRAM' });
+    client.send({ type: 'reject', jobId: job.jobId, reason: 'no sd-cpp engine here' });
     const done = await s.admin.waitForJob(job.jobId);
-    expect(done).toMatchObject({ status: 'rejected', attempts: 2, rejectReason: 'needs 40 GB of VRAM' });
+    expect(done).toMatchObject({ status: 'rejected', attempts: 2, rejectReason: 'no sd-cpp engine here' });
+    expect(done.failures.map((f) => [f.attempt, f.via])).toEqual([
+      [1, 'reject'],
+      [2, 'reject'],
+    ]);
+    expect(done.error).toBeUndefined();
     client.send({ type: 'heartbeat', capabilities });
     expect((await client.next('offer')).claim.jobId).toBe(other.jobId);
   });
@@ -142,8 +158,12 @@ describe('dev studio jobs', () => {
     await client.next('offer');
   });
 
-  it('with matchCapabilities, offers a worker only the jobs its taskKinds and vramThresholdGb cover', async () => {
-    const s = await studio({ matchCapabilities: true });
+  it('offers a worker only the jobs its taskKinds and vramThresholdGb cover, unless matchCapabilities is turned off', async () => {
+    const s = await studio();
+    expect(s.admin.matchCapabilities).toBe(true);
+    expect(await (await fetch(`${s.url}admin/match-capabilities`)).json()).toEqual({
+      matchCapabilities: true,
+    });
     const w = await approvedWorker(s);
     const client = await session(s, w);
     const big = s.admin.enqueueJob({ task: { kind: 'image', prompt: 'big' }, vramGbEstimate: 13 });
@@ -164,7 +184,7 @@ describe('dev studio jobs', () => {
     expect((await client.next('offer')).claim.jobId).toBe(fits.jobId);
   });
 
-  it('puts an accepted job back in the queue when the socket drops, and offers it on reconnect', async () => {
+  it('puts an accepted job back in the queue when the socket drops, spending an attempt, and offers it on reconnect', async () => {
     const s = await studio();
     const w = await approvedWorker(s);
     const first = await session(s, w);
@@ -175,7 +195,12 @@ describe('dev studio jobs', () => {
 
     s.admin.dropWorker(w.workerId);
     expect((await first.closed).code).toBe(1006);
-    await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'queued' });
+    const released = await s.admin.waitForJob(job.jobId, { until: (j) => j.status === 'queued' });
+    expect(released).toMatchObject({
+      attempts: 1,
+      failures: [{ attempt: 1, workerId: w.workerId, via: 'disconnect', retryable: true }],
+    });
+    expect(released.failures[0]?.error).toContain('1006');
 
     const second = await session(s, w);
     expect((await second.next('offer')).claim.jobId).toBe(job.jobId);

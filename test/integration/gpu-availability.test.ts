@@ -93,8 +93,7 @@ describe('admission told in heartbeats: a lasting condition stops the offers ins
 
   it('advertises vramThresholdGb lowered to what fits in free GPU memory, never above the operator’s, so large jobs wait without a reject', async () => {
     const { h, w, setGpu } = await setUp('memory.free=4096,temperature.gpu=50');
-    // Production matches kinds and VRAM when it picks a worker (flows.md §3); the dev studio does on request.
-    h.studio.admin.matchCapabilities = true;
+    // Production matches kinds and VRAM when it picks a worker (flows.md §3), and so does the dev studio.
     const rejects = framesIn(h, 'reject');
     await expect.poll(() => caps(h)?.vramThresholdGb).toBe(3);
     expect(caps(h)?.autoEnabled).toBe(true);

@@ -41,8 +41,8 @@ beforeAll(async () => {
   release = await startReleaseServer();
   fixture = await startSdFixture();
   h = await startHarness({ config: { vramThresholdGb: 24, modelsRoot, maxGpuTempC: 85 } });
-  // As production's pickWorkerForJob: offer a worker only what its vramThresholdGb covers.
-  h.studio.admin.matchCapabilities = true;
+  // These tests rely on the dev studio offering a worker only what its vramThresholdGb covers, as
+  // production's pickWorkerForJob does (flows.md §3; the dev studio's default).
   const env = {
     ...process.env,
     PATH: '/usr/bin:/bin', // no sd-cli anywhere it is looked for

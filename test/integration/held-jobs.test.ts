@@ -51,7 +51,8 @@ describe('results of jobs whose session dropped (only frames for jobs the studio
       await harness.studio.admin.waitForJob(jobId, { until: (j) => j.status === 'queued' });
       await w.next('session:welcomed', undefined, 10_000);
       const done = await harness.studio.admin.waitForJob(jobId, { timeoutMs: 10_000 });
-      expect(done.status).toBe('completed');
+      // The drop spent attempt 1 (flows.md §6); attempt 2 delivered the kept result.
+      expect(done).toMatchObject({ status: 'completed', attempts: 1, failures: [{ via: 'disconnect' }] });
       expect(engine.runs).toEqual([jobId]);
       expect(harness.studio.admin.violations()).toEqual([]);
       expect(harness.logText()).toContain(
@@ -124,13 +125,22 @@ describe('results of jobs whose session dropped (only frames for jobs the studio
     expect(harness.logText()).toContain('HTTP 408');
   });
 
-  it('fails the job as retryable when the upload keeps failing past the give-up time, keeping the result', async () => {
-    const { harness } = await setUp({ uploadGiveUpMs: 300 });
+  it('fails the attempt as retryable when the upload keeps failing past the give-up time, keeps the result, and delivers it when the job is offered again', async () => {
+    const { harness, engine } = await setUp({ uploadGiveUpMs: 300 });
     harness.studio.admin.failNextUploads(1000, 503);
     const job = harness.studio.admin.enqueueJob({ task: imageTask });
+    // flows.md §6: the studio requeues the job and offers it back; from then on it takes uploads.
+    const failedOnce = await harness.studio.admin.waitForJob(job.jobId, {
+      until: (j) => j.failures.length === 1,
+    });
+    harness.studio.admin.failNextUploads(0);
+    expect(failedOnce.failures[0]).toMatchObject({ attempt: 1, via: 'fail', retryable: true });
+    expect(failedOnce.failures[0]?.error).toContain('could not be uploaded');
     const done = await harness.studio.admin.waitForJob(job.jobId);
-    expect(done).toMatchObject({ status: 'failed', retryable: true });
-    expect(done.error).toContain('could not be uploaded');
+    expect(done).toMatchObject({ status: 'completed', attempts: 1 });
+    // Generated once: the second attempt delivered the result kept on disk.
+    expect(engine.runs).toEqual([job.jobId]);
+    expect(harness.logText()).toContain('its result is stored from an earlier run');
     expect(harness.studio.admin.violations()).toEqual([]);
   });
 });

@@ -118,12 +118,34 @@ describe('the prompt sent back with each result (the original prompt_for, never 
 
 describe('offers the worker must refuse', () => {
   it('rejects a job whose VRAM estimate is above the threshold', async () => {
-    const done = await runToEnd({ task: { kind: 'image', prompt: 'big' }, vramGbEstimate: 16 });
-    // No code: each reject releases the claim and spends an attempt (flows.md §6), until none are left.
-    expect(done).toMatchObject({ status: 'rejected', attempts: 3 });
-    expect(done.rejectCode).toBeUndefined();
-    expect(done.rejectReason).toContain('above');
-    expect(done.rejectReason).toContain('12');
+    // Like production, the dev studio never offers a job above the advertised vramThresholdGb; this
+    // test is about the worker's own check, so it turns that matching off while it runs.
+    h.studio.admin.matchCapabilities = false;
+    try {
+      const done = await runToEnd({ task: { kind: 'image', prompt: 'big' }, vramGbEstimate: 16 });
+      // No code: each reject releases the claim and spends an attempt (flows.md §6), until none are left.
+      expect(done).toMatchObject({ status: 'rejected', attempts: 3 });
+      expect(done.failures.map((f) => f.via)).toEqual(['reject', 'reject', 'reject']);
+      expect(done.rejectCode).toBeUndefined();
+      expect(done.rejectReason).toContain('above');
+      expect(done.rejectReason).toContain('12');
+    } finally {
+      h.studio.admin.matchCapabilities = true;
+    }
+  });
+
+  it('is never offered a job above its advertised vramThresholdGb: the studio matches it (flows.md §3)', async () => {
+    const big = h.studio.admin.enqueueJob({ task: { kind: 'image', prompt: 'big' }, vramGbEstimate: 16 });
+    const small = await runToEnd({ task: { kind: 'image', prompt: 'small', width: 16, height: 16 } });
+    expect(small.status).toBe('completed');
+    expect(h.studio.admin.getJob(big.jobId)).toMatchObject({ status: 'queued', attempts: 0, failures: [] });
+    // Out of the queue, so it cannot hold up the tests after this one.
+    h.studio.admin.matchCapabilities = false;
+    try {
+      expect((await h.studio.admin.waitForJob(big.jobId, { timeoutMs: 20_000 })).status).toBe('rejected');
+    } finally {
+      h.studio.admin.matchCapabilities = true;
+    }
   });
 
   it('rejects a job for an engine this worker does not have, saying which engines it has', async () => {
@@ -209,17 +231,24 @@ describe('how failures are classified (the original: only what this worker canno
     const done = await runToEnd({
       task: { kind: 'llm', messages: [{ role: 'user', content: 'hi' }], jsonSchema: 'not a schema' },
     });
-    expect(done).toMatchObject({ status: 'failed', retryable: false });
+    // Not retryable: final at once, with no second attempt.
+    expect(done).toMatchObject({ status: 'failed', retryable: false, attempts: 1 });
     expect(done.error).toContain('cannot serve');
   });
 });
 
 describe('jobs that fail', () => {
-  it('fails a job whose input cannot be fetched, as retryable (as the original classifies it), naming the URL', async () => {
+  it('fails each attempt of a job whose input cannot be fetched as retryable (as the original classifies it), naming the URL, until the studio gives up', async () => {
     const inputUrl = `${h.studio.url}files/missing.wav`;
     const done = await runToEnd({ task: { kind: 'audio_stt', inputUrl } });
-    expect(done.status).toBe('failed');
-    expect(done.retryable).toBe(true);
+    // flows.md §6: the studio requeues a retryable failure until the attempts (3) are spent.
+    expect(done).toMatchObject({ status: 'failed', retryable: true, attempts: 3 });
+    expect(done.failures.map((f) => [f.via, f.retryable])).toEqual([
+      ['fail', true],
+      ['fail', true],
+      ['fail', true],
+    ]);
+    for (const f of done.failures) expect(f.error).toContain('missing.wav');
     expect(done.error).toContain('missing.wav');
   });
 
@@ -227,7 +256,10 @@ describe('jobs that fail', () => {
     const done = await runToEnd({
       task: { kind: 'audio_stt', inputUrl: 'http://audio.example.invalid/a.wav' },
     });
-    expect(done.status).toBe('failed');
+    // Retryable as the worker classifies it (only what it cannot serve is final), so the studio
+    // tries each of its attempts before it gives up (flows.md §6).
+    expect(done).toMatchObject({ status: 'failed', retryable: true, attempts: 3 });
+    for (const f of done.failures) expect(f.error).toContain('refusing plain http');
     expect(done.error).toContain('refusing plain http to audio.example.invalid');
     expect(done.error).toContain('allow_insecure_downloads');
   });
@@ -237,8 +269,7 @@ describe('jobs that fail', () => {
       task: { kind: 'image', prompt: 'x' },
       rawClaim: { jobId: 'raw-1', gameId: 'g', assetName: 'a', model: 'synthetic-image', vramGbEstimate: 1 },
     });
-    expect(done.status).toBe('failed');
-    expect(done.retryable).toBe(false);
+    expect(done).toMatchObject({ status: 'failed', retryable: false, attempts: 1 });
     expect(done.error).toContain('task');
   });
 

@@ -21,7 +21,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function setUp(results?: StoredResults) {
+/** `onFail`: called as the studio sees each fail frame (the dev studio may offer the job back then). */
+function setUp(results?: StoredResults, onFail?: (jobId: string) => void) {
   const frames: { type: string; jobId: string; retryable?: boolean; error?: string; code?: string }[] = [];
   let generation: number | undefined = 1;
   const io: JobIO = {
@@ -31,7 +32,11 @@ function setUp(results?: StoredResults) {
       true
     ),
     completeJson: (jobId) => (frames.push({ type: 'completeJson', jobId }), true),
-    fail: (jobId, error, retryable) => (frames.push({ type: 'fail', jobId, error, retryable }), true),
+    fail: (jobId, error, retryable) => (
+      frames.push({ type: 'fail', jobId, error, retryable }),
+      onFail?.(jobId),
+      true
+    ),
     generation: () => generation,
     deliver: () => Promise.resolve({ outcome: 'delivered' }),
   };
@@ -90,6 +95,24 @@ describe('JobRunner', () => {
     await done;
     expect(frames.at(-1)).toMatchObject({ type: 'fail', jobId: 'j-1', retryable: true });
     expect(frames.at(-1)?.error).toContain('no space left');
+  });
+
+  it('runs a job the studio offers back right after its retryable fail (flows.md §6), and reports that run too', async () => {
+    const log = pino({ level: 'silent' });
+    const results = new StoredResults(new Outbox(join(dir, 'outbox')), log);
+    const put = results.json.put.bind(results.json);
+    let full = true;
+    results.json.put = (...args) => {
+      if (!full) return put(...args);
+      full = false;
+      return Promise.reject(new Error('ENOSPC: no space left on device, write'));
+    };
+    const job = claim('j-1', { kind: 'llm', messages: [{ role: 'user', content: 'hi' }] });
+    // The offer comes back before the failed run has finished tidying up after itself.
+    const { runner, frames } = setUp(results, () => queueMicrotask(() => runner.offer(job)));
+    runner.offer(job);
+    await expect.poll(() => frames.map((f) => f.type)).toEqual(['accept', 'fail', 'accept', 'completeJson']);
+    await expect.poll(() => runner.currentJob).toBeUndefined();
   });
 
   it('removes the half-written files a killed worker left at start, and keeps the stored results', async () => {
