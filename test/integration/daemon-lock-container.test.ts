@@ -7,7 +7,7 @@ import type { LockRecord } from '../../src/util/index.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
+import { CLI } from '../support/cli.js';
 const UNSHARE = ['--pid', '--fork', '--mount-proc', '--uts'];
 const canUnshare =
   process.platform === 'linux' &&

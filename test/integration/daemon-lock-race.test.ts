@@ -9,7 +9,7 @@ import type { LockRecord } from '../../src/util/index.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
+import { CLI } from '../support/cli.js';
 const UTIL = join(import.meta.dirname, '../../dist/util/index.js');
 let h: Harness | undefined;
 let dir: string | undefined;

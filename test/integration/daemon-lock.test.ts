@@ -12,7 +12,7 @@ import { acquireDaemonLock, LockHeldError } from '../../src/worker/index.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
 
-const CLI = join(import.meta.dirname, '../../dist/cli/main.js');
+import { CLI } from '../support/cli.js';
 const haveFlock = spawnSync('flock', ['--version']).status === 0;
 let h: Harness | undefined;
 let dir: string | undefined;

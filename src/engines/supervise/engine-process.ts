@@ -152,12 +152,14 @@ export class EngineProcess {
     if (this.alive) {
       this.stoppedBy ??= why;
       const pid = this.child.pid;
+      // The whole process group on POSIX (it is its leader), so what it started goes too.
+      const group = pid !== undefined && process.platform !== 'win32';
       try {
-        if (pid !== undefined && process.platform !== 'win32') process.kill(-pid, 'SIGKILL');
-        else this.child.kill('SIGKILL');
+        if (group) process.kill(-pid, 'SIGKILL');
       } catch {
-        this.child.kill('SIGKILL');
+        // Already gone.
       }
+      if (!group) this.child.kill('SIGKILL');
     }
     return this.exited;
   }

@@ -4,14 +4,14 @@ import type { WireError } from './protocol.js';
 
 /** An error ready to cross the process boundary (classes do not survive it). */
 export function toWire(e: unknown): WireError {
-  const error = toError(e) as Error & { retryable?: unknown; cannotServe?: unknown };
-  const engine =
-    error instanceof EngineError
-      ? { retryable: error.retryable, cannotServe: error.cannotServe }
-      : typeof error.retryable === 'boolean'
-        ? { retryable: error.retryable, cannotServe: error.cannotServe === true }
-        : undefined;
-  return { message: error.message, name: error.name, ...(engine ? { engine } : {}) };
+  const error = toError(e);
+  return {
+    message: error.message,
+    name: error.name,
+    ...(error instanceof EngineError
+      ? { engine: { retryable: error.retryable, cannotServe: error.cannotServe } }
+      : {}),
+  };
 }
 
 /** The error again on this side: an AbortError, an EngineError with its classification, or an Error. */
