@@ -3,11 +3,12 @@
  * URL as one line on stdout; it exits when its stdin closes. The download bench uses it so that the
  * server's reads and writes do not share the measured process's main thread.
  */
-import { FileHost } from './model-host.js';
+// Straight from its module: this child only serves files and need not load the demo's worker.
+import { ModelHost } from '../src/demo/model-host.js';
 
 const path = process.argv[2];
 if (path === undefined) throw new Error('usage: file-server-child.js <path>');
-const host = new FileHost();
+const host = new ModelHost();
 await host.start();
 process.stdout.write(`${host.add('file', path)}\n`);
 process.stdin.resume();

@@ -9,7 +9,7 @@ import { DEFAULT_CONFIG } from '../src/config/index.js';
 import { createLlamaCppEngine, EngineDispatcher, watchdogLimits } from '../src/engines/index.js';
 import { ModelCache } from '../src/models/index.js';
 import { ClaimSchema, type Claim } from '../src/protocol/index.js';
-import { FileHost } from './model-host.js';
+import { ModelHost } from '../src/demo/index.js';
 import { progress } from './progress.js';
 import { median } from './stats.js';
 
@@ -63,7 +63,7 @@ async function directBackend() {
 /** The same prompt as an llm job: EngineDispatcher → llama-cpp's engine process → a real ModelCache. */
 async function workerBackend() {
   const root = await mkdtemp(join(tmpdir(), 'sw-bench-llm-'));
-  const host = new FileHost();
+  const host = new ModelHost();
   await host.start();
   const bytes = await readFile(STORIES_PATH);
   const file = {

@@ -53,6 +53,27 @@ export interface BenchResult {
   llmOverheadMs?: number;
   llmRuns?: number;
   llmSkipped?: string;
+  /**
+   * The real image row (stable-diffusion.cpp's sd-server, 64×64, 2 steps, random weights), ms;
+   * absent, with imageSkipped, without the vendored source. See bench/image.ts.
+   */
+  imageProvisionMs?: number;
+  imageDirectLoadMs?: number;
+  imageDirectColdMs?: number;
+  imageWorkerColdMs?: number;
+  imageDirectWarmMs?: number;
+  imageWorkerWarmMs?: number;
+  /** Median warm job through the worker's engine − the same txt2img POSTed to sd-server directly. */
+  imageShareMs?: number;
+  imageSharePct?: number;
+  /** The median of per-pair differences (worker job − the direct request beside it). */
+  imageSharePairedMs?: number;
+  /** Median of each warm job's time minus its own sd-server request (robust to sd.cpp's noise). */
+  imageAroundRequestMs?: number;
+  imageSdCliMs?: number;
+  imageRuns?: number;
+  imageSamePixels?: boolean;
+  imageSkipped?: string;
   downloadMb: number;
   downloadMBps: number;
   plainCopyMBps: number;
@@ -127,6 +148,7 @@ export function printTable(r: BenchResult): void {
       `<= ${TARGETS.llmOverheadMs} ms`,
       r.llmOverheadMs === undefined ? '' : verdict(met?.llmOverheadMs),
     ],
+    ...imageRows(r),
     [
       `download ${r.downloadMb} MiB, cache / plain copy`,
       `${r.downloadMBps} / ${r.plainCopyMBps} MiB/s`,
@@ -145,4 +167,32 @@ export function printTable(r: BenchResult): void {
     `studio-worker bench: ${r.jobs} jobs of a 64×64 webp, node ${r.node}, ${cpus().length} CPUs\n\n`,
   );
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
+}
+
+/** The real image rows, or one saying why they were skipped. */
+function imageRows(r: BenchResult): [string, string, string, string][] {
+  if (r.imageShareMs === undefined) return [['image (real sd-server)', `skipped: ${r.imageSkipped}`, '', '']];
+  return [
+    [
+      'image cold: direct load / first image / job',
+      `${r.imageDirectLoadMs} / ${r.imageDirectColdMs} / ${r.imageWorkerColdMs} ms`,
+      '',
+      '',
+    ],
+    [
+      'image warm job, direct / worker',
+      `${r.imageDirectWarmMs} / ${r.imageWorkerWarmMs} ms (median of ${r.imageRuns}; ${r.imageSharePct} %)`,
+      '',
+      '',
+    ],
+    [
+      "image worker's share (warm)",
+      `${r.imageShareMs} ms (paired median ${r.imageSharePairedMs} ms)`,
+      '',
+      '',
+    ],
+    ['image job time around its sd-server request', `${r.imageAroundRequestMs} ms`, '', ''],
+    ['image sd-cli per job (worker)', `${r.imageSdCliMs} ms`, '', ''],
+    ['image model provisioning (2.1 GB)', `${r.imageProvisionMs} ms`, '', ''],
+  ];
 }

@@ -1,7 +1,8 @@
 /**
  * `npm run bench [-- --json] [-- --quick] [-- --profile DIR]`: the worker's throughput, per-job
  * overhead, idle memory and large-upload memory against the dev studio on loopback; its overhead on
- * a real llm job; the model cache's download throughput against a plain copy. What each
+ * a real llm job and on a real image job (stable-diffusion.cpp's sd-server); the model cache's
+ * download throughput against a plain copy. What each
  * figure means is in docs/benchmarks.md. Progress goes to stderr; with --json, stdout holds only the
  * final JSON line.
  */
@@ -14,6 +15,7 @@ import { measureEngine } from './engine-time.js';
 import { runJobs } from './jobs.js';
 import type { JobRun } from './jobs.js';
 import { progress } from './progress.js';
+import { measureImage } from './image.js';
 import { measureLlm, STORIES_PATH } from './llm.js';
 import { RawClient } from './raw-client.js';
 import { printTable, TARGETS } from './report.js';
@@ -109,6 +111,9 @@ async function main(): Promise<void> {
     const llm = await measureLlm(llmRuns);
     if (llm) progress(`llm: direct ${round(llm.directMs)} ms, worker ${round(llm.workerMs)} ms`);
     else progress(`llm: SKIPPED, ${STORIES_PATH} is absent`);
+    progress('image: the real sd-server, direct vs. through the sd-cpp engine; then sd-cli per job');
+    const image = await measureImage();
+    if ('skipped' in image) progress(`image: SKIPPED, ${image.skipped}`);
     progress(`download: ${downloadMb} MiB, model cache vs. plain copy`);
     const download = await measureDownload(downloadMb, args.quick ? 1 : 3);
 
@@ -162,6 +167,23 @@ async function main(): Promise<void> {
             llmRuns: llm.runs,
           }
         : { llmSkipped: `${STORIES_PATH} is absent` }),
+      ...('skipped' in image
+        ? { imageSkipped: image.skipped }
+        : {
+            imageProvisionMs: round(image.provisionMs),
+            imageDirectLoadMs: round(image.directLoadMs),
+            imageDirectColdMs: round(image.directColdMs),
+            imageWorkerColdMs: round(image.workerColdMs),
+            imageDirectWarmMs: round(image.directWarmMs),
+            imageWorkerWarmMs: round(image.workerWarmMs),
+            imageShareMs: round(image.shareMs),
+            imageSharePct: round(image.sharePct, 1),
+            imageSharePairedMs: round(image.sharePairedMs),
+            imageAroundRequestMs: round(image.aroundRequestMs),
+            imageSdCliMs: round(image.sdCliMs),
+            imageRuns: image.runs,
+            imageSamePixels: image.samePixels,
+          }),
       downloadMb,
       downloadMBps: round(download.downloadMBps, 1),
       plainCopyMBps: round(download.plainCopyMBps, 1),

@@ -8,7 +8,12 @@
  *
  * Environment: SDCPP_SOURCE (the .tar.xz; default ../shared/vendor/stable-diffusion.cpp-*.tar.xz
  * beside the clone), SDCPP_CACHE (default ~/.cache/studio-worker/sdcpp), SDCPP_BACKEND (cpu, the
- * default, or vulkan: adds libvulkan-dev and glslc), SDCPP_JOBS (default: the cores).
+ * default; vulkan: adds libvulkan-dev, glslc and spirv-headers with apt, and newer Vulkan headers
+ * where the system's are too old (SDCPP_VULKAN_INCLUDE names them; on Debian 12 the next release's
+ * are downloaded with apt into the cache), portable CPU code; cuda: needs the CUDA toolkit's nvcc
+ * and cuBLAS, never installed for you), SDCPP_CUDA_ARCH (cuda: the GPU architectures, e.g. 90 for an
+ * H100/H200; default ggml's choice), SDCPP_CMAKE_ARGS (more cmake arguments; same cache folder),
+ * SDCPP_JOBS (default: the cores).
  * Exit codes: 0 built or reused; 2 bad input (no source); 6 the machine refused (a tool missing
  * and not installable, a full disk); 5 the build failed.
  */

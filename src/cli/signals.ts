@@ -7,6 +7,8 @@ import { ExitCode } from '../util/index.js';
 export function onShutdownSignal(
   stop: () => Promise<void>,
   log: { warn: (msg: string) => void },
+  /** What the first signal does, as the warning says it; null: no warning (the command says it itself). */
+  doing: string | null = 'finishing the current job, then stopping',
 ): () => void {
   let asked = false;
   const handler = (signal: NodeJS.Signals) => {
@@ -15,7 +17,7 @@ export function onShutdownSignal(
       process.exit(ExitCode.interrupted);
     }
     asked = true;
-    log.warn(`${signal}: finishing the current job, then stopping (press Ctrl+C again to exit now)`);
+    if (doing !== null) log.warn(`${signal}: ${doing} (press Ctrl+C again to exit now)`);
     void stop();
   };
   process.on('SIGINT', handler);

@@ -28,6 +28,8 @@ export async function hostWorker(
     metricsListen?: string;
     /** `--gpu N`: pin the worker to one GPU. */
     gpu?: number;
+    /** `run --log-file`: the file the logger rotates itself, left out of the hourly trim. */
+    logFile?: string;
     /**
      * Another worker holds this config: true when this command has done its job without a worker
      * of its own (`ui` attached to that worker's dashboard); false gives exit code 7.
@@ -54,7 +56,7 @@ export async function hostWorker(
       process.exitCode = delegated.code;
       return;
     }
-    logTrim = startLogTrim(ctx, opts.gpu);
+    logTrim = startLogTrim(ctx, opts.gpu, opts.logFile);
     for (;;) {
       // One worker per config folder, held while this worker runs and handed back before an update
       // starts the new version (which takes it in turn).
@@ -118,12 +120,14 @@ export async function hostWorker(
 
 /**
  * Where the service manager writes the worker's output to files (macOS, Windows), they are rotated
- * above 10 MiB, three kept: at start and then hourly.
+ * above 10 MiB, three kept: at start and then hourly. The `--log-file` the logger rotates is not among them.
  */
-function startLogTrim(ctx: CommandContext, gpu: number | undefined): NodeJS.Timeout {
+function startLogTrim(ctx: CommandContext, gpu: number | undefined, own?: string): NodeJS.Timeout {
   // A worker pinned to a GPU is the one `install-service --gpus` runs: its service's files.
   const target = currentTarget({ configDir: ctx.store.dir });
-  const files = servicePlan(gpu === undefined ? target : { ...target, gpus: [gpu] }).logFiles;
+  const files = servicePlan(gpu === undefined ? target : { ...target, gpus: [gpu] }).logFiles.filter(
+    (f) => f !== own,
+  );
   const trim = () =>
     void trimLogs(files, { warn: (m) => ctx.log.warn(m) }).then((rotated) => {
       for (const f of rotated) ctx.log.info(`rotated ${f} (over 10 MiB; three old files kept)`);

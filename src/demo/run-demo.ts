@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigStore } from '../config/index.js';
@@ -10,10 +10,18 @@ import { verifyResult } from '../results/index.js';
 import { toError } from '../util/index.js';
 import { startMetricsServer, WorkerMetrics } from '../metrics/index.js';
 import { Worker } from '../worker/index.js';
-import { demoTasks } from './jobs.js';
+import { demoTasks, realImageJobs, type DemoJob } from './jobs.js';
+import { ModelHost } from './model-host.js';
+import { RealImageWatch } from './real-image.js';
+import type { RealSdcpp } from './sdcpp.js';
+
+/** A real image job's limit: the cold one provisions 2 GB and loads it on a CPU. */
+const REAL_IMAGE_TIMEOUT_MS = 10 * 60_000;
 
 export interface DemoJobReport {
   kind: TaskKind;
+  /** The row's name where it is not the kind: `image (cold)`, `image (warm)` with `--real-image`. */
+  label?: string;
   jobId: string;
   status: string;
   ms: number;
@@ -48,22 +56,41 @@ export const REQUIRED_METRICS = [
 /**
  * The main job, end to end over real sockets: a dev studio on a free port, a worker with a
  * throw-away config that registers (auto-approved), one job of each kind, every result decoded.
+ * With `realImage`, the image job runs twice on the real stable-diffusion.cpp (cold, then warm).
  */
 export async function runDemo(opts: {
   log: WorkerLogger;
   shipper: LogShipper;
   timeoutMs?: number;
+  /**
+   * Run the image job on the real stable-diffusion.cpp instead of the synthetic engine: twice on
+   * the same model (cold, then warm in sd-server), the model served over loopback HTTP and
+   * provisioned by the worker as a studio's job makes it.
+   */
+  realImage?: RealSdcpp;
+  /** Progress lines (the real image jobs' phases). */
+  say?: (line: string) => void;
 }): Promise<DemoReport> {
   const configDir = await mkdtemp(join(tmpdir(), 'studio-worker-demo-'));
   const studio = await startDevStudio({ port: 0, autoApprove: true, log: opts.log });
   const store = new ConfigStore(configDir);
+  const real = opts.realImage;
+  const host = real ? new ModelHost() : undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   let metrics: WorkerMetrics | undefined;
   let metricsServer: { url: string; close: () => Promise<void> } | undefined;
+  let watch: RealImageWatch | undefined;
   try {
+    await host?.start();
     await store.update((c) => {
       c.apiBaseUrl = studio.url;
+      if (real) {
+        // The real sd-cli, with sd-server beside it kept warm (image_idle_unload_secs, 300 s), and a
+        // models_root of the demo's own, removed with it.
+        c.sdCliPath = join(real.binDir, 'sd-cli');
+        c.modelsRoot = join(configDir, 'models');
+      }
     });
     worker = new Worker({ store, log: opts.log, shipper: opts.shipper, registrationPollMs: 200 });
     const welcomed = new Promise<void>((resolve) => worker?.events.once('session:welcomed', () => resolve()));
@@ -75,15 +102,37 @@ export async function runDemo(opts: {
       running.then(() => Promise.reject(new Error('worker stopped before the session opened'))),
     ]);
 
+    const plain = demoTasks(studio.admin.sampleAudioUrl).map((task): DemoJob => ({
+      label: task.kind,
+      input: { task },
+    }));
+    const toRun =
+      real && host
+        ? [
+            ...realImageJobs({
+              url: host.add('sd1x-random.gguf', real.modelPath),
+              bytes: (await stat(real.modelPath)).size,
+            }),
+            ...plain.filter((j) => j.input.task.kind !== 'image'),
+          ]
+        : plain;
+    if (real) watch = new RealImageWatch(worker.events, opts.say ?? (() => undefined));
+
     const jobs: DemoJobReport[] = [];
-    for (const task of demoTasks(studio.admin.sampleAudioUrl)) {
-      const job = studio.admin.enqueueJob({ task });
-      const done = await studio.admin.waitForJob(job.jobId, { timeoutMs: opts.timeoutMs ?? 60_000 });
+    for (const { label, input } of toRun) {
+      const job = studio.admin.enqueueJob(input);
+      const isReal = input.modelSource?.engine === 'sd-cpp';
+      if (isReal) watch?.expect(job.jobId, label);
+      const timeoutMs = opts.timeoutMs ?? 60_000;
+      const done = await studio.admin.waitForJob(job.jobId, {
+        timeoutMs: isReal ? Math.max(timeoutMs, REAL_IMAGE_TIMEOUT_MS) : timeoutMs,
+      });
       const ms =
         Date.parse(done.finishedAt ?? new Date().toISOString()) -
         Date.parse(done.offeredAt ?? done.enqueuedAt);
       const report: DemoJobReport = {
         kind: job.kind,
+        ...(label !== job.kind ? { label } : {}),
         jobId: job.jobId,
         status: done.status,
         ms,
@@ -104,6 +153,11 @@ export async function runDemo(opts: {
         report.ok = check.ok;
         report.summary = check.summary;
         if (result?.type === 'file') report.bytes = result.bytes;
+        if (isReal && watch) {
+          const verdict = watch.verdict(job.jobId, worker.getStatus());
+          report.ok &&= verdict.ok;
+          report.summary += ` (${verdict.note})`;
+        }
       }
       jobs.push(report);
     }
@@ -124,11 +178,13 @@ export async function runDemo(opts: {
       metrics: { url: `${metricsServer.url}/metrics`, missing, jobsCounted },
     };
   } finally {
+    watch?.stop();
     metrics?.stop();
     await metricsServer?.close();
     await worker?.stop();
     await running?.catch((e: unknown) => opts.log.error({ err: toError(e) }, 'worker ended with an error'));
     await studio.close();
+    await host?.close();
     await rm(configDir, { recursive: true, force: true });
   }
 }

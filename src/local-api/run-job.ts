@@ -7,10 +7,21 @@ import type { EngineDispatcher, EngineResult, ModelProvider } from '../engines/i
 import { EngineError } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
 import { ClaimSchema, type Claim, type TaskInput } from '../protocol/index.js';
-import type { JobGate } from '../runner/index.js';
+import { sweepScratch, type JobGate } from '../runner/index.js';
 import { isAbortError, toError } from '../util/index.js';
 import type { CatalogModel } from './catalog.js';
 import { ApiError } from './errors.js';
+
+/** Local API jobs' scratch folders in the temp folder: `studio-worker-local-<pid>-<random>`. */
+export const LOCAL_SCRATCH_PREFIX = 'studio-worker-local-';
+
+/**
+ * Removes the scratch folders of local API jobs whose worker is gone (killed mid-job, so its own
+ * cleanup never ran); a live worker's folders, this one's or another's, are left alone.
+ */
+export function sweepLocalScratch(): Promise<string[]> {
+  return sweepScratch(tmpdir(), Date.now(), LOCAL_SCRATCH_PREFIX);
+}
 
 export interface LocalJobDeps {
   dispatcher: EngineDispatcher;
@@ -63,7 +74,7 @@ export async function runLocalJob(
   if (!release) throw new ApiError(503, 'busy', BUSY_MESSAGE, { 'retry-after': String(RETRY_AFTER_SECONDS) });
   const log = deps.log.child({ jobId, source: 'local' });
   const started = Date.now();
-  const workDir = await mkdtemp(join(tmpdir(), 'studio-worker-local-'));
+  const workDir = await mkdtemp(join(tmpdir(), `${LOCAL_SCRATCH_PREFIX}${process.pid}-`));
   deps.events?.emit('job:offered', { claim, source: 'local' });
   deps.events?.emit('job:accepted', { jobId, kind: claim.task.kind, model: claim.model });
   log.info(

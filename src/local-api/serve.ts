@@ -7,6 +7,7 @@ import { toError } from '../util/index.js';
 import type { CatalogStore } from './catalog.js';
 import { ensureLocalApiToken, removeDiscovery, resolveLocalApiPort, writeDiscovery } from './discovery.js';
 import { startLocalApi } from './server.js';
+import { sweepLocalScratch } from './run-job.js';
 
 export interface ServedLocalApi {
   url: string;
@@ -32,6 +33,9 @@ export async function serveLocalApi(deps: {
   port?: number;
 }): Promise<ServedLocalApi> {
   const log = deps.log.child({ category: 'local-api' });
+  const swept = await sweepLocalScratch().catch(() => []);
+  if (swept.length > 0)
+    log.info(`removed ${swept.length} scratch folder(s) that stopped local API jobs left`);
   const config = await deps.store.load();
   const port =
     deps.port ?? resolveLocalApiPort(deps.env ?? process.env, config.localApiPort, (m) => log.warn(m));

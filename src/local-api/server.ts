@@ -7,6 +7,7 @@ import type { TaskInput, TaskKind } from '../protocol/index.js';
 import { toError } from '../util/index.js';
 import { VERSION } from '../version.js';
 import type { CatalogModel, CatalogStore } from './catalog.js';
+import { int, num, objectBody, opt, str, type Body } from './body.js';
 import { ApiError } from './errors.js';
 import { checkLocalRequest } from './guard.js';
 import { chatTask, completionChunk, openAiError } from './openai.js';
@@ -44,8 +45,6 @@ export interface LocalApi {
   port: number;
   close: () => Promise<void>;
 }
-
-type Body = Record<string, unknown>;
 
 /**
  * The worker as a local generation server (see docs/local-api.md): the original's routes on
@@ -372,42 +371,4 @@ function toApiError(error: unknown): ApiError {
     return new ApiError(e.statusCode, 'bad_request', `bad request: ${e.message ?? 'unreadable body'}`);
   }
   return new ApiError(500, 'internal_error', `internal error: ${toError(error).message}`);
-}
-
-function objectBody(body: unknown): Body {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    throw new ApiError(400, 'bad_request', 'bad json: the body must be a JSON object');
-  }
-  return body as Body;
-}
-
-function str(b: Body, key: string, required: true): string;
-function str(b: Body, key: string, required?: false): string | undefined;
-function str(b: Body, key: string, required = false): string | undefined {
-  const v = b[key];
-  if (v === undefined || v === null) {
-    if (required) throw new ApiError(400, 'bad_request', `bad input: "${key}" is required`);
-    return undefined;
-  }
-  if (typeof v !== 'string') throw new ApiError(400, 'bad_request', `bad input: "${key}" must be a string`);
-  return v;
-}
-
-function num(b: Body, key: string): number | undefined {
-  const v = b[key];
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v))
-    throw new ApiError(400, 'bad_request', `bad input: "${key}" must be a number`);
-  return v;
-}
-
-function int(b: Body, key: string): number | undefined {
-  const v = num(b, key);
-  if (v !== undefined && (!Number.isInteger(v) || v < 0))
-    throw new ApiError(400, 'bad_request', `bad input: "${key}" must be a whole number`);
-  return v;
-}
-
-function opt<K extends string, V>(key: K, value: V | undefined): Partial<Record<K, V>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, V>);
 }

@@ -10,6 +10,8 @@ export {
   type WorkerLogger,
 } from './logger.js';
 export { LogShipper, type LogShipperOptions } from './shipper.js';
+export { RotatingFile, LOG_FILE_KEEP, LOG_FILE_MAX_BYTES } from './rotating-file.js';
+export type { RotatingFileOptions } from './rotating-file.js';
 export { toLogEntry, toWireEntry, DEFAULT_CATEGORY, LOCAL_LOG_LEVELS } from './records.js';
 export type { LocalLogEntry, LocalLogLevel } from './records.js';
 export { MIN_SECRET_LENGTH, REDACTED } from './scrub.js';

@@ -5,6 +5,7 @@ import type { LocalLogEntry as LogEntry } from './records.js';
 import { toError, UserError } from '../util/index.js';
 import { toLogEntry } from './records.js';
 import { REDACTED, SecretScrubber } from './scrub.js';
+import { RotatingFile, type RotatingFileOptions } from './rotating-file.js';
 import type { LogShipper } from './shipper.js';
 
 export type RecordListener = (entry: LogEntry, raw: Record<string, unknown>) => void;
@@ -25,6 +26,11 @@ export type WorkerLogger = Logger & {
   addSecret(value: string): void;
   /** Calls `listener` with every record at or above the level; returns an unsubscribe function. */
   onRecord(listener: RecordListener): () => void;
+  /**
+   * From now on prints JSON lines to `file` (which it rotates, see RotatingFile) instead of the
+   * destination: `run --log-file`. Returns the file, for closing.
+   */
+  logToFile(file: string, opts?: RotatingFileOptions): RotatingFile;
 };
 
 const SECRET_FIELDS = [
@@ -49,9 +55,9 @@ export function createLogger(opts: CreateLoggerOptions = {}): WorkerLogger {
   const scrubber = new SecretScrubber();
   const listeners = new Set<RecordListener>(opts.listeners ?? []);
   const destination = opts.destination ?? 1;
-  const sink: DestinationStream =
+  let sink: DestinationStream =
     typeof destination === 'number' ? pino.destination({ dest: destination, sync: true }) : destination;
-  const format = (opts.pretty ?? process.stdout.isTTY === true) ? prettyFormatter(destination) : undefined;
+  let format = (opts.pretty ?? process.stdout.isTTY === true) ? prettyFormatter(destination) : undefined;
 
   const printed: DestinationStream = {
     write(line: string) {
@@ -85,6 +91,12 @@ export function createLogger(opts: CreateLoggerOptions = {}): WorkerLogger {
   return Object.assign(logger, {
     addSecret(value: string): void {
       scrubber.add(value);
+    },
+    logToFile(file: string, fileOpts?: RotatingFileOptions): RotatingFile {
+      const rotating = new RotatingFile(file, fileOpts);
+      sink = rotating;
+      format = undefined;
+      return rotating;
     },
     onRecord(listener: RecordListener): () => void {
       listeners.add(listener);

@@ -82,10 +82,11 @@ export class WorkerMetrics {
     });
     new Gauge({
       name: 'studio_worker_user_present',
-      help: '1 while someone uses this machine, 0 while idle; NaN while presence is unknown (not read yet by this worker).',
+      help: '1 while someone uses this machine, 0 while idle (no input for 2 minutes); NaN while presence cannot be read.',
       registers,
       collect() {
-        this.set(Number.NaN);
+        const presence = status().presence?.presence;
+        this.set(presence === 'active' ? 1 : presence === 'idle' ? 0 : Number.NaN);
       },
     });
     const on = this.worker.events.on.bind(this.worker.events);

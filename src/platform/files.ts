@@ -111,16 +111,19 @@ export function launchdPlist(spec: PlistSpec): string {
 
 /**
  * A Task Scheduler 1.2 task: at this user's logon, restarted on failure, no run-time limit (the
- * default of 72 hours would stop a long-running worker). cmd.exe redirects the output to a log
- * file, since Task Scheduler keeps none.
+ * default of 72 hours would stop a long-running worker). The worker writes its log to `logFile`
+ * itself (`--log-file`), rotating it; cmd.exe's `>>` could not be rotated (it writes on at its own
+ * offset). Only what bypasses the logger (an error before it starts, a crash trace) goes through
+ * cmd.exe's `>>` to `outFile`, which stays small.
  */
 export function scheduledTaskXml(
   t: ServiceTarget,
-  logFile: string,
+  logs: { logFile: string; outFile: string },
   task: { name: string; command: string[] } = { name: SERVICE_NAME, command: ['run'] },
 ): string {
   const user = xmlEscape(windowsUserId(t));
-  const cmdArgs = `/d /s /c "${windowsCommandLine(t, task.command)} >> "${logFile}" 2>&1"`;
+  const command = windowsCommandLine(t, [...task.command, '--log-file', logs.logFile]);
+  const cmdArgs = `/d /s /c "${command} >> "${logs.outFile}" 2>&1"`;
   return [
     '<?xml version="1.0" encoding="UTF-16"?>',
     '<Task version="1.2" xmlns="http://schemas.microsoft.com/windows/2004/02/mit/task">',

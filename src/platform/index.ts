@@ -21,6 +21,7 @@ export type { AutostartOptions, AutostartResult } from './autostart.js';
 export { SERVICE_NAME, LAUNCHD_LABEL, LAUNCHD_UI_LABEL } from './files.js';
 export {
   readIdleTime,
+  systemIdleProbe,
   presenceSources,
   parseXprintidle,
   parseGdbusIdle,
@@ -28,5 +29,7 @@ export {
   parseWindowsIdle,
   IDLE_AFTER_MS,
 } from './presence.js';
-export type { IdleReading } from './presence.js';
+export type { IdleReading, IdleProbe } from './presence.js';
+export { IdleHelper, WINDOWS_IDLE_SCRIPT, windowsIdleHelperCommand } from './idle-helper.js';
+export type { IdleHelperOptions } from './idle-helper.js';
 export { trimLogs, LOG_TRIM_MAX_BYTES, LOG_TRIM_KEEP } from './log-trim.js';

@@ -161,9 +161,11 @@ function windowsPlan(t: ServiceTarget): ServicePlan {
   const logDir = path.join(dir, 'logs');
   const workers = workersOf(t).map((w) => {
     const logFile = path.join(logDir, `worker${w.suffix.replace('.', '-')}.log`);
+    const outFile = path.join(logDir, `worker${w.suffix.replace('.', '-')}.out.log`);
     const xml = path.join(dir, `${w.name}-task.xml`);
-    const content = utf16le(scheduledTaskXml(w.target, logFile, { name: w.name, command: w.command }));
-    return { name: w.name, logFile, xml, content };
+    const task = { name: w.name, command: w.command };
+    const content = utf16le(scheduledTaskXml(w.target, { logFile, outFile }, task));
+    return { name: w.name, logFile, outFile, xml, content };
   });
   return {
     files: workers.map((w) => ({ path: w.xml, content: w.content })),
@@ -183,7 +185,8 @@ function windowsPlan(t: ServiceTarget): ServicePlan {
           `powershell -NoProfile -Command "Get-Content -Wait -Tail 50 '${w.logFile.replace(/'/g, "''")}'"`,
       )
       .join('\n'),
-    logFiles: workers.map((w) => w.logFile),
+    // worker.log is rotated by the worker (`--log-file`); the trim at start leaves it alone.
+    logFiles: workers.flatMap((w) => [w.logFile, w.outFile]),
     gpuWorkers: gpuWorkersOf(t),
   };
 }

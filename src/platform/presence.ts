@@ -1,4 +1,5 @@
-import type { CommandRunner } from './exec.js';
+import { createCommandRunner, type CommandRunner } from './exec.js';
+import { IdleHelper, windowsIdleHelperCommand } from './idle-helper.js';
 
 /** Two minutes without keyboard or mouse input is idle, as the original counts it. */
 export const IDLE_AFTER_MS = 120_000;
@@ -27,20 +28,8 @@ export function parseIoregIdle(stdout: string): number | undefined {
   return m ? Math.floor(Number(m[1]) / 1e6) : undefined;
 }
 
-/** The PowerShell probe below prints the milliseconds since the last input, one integer. */
+/** The Windows idle helper (platform/idle-helper.ts) answers the milliseconds since the last input, one integer a line. */
 export const parseWindowsIdle = parseXprintidle;
-
-const WINDOWS_PROBE = [
-  'Add-Type @"',
-  'using System; using System.Runtime.InteropServices;',
-  'public static class Idle {',
-  '  [StructLayout(LayoutKind.Sequential)] struct LASTINPUTINFO { public uint cbSize; public uint dwTime; }',
-  '  [DllImport("user32.dll")] static extern bool GetLastInputInfo(ref LASTINPUTINFO p);',
-  '  public static uint Ms() { var i = new LASTINPUTINFO(); i.cbSize = (uint)Marshal.SizeOf(i);',
-  '    GetLastInputInfo(ref i); return (uint)Environment.TickCount - i.dwTime; } }',
-  '"@',
-  '[Idle]::Ms()',
-].join('\n');
 
 interface Source {
   name: string;
@@ -49,18 +38,10 @@ interface Source {
   parse: (stdout: string) => number | undefined;
 }
 
-/** The sources the original reads, per platform, in its order. */
+/** The sources the original reads, per platform, in its order (none on Windows: see systemIdleProbe). */
 export function presenceSources(platform: NodeJS.Platform): Source[] {
-  if (platform === 'win32') {
-    return [
-      {
-        name: 'GetLastInputInfo',
-        cmd: 'powershell.exe',
-        args: ['-NoProfile', '-NonInteractive', '-Command', WINDOWS_PROBE],
-        parse: parseWindowsIdle,
-      },
-    ];
-  }
+  // Windows is read by one long-lived helper (IdleHelper), not a command per reading: see systemIdleProbe.
+  if (platform === 'win32') return [];
   if (platform === 'darwin') {
     return [
       {
@@ -136,4 +117,21 @@ export async function readIdleTime(
     reasons.push(`${source.name}: ${r.error ?? (r.code === 0 ? 'unreadable answer' : `exit ${r.code}`)}`);
   }
   return { reason: [...new Set(reasons)].join('; ') };
+}
+
+/** Reads the idle time; `stop` ends whatever it keeps running between readings. */
+export type IdleProbe = (() => Promise<IdleReading | { reason: string }>) & { stop?: () => void };
+
+/**
+ * This machine's idle probe: on Windows one long-lived PowerShell helper asked each time (starting
+ * PowerShell and compiling C# every 5 s would cost the desktop the worker is a guest on); elsewhere
+ * the commands above, run per reading.
+ */
+export function systemIdleProbe(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): IdleProbe {
+  if (platform === 'win32') {
+    const helper = new IdleHelper(windowsIdleHelperCommand());
+    return Object.assign(() => helper.read(), { stop: () => helper.stop() });
+  }
+  const run = createCommandRunner({ timeoutMs: 3000 });
+  return () => readIdleTime(run, platform, env);
 }

@@ -9,9 +9,11 @@ export const RegisterRequestSchema = z.object({
 });
 export type RegisterRequest = z.infer<typeof RegisterRequestSchema>;
 
+// As lenient as the original (`status: String`): whatever the studio says here, the request's fate
+// is read from the poll that follows.
 export const RegisterResponseSchema = z.object({
   requestId: z.string().min(1),
-  status: z.literal('pending'),
+  status: z.string(),
 });
 export type RegisterResponse = z.infer<typeof RegisterResponseSchema>;
 

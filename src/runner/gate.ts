@@ -28,3 +28,8 @@ export class JobGate {
     };
   }
 }
+
+/** Who holds the gate, as a busy reject names it. */
+export function holderName(holder: Readonly<GateHolder>): string {
+  return holder.source === 'local' ? `a local API request (${holder.id})` : holder.id;
+}

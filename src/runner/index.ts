@@ -1,5 +1,5 @@
 export { JobRunner } from './job-runner.js';
-export type { CurrentJob, JobRunnerOptions } from './job-runner.js';
+export type { CurrentJob, JobRunnerOptions } from './runner-types.js';
 export type { JobIO } from './job-io.js';
 export { rejectionReason } from './decide.js';
 export type { OfferContext } from './decide.js';
@@ -9,3 +9,4 @@ export type { Availability, AvailabilityInput } from './availability.js';
 export type { AdmissionInput, AdmissionVerdict } from './admission.js';
 export { JobGate } from './gate.js';
 export type { GateHolder } from './gate.js';
+export { sweepScratch } from './scratch.js';

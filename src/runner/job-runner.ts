@@ -1,71 +1,19 @@
 import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { EngineDispatcher, EngineResult, ModelProvider, WarmModel } from '../engines/index.js';
+import type { EngineResult, WarmModel } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
-import type { WorkerEventBus } from '../events/index.js';
-import type { StoredResult, StoredResults } from '../outbox/index.js';
+import type { StoredResult } from '../outbox/index.js';
 import type { Claim, RejectCode } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
-import { admit, type AdmissionInput } from './admission.js';
+import { admit } from './admission.js';
 import { availability, type Availability } from './availability.js';
-import type { GateHolder, JobGate } from './gate.js';
+import { holderName } from './gate.js';
 import { rejectionReason } from './decide.js';
 import type { JobIO } from './job-io.js';
+import { handOver } from './hand-over.js';
+import type { Current, CurrentJob, Holding, JobRunnerOptions } from './runner-types.js';
 import { makeScratchDir } from './scratch.js';
-import { storeResult, tidyStoredResults } from './store-result.js';
-
-export interface JobRunnerOptions {
-  dispatcher: EngineDispatcher;
-  /** Finished results until the studio takes them (outbox + JSON results). */
-  results: StoredResults;
-  events: WorkerEventBus;
-  log: Logger;
-  /** Model provisioning handed to engines (absent: engines that need model files refuse to run). */
-  models?: ModelProvider;
-  /** Scratch space; each job gets its own folder inside, removed when the job ends. */
-  workRoot: string;
-  /** Read at every offer, so `set-threshold` and the dashboard take effect without a restart. */
-  vramThresholdGb: () => number;
-  /** Where a binary result must be uploaded (the approved identity at the time the job ran). */
-  identity: () => { workerId: string; apiBaseUrl: string };
-  /** Why the disk cannot take a job now (see `DiskWatch`), or undefined. */
-  diskProblem?: () => string | undefined;
-  /** The GPU's latest reading and the warm models, read at every offer and heartbeat (see admission.ts). */
-  gpu?: () => AdmissionInput;
-  /**
-   * The one-job gate shared with the local API: a studio job holds it from its accept until its
-   * result is with the studio (or failed, or kept for a re-offer); an offer is turned down while
-   * another job holds it.
-   */
-  gate?: JobGate;
-  /** Read per result: fsync it (file, sidecar, folder) before the upload (`fsync_results`). */
-  fsyncResults?: () => boolean;
-  /** Why `only_when_idle` holds studio work back now, or undefined. */
-  presenceProblem?: () => string | undefined;
-}
-
-export interface CurrentJob {
-  jobId: string;
-  claim: Claim;
-  startedAt: number;
-  /** running: on its engine · uploading: binary result going up · delivering: answering a re-offer from disk. */
-  phase: 'running' | 'uploading' | 'delivering';
-  progress?: { fraction?: number; message?: string };
-}
-
-/** The runner's own view of the current job: which session holds it, and its hold on the gate. */
-interface Current extends CurrentJob {
-  holding: Holding;
-  /** Lets the one-job gate go (idempotent). */
-  releaseGate: () => void;
-}
-
-interface Holding {
-  /** The session generation the job was accepted on; the studio holds it only there. */
-  generation: number | undefined;
-  /** Aborted when that session ends: an upload in progress stops, the result is kept. */
-  lost: AbortController;
-}
+import { storeFresh, tidyStoredResults } from './store-result.js';
 
 /**
  * Runs one job at a time: decides on each offer, runs the accepted one on its engine and hands the
@@ -160,7 +108,7 @@ export class JobRunner {
   }
 
   /** Decides on an offer; an accepted job starts running in the background. */
-  offer(claim: Claim): void {
+  offer(claim: Claim, diskRechecked = false): void {
     // The studio offers the next job as soon as it has the previous result, which for an upload
     // can be before our HTTP client has read the response. Such an offer waits for that moment
     // instead of being rejected as "busy".
@@ -169,6 +117,19 @@ export class JobRunner {
         `job ${claim.jobId} offered while the result of job ${this.current.jobId} is still uploading; it starts once that is delivered`,
       );
       this.heldOffer = claim;
+      return;
+    }
+    // Space freed since the last reading must not cost this offer: read the disk again first.
+    const recheck = this.opts.recheckDisk;
+    if (
+      !diskRechecked &&
+      recheck &&
+      !this.stored.has(claim.jobId) &&
+      this.opts.diskProblem?.() !== undefined
+    ) {
+      void recheck()
+        .catch(() => undefined)
+        .then(() => this.offer(claim, true));
       return;
     }
     this.opts.events.emit('job:offered', { claim });
@@ -334,7 +295,9 @@ export class JobRunner {
       }
       let stored: StoredResult;
       try {
-        stored = await this.store(claim, result);
+        const { results, events, identity } = this.opts;
+        const sync = this.opts.fsyncResults?.() ?? false;
+        stored = await storeFresh({ results, events, identity, sync }, this.stored, claim, result);
       } catch (e) {
         // The disk would not take the result (full, unwritable): the worker's fault, not the job's.
         this.failJob(claim, new Error(`could not store the result: ${toError(e).message}`), log);
@@ -349,24 +312,6 @@ export class JobRunner {
         );
       }
     }
-  }
-
-  private syncResults(): boolean {
-    return this.opts.fsyncResults?.() ?? false;
-  }
-
-  /** Puts a fresh result on disk and counts it among those the studio has not taken. */
-  private async store(claim: Claim, result: EngineResult): Promise<StoredResult> {
-    const { jobId } = claim;
-    const { results, events, identity } = this.opts;
-    const stored = await storeResult({ results, events, identity, sync: this.syncResults() }, claim, result);
-    this.stored.add(jobId);
-    // Only results other than this one can be past a limit: in the common case (none waiting)
-    // there is nothing to read back from disk.
-    if (this.stored.size > 1) {
-      for (const id of await this.opts.results.expire(Date.now(), jobId)) this.stored.delete(id);
-    }
-    return stored;
   }
 
   /**
@@ -386,50 +331,22 @@ export class JobRunner {
       this.failJob(claim, new Error('its stored result has disappeared from disk'), log);
       return;
     }
-    if (!this.holds(jobId)) {
-      log.warn(`job ${jobId} finished after its studio session ended; the result is kept for a re-offer`);
-      return;
-    }
-    if (stored.type === 'json') {
-      if (!this.io.completeJson(jobId, stored.stored.result, stored.stored.prompt)) {
-        log.warn(`could not send the result of job ${jobId}; it is kept for a re-offer`);
-        return;
-      }
-      this.completed(claim, started, log);
-      return;
-    }
     const current = this.current;
-    if (current?.jobId === jobId) current.phase = 'uploading';
     const lost = current?.holding.lost.signal;
-    const signal = lost ? AbortSignal.any([lost, this.abort.signal]) : this.abort.signal;
-    let delivery;
-    try {
-      delivery = await this.io.deliver(stored.entry, signal);
-    } catch (e) {
-      if (!isAbortError(e) && !signal.aborted) throw e;
-      const why = this.abort.signal.aborted ? 'the worker is stopping' : 'its studio session ended';
-      log.warn(`upload of job ${jobId} stopped (${why}); the result is kept for a re-offer`);
-      return;
-    }
-    switch (delivery.outcome) {
-      case 'delivered':
-        this.stored.delete(jobId);
-        this.completed(claim, started, log, stored.entry.bytes);
-        return;
-      case 'not-ours':
-        return;
-      case 'rejected': {
-        this.stored.delete(jobId);
-        const error = `the studio refused the upload of job ${jobId} (${delivery.error}); the result is kept in ${delivery.path}`;
-        this.sendFail(claim, error, false, log);
-        return;
-      }
-      case 'gave-up': {
-        const error = `the result of job ${jobId} could not be uploaded: ${delivery.error}`;
-        this.sendFail(claim, error, true, log);
-        return;
-      }
-    }
+    const outcome = await handOver(jobId, stored, {
+      io: this.io,
+      log,
+      holds: () => this.holds(jobId),
+      signal: lost ? AbortSignal.any([lost, this.abort.signal]) : this.abort.signal,
+      stopReason: () => (this.abort.signal.aborted ? 'the worker is stopping' : 'its studio session ended'),
+      onUploading: () => {
+        if (current?.jobId === jobId) current.phase = 'uploading';
+      },
+    });
+    if ((outcome.kind === 'completed' || outcome.kind === 'fail') && outcome.forget)
+      this.stored.delete(jobId);
+    if (outcome.kind === 'completed') this.completed(claim, started, log, outcome.bytes);
+    else if (outcome.kind === 'fail') this.sendFail(claim, outcome.error, outcome.retryable, log);
   }
 
   private completed(claim: Claim, started: number, log: Logger, bytes?: number): void {
@@ -471,9 +388,4 @@ export class JobRunner {
     this.opts.events.emit('job:failed', { jobId, kind: claim.task.kind, error, retryable });
     this.finishCurrent(jobId);
   }
-}
-
-/** Who holds the gate, as a busy reject names it. */
-function holderName(holder: Readonly<GateHolder>): string {
-  return holder.source === 'local' ? `a local API request (${holder.id})` : holder.id;
 }

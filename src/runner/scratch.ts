@@ -3,8 +3,12 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pidAlive } from '../util/index.js';
 
-/** Scratch folders are `job-<pid>-<random>`, so a later start can tell whose they were. */
-const SCRATCH = /^job-(?:(\d+)-)?[A-Za-z0-9]+$/;
+/**
+ * Scratch folders are `<prefix><pid>-<random>` (`job-` under the worker's work folder,
+ * `studio-worker-local-` in the temp folder for local API jobs), so a later start can tell whose
+ * they were.
+ */
+const scratchName = (prefix: string): RegExp => new RegExp(`^${prefix}(?:(\\d+)-)?[A-Za-z0-9]+$`);
 /** A folder of the older unnamed kind is left alone while this young (another worker may use it). */
 const LEGACY_GRACE_MS = 60 * 60 * 1000;
 
@@ -18,7 +22,8 @@ export function makeScratchDir(root: string): string {
  * Removes scratch folders that a worker killed mid-job left behind: those of processes that are
  * gone, and unnamed ones of older versions over an hour old. Returns the names removed.
  */
-export async function sweepScratch(root: string, now = Date.now()): Promise<string[]> {
+export async function sweepScratch(root: string, now = Date.now(), prefix = 'job-'): Promise<string[]> {
+  const SCRATCH = scratchName(prefix);
   let names: string[];
   try {
     names = await readdir(root);

@@ -10,6 +10,26 @@ import { sweepScratch } from './scratch.js';
 /** Results up to this size ride along on `job:result` events, for previews. */
 const PREVIEW_MAX_BYTES = 4 * 1024 * 1024;
 
+/**
+ * Stores a fresh result and adds it to `storedIds` (the job ids with a result on disk), expiring
+ * other stored results past their limits.
+ */
+export async function storeFresh(
+  deps: StoreDeps,
+  storedIds: Set<string>,
+  claim: Claim,
+  result: EngineResult,
+): Promise<StoredResult> {
+  const stored = await storeResult(deps, claim, result);
+  storedIds.add(claim.jobId);
+  // Only results other than this one can be past a limit: in the common case (none waiting)
+  // there is nothing to read back from disk.
+  if (storedIds.size > 1) {
+    for (const id of await deps.results.expire(Date.now(), claim.jobId)) storedIds.delete(id);
+  }
+  return stored;
+}
+
 export interface StoreDeps {
   results: StoredResults;
   events: WorkerEventBus;

@@ -308,6 +308,11 @@ export class Session {
     this._generation++;
     this._state = 'welcomed';
     this.log.info(`studio session open as worker ${workerId}`);
+    // As the original says it on every connect: what this worker offers the studio.
+    const caps = this.opts.capabilities();
+    this.log.info(
+      `advertising engine=${caps.engine}, auto_enabled=${caps.autoEnabled}, kinds=[${caps.taskKinds.join(', ')}], ${caps.supportedModels.length} model(s)=[${caps.supportedModels.join(', ')}]`,
+    );
     this.opts.events.emit('session:welcomed', { workerId });
     let advertised = '';
     const heartbeat = (capabilities = this.opts.capabilities()) => {

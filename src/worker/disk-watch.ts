@@ -18,6 +18,8 @@ export interface DiskWatchOptions {
 
 /** Default floor: room for a large result and a model's config files, never a whole model. */
 export const MIN_FREE_BYTES = 1e9;
+/** How often a disk below the floor is read again. */
+const FULL_RECHECK_MS = 1000;
 
 /**
  * Free space under the folders a job writes to (the outbox, the model cache), refreshed every few
@@ -27,6 +29,7 @@ export const MIN_FREE_BYTES = 1e9;
 export class DiskWatch {
   private spaces: DiskSpace[];
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
 
   constructor(private readonly opts: DiskWatchOptions) {
     this.spaces = opts.folders.map((f) => ({ ...f, freeBytes: undefined }));
@@ -34,12 +37,26 @@ export class DiskWatch {
 
   async start(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.opts.intervalMs ?? 10_000);
-    this.timer.unref();
+    this.schedule();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /**
+   * The next reading: every `intervalMs` (10 s) while there is room, every second while a folder
+   * is below the floor, so freed space is seen at once and not up to 10 s later.
+   */
+  private schedule(): void {
+    if (this.stopped) return;
+    const every = this.opts.intervalMs ?? 10_000;
+    this.timer = setTimeout(
+      () => void this.refresh().finally(() => this.schedule()),
+      this.problem() === undefined ? every : Math.min(every, FULL_RECHECK_MS),
+    );
+    this.timer.unref();
   }
 
   get snapshot(): readonly DiskSpace[] {

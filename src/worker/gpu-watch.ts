@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { GpuReading } from '../platform/index.js';
+import { createCommandRunner, probeGpu, type GpuReading } from '../platform/index.js';
+import type { WorkerOptions } from './options.js';
 
 export interface GpuWatchOptions {
   /** One reading (see platform/gpu.ts); `{ reason }` when there is no GPU to read. */
@@ -19,19 +20,34 @@ export class GpuWatch {
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
   private readAt = 0;
+  private stopped = false;
+  /** Readings in a row that found no GPU. */
+  private misses = 0;
 
   constructor(private readonly opts: GpuWatchOptions) {}
 
   async start(): Promise<void> {
     await this.refresh();
-    const every = this.opts.intervalMs ?? 5000;
-    // No GPU now means none later, almost always: look again once a minute, not every 5 s.
-    this.timer = setInterval(() => void this.refresh(), this.latest ? every : Math.max(every, 60_000));
-    this.timer.unref();
+    this.schedule();
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /**
+   * The next reading: every `intervalMs` (5 s) while the GPU can be read. Without a reading the
+   * wait doubles from there up to a minute: a driver still starting at boot (or an nvidia-smi that
+   * timed out once) is read again within seconds, while a machine with no GPU is asked rarely.
+   */
+  private schedule(): void {
+    if (this.stopped) return;
+    const every = this.opts.intervalMs ?? 5000;
+    this.misses = this.latest ? 0 : this.misses + 1;
+    const delay = this.latest ? every : Math.min(every * 2 ** (this.misses - 1), Math.max(every, 60_000));
+    this.timer = setTimeout(() => void this.refresh().finally(() => this.schedule()), delay);
+    this.timer.unref();
   }
 
   /** The latest reading, or undefined when this machine has no GPU that can be read. */
@@ -58,6 +74,7 @@ export class GpuWatch {
     this.readAt = Date.now();
     this.refreshing ??= this.opts
       .probe()
+      .catch((e: unknown) => ({ reason: e instanceof Error ? e.message : String(e) }))
       .then((r) => {
         if ('reason' in r) {
           if (this.reason !== r.reason)
@@ -76,4 +93,25 @@ export class GpuWatch {
       });
     return this.refreshing;
   }
+}
+
+/** The worker's GPU watch: the given probe (tests), else this machine's GPU `gpuIndex` (or every GPU). */
+export function createGpuWatch(
+  opts: Pick<WorkerOptions, 'gpuProbe' | 'gpuCheckMs' | 'log'>,
+  gpuIndex: number | undefined,
+): GpuWatch {
+  return new GpuWatch({
+    probe:
+      opts.gpuProbe ??
+      (() =>
+        probeGpu({
+          run: createCommandRunner({ timeoutMs: 5000 }),
+          platform: process.platform,
+          arch: process.arch,
+          sysRoot: '/sys',
+          gpuIndex,
+        })),
+    log: opts.log.child({ category: 'gpu' }),
+    ...(opts.gpuCheckMs !== undefined ? { intervalMs: opts.gpuCheckMs } : {}),
+  });
 }

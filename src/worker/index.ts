@@ -1,5 +1,5 @@
 export { Worker } from './worker.js';
-export type { WorkerOptions } from './worker.js';
+export type { WorkerOptions } from './options.js';
 export type { WorkerStatus } from './status.js';
 export { buildCapabilities } from './capabilities.js';
 export { acquireDaemonLock, LockHeldError, LOCK_FILE, PID_FILE, type HeldLock } from './daemon-lock.js';

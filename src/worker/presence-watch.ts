@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { IDLE_AFTER_MS, type IdleReading } from '../platform/index.js';
+import { IDLE_AFTER_MS, type IdleProbe } from '../platform/index.js';
 
 export type UserPresence = 'idle' | 'active';
 
@@ -22,7 +22,7 @@ export class PresenceWatch {
   private said: string | undefined;
 
   constructor(
-    private readonly read: () => Promise<IdleReading | { reason: string }>,
+    private readonly read: IdleProbe,
     private readonly log: Logger,
     private readonly intervalMs = 5000,
   ) {}
@@ -37,8 +37,10 @@ export class PresenceWatch {
     this.timer.unref();
   }
 
+  /** Stops sampling, and ends the probe's helper process if it keeps one (Windows). */
   stop(): void {
     clearInterval(this.timer);
+    this.read.stop?.();
   }
 
   async sample(): Promise<void> {

@@ -1,75 +1,38 @@
-import { unwatchFile, watchFile } from 'node:fs';
+import { unwatchFile } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from 'pino';
-import { ResidencyStore, type ConfigStore } from '../config/index.js';
+import { ResidencyStore } from '../config/index.js';
 import type { WorkerConfig } from '../config/types.js';
-import type { Engine, EngineCrash } from '../engines/index.js';
+import type { EngineCrash } from '../engines/index.js';
 import { EngineDispatcher, createEngines, watchdogLimits } from '../engines/index.js';
 import type { DispatcherCapabilities } from '../engines/index.js';
 import { buildCapabilities } from './capabilities.js';
 import { DEFAULT_CONFIG, expandHome } from '../config/index.js';
 import { ModelCache, statfsFreeBytes } from '../models/index.js';
 import { DiskWatch, MIN_FREE_BYTES } from './disk-watch.js';
-import { GpuWatch } from './gpu-watch.js';
+import { createGpuWatch, type GpuWatch } from './gpu-watch.js';
+import { watchConfig } from './config-watch.js';
+import { modelStates } from './model-states.js';
 import { PresenceWatch, presenceProblem } from './presence-watch.js';
 import { EngineHealthFile } from './engine-health.js';
 import { PersistentJobCounts } from './job-counts.js';
 import type { WorkerLifecycleState } from '../events/index.js';
 import { WorkerEventBus } from '../events/index.js';
-import type { LogShipper, WorkerLogger } from '../logs/index.js';
-import type { OutboxEntry } from '../outbox/index.js';
-import { Outbox, StoredResults, deliverWithRetry } from '../outbox/index.js';
-import type { GpuReading, HostInfo, IdleReading } from '../platform/index.js';
-import { createCommandRunner, gpuPinEnv, probeGpu, probeHost, readIdleTime } from '../platform/index.js';
+import type { HostInfo } from '../platform/index.js';
+import { gpuPinEnv, probeHost, systemIdleProbe } from '../platform/index.js';
 import type { Capabilities } from '../protocol/index.js';
 import type { RegistrationState } from '../registration/index.js';
 import { ensureRegistered, registrationState } from '../registration/index.js';
-import { JobGate, JobRunner } from '../runner/index.js';
+import type { JobRunner } from '../runner/index.js';
+import { JobGate } from '../runner/index.js';
 import { LocalFirstModels } from '../generate/index.js';
 import { CatalogStore, serveLocalApi, type ServedLocalApi } from '../local-api/index.js';
-import { Session } from '../session/index.js';
+import type { Session } from '../session/index.js';
 import { StudioHttp } from '../studio/index.js';
 import { isAbortError, toError } from '../util/index.js';
 import { USER_AGENT, VERSION } from '../version.js';
+import { composeStudioSide } from './compose.js';
+import type { WorkerOptions } from './options.js';
 import type { WorkerStatus } from './status.js';
-
-export interface WorkerOptions {
-  store: ConfigStore;
-  log: WorkerLogger;
-  shipper: LogShipper;
-  /** Engines to serve; default: every engine this build ships (`createEngines`). */
-  engines?: Engine[];
-  /** Skip the host probes (tests, benchmarks). */
-  host?: HostInfo;
-  registrationPollMs?: number;
-  retryBackoff?: { baseMs: number; capMs: number };
-  reconnectBackoff?: { baseMs: number; capMs: number };
-  uploadBackoff?: { baseMs: number; capMs: number };
-  /** How long transient upload failures are retried before the job is failed as retryable (10 min). */
-  uploadGiveUpMs?: number;
-  heartbeatMs?: number;
-  logFlushMs?: number;
-  deadAfterMs?: number;
-  /** How long a stop waits for the running job before cancelling it. */
-  graceMs?: number;
-  /** Free bytes on the disk of a folder (default: statfs); a test can play a full disk with it. */
-  freeBytes?: (dir: string) => Promise<number>;
-  /** How often free disk space is measured (default 10 s). */
-  diskCheckMs?: number;
-  /** Reads the GPU's free memory and temperature (default: nvidia-smi, amdgpu sysfs, unified memory). */
-  gpuProbe?: () => Promise<GpuReading | { reason: string }>;
-  /** How often the GPU is read (default 5 s). */
-  gpuCheckMs?: number;
-  /** Pin to this GPU (`run --gpu N`; default: config `gpu`, else every GPU). */
-  gpu?: number | undefined;
-  /** Reads the input-idle time (default: the OS's, see platform/presence.ts); tests play a person with it. */
-  idleProbe?: () => Promise<IdleReading | { reason: string }>;
-  /**
-   * Serve the local API while the worker runs (`run` and `ui` do; default off, so tests and embedders
-   * choose). `port` overrides STUDIO_WORKER_LOCAL_API_PORT and local_api_port (0 = any free port).
-   */
-  localApi?: { port?: number } | false;
-}
 
 /**
  * The whole worker process as one object with one lifecycle:
@@ -107,8 +70,7 @@ export class Worker {
     this.jobCounts = new PersistentJobCounts(opts.store.dir);
     this.residency = new ResidencyStore(opts.store.dir);
     this.presence = new PresenceWatch(
-      opts.idleProbe ??
-        (() => readIdleTime(createCommandRunner({ timeoutMs: 3000 }), process.platform, process.env)),
+      opts.idleProbe ?? systemIdleProbe(process.platform, process.env),
       opts.log.child({ category: 'presence' }),
     );
     this.catalog = new CatalogStore(opts.store.dir);
@@ -190,6 +152,17 @@ export class Worker {
         }),
       );
 
+      // Measured from the start, so the status (and the dashboard) shows free space while registering.
+      this.disk = new DiskWatch({
+        folders: [
+          { label: 'results', path: join(this.opts.store.dir, 'outbox') },
+          { label: 'model cache', path: expandHome(config.modelsRoot) },
+        ],
+        minFreeBytes: MIN_FREE_BYTES,
+        freeBytes: this.opts.freeBytes ?? statfsFreeBytes,
+        ...(this.opts.diskCheckMs !== undefined ? { intervalMs: this.opts.diskCheckMs } : {}),
+      });
+      await this.disk.start();
       this.setState('registering');
       http = new StudioHttp({ apiBaseUrl: config.apiBaseUrl, userAgent: USER_AGENT, log: this.opts.log });
       const studio = http;
@@ -216,112 +189,39 @@ export class Worker {
       this.opts.log.addSecret(creds.authToken);
       this.config = await this.opts.store.load();
       this.registration = registrationState(this.config);
-      this.watchConfig(log);
+      watchConfig(this.opts.store, this.residency, log, (c) => {
+        if (this.config && c.vramThresholdGb !== this.config.vramThresholdGb) {
+          log.info(`vram threshold changed to ${c.vramThresholdGb} GB`);
+        }
+        this.config = c;
+      });
 
-      const outbox = new Outbox(join(this.opts.store.dir, 'outbox'));
-      const results = new StoredResults(outbox, this.opts.log.child({ category: 'outbox' }));
-      const deliver = (entry: OutboxEntry, jobSignal: AbortSignal) =>
-        deliverWithRetry({
-          entry,
-          outbox,
-          log: this.opts.log.child({ category: 'outbox', jobId: entry.jobId }),
-          signal: AbortSignal.any([jobSignal, signal]),
-          ...(this.opts.uploadBackoff ? { backoff: this.opts.uploadBackoff } : {}),
-          ...(this.opts.uploadGiveUpMs !== undefined ? { giveUpAfterMs: this.opts.uploadGiveUpMs } : {}),
-          onRetry: (attempt) => this.events.emit('upload:retrying', { jobId: entry.jobId, attempt }),
-          upload: (e) =>
-            studio
-              .uploadResult({
-                workerId: e.workerId,
-                jobId: e.jobId,
-                authToken: creds.authToken,
-                filePath: e.filePath,
-                ext: e.ext,
-                ...(e.prompt !== undefined ? { prompt: e.prompt } : {}),
-                signal,
-              })
-              .then(() => undefined),
-        });
-
-      const engineDispatcher = dispatcher;
-      const session = new Session({
-        apiBaseUrl: config.apiBaseUrl,
-        workerId: creds.workerId,
-        authToken: creds.authToken,
-        userAgent: USER_AGENT,
-        capabilities: () => this.capabilities(engines),
-        currentJobId: () => this.runner?.currentJob?.jobId,
-        onOffer: (claim) => this.runner?.offer(claim),
-        onAck: (type, jobId) => {
-          if (type === 'completeAck') this.runner?.completeAcknowledged(jobId);
-        },
-        shipper: this.opts.shipper,
-        log: this.opts.log,
+      const { session, runner } = composeStudioSide({
+        opts: this.opts,
         events: this.events,
-        reconnectAttempts: config.wsReconnectAttempts,
-        ...(this.opts.reconnectBackoff ? { backoff: this.opts.reconnectBackoff } : {}),
-        ...(this.opts.heartbeatMs !== undefined ? { heartbeatMs: this.opts.heartbeatMs } : {}),
-        ...(this.opts.logFlushMs !== undefined ? { logFlushMs: this.opts.logFlushMs } : {}),
-        ...(this.opts.deadAfterMs !== undefined ? { deadAfterMs: this.opts.deadAfterMs } : {}),
+        signal,
+        config,
+        creds,
+        studio,
+        dispatcher,
+        models,
+        gate: this.gate,
+        residency: this.residency,
+        capabilities: () => this.capabilities(engines),
+        currentConfig: () => this.config,
+        runner: () => this.runner,
+        presenceProblem: () => presenceProblem(this.config?.onlyWhenIdle ?? false, this.presence.current),
+        disk: () => this.disk,
+        gpu: () => this.gpu?.reading,
       });
       this.session = session;
-      const runner = new JobRunner(
-        {
-          ...session.io,
-          generation: () => (session.isWelcomed ? session.generation : undefined),
-          deliver,
-        },
-        {
-          dispatcher,
-          results,
-          events: this.events,
-          log: this.opts.log.child({ category: 'runner' }),
-          workRoot: join(this.opts.store.dir, 'work'),
-          models,
-          gate: this.gate,
-          fsyncResults: () => this.config?.fsyncResults ?? DEFAULT_CONFIG.fsyncResults,
-          presenceProblem: () => presenceProblem(this.config?.onlyWhenIdle ?? false, this.presence.current),
-          vramThresholdGb: () => this.config?.vramThresholdGb ?? 0,
-          identity: () => ({ workerId: creds.workerId, apiBaseUrl: config.apiBaseUrl }),
-          diskProblem: () => this.disk?.problem(),
-          gpu: () => ({
-            gpu: this.gpu?.reading,
-            warm: engineDispatcher.warmModels(),
-            kept: this.residency.kept,
-            maxGpuTempC: this.config?.maxGpuTempC ?? DEFAULT_CONFIG.maxGpuTempC,
-          }),
-        },
-      );
-      this.gpu = new GpuWatch({
-        probe:
-          this.opts.gpuProbe ??
-          (() =>
-            probeGpu({
-              run: createCommandRunner({ timeoutMs: 5000 }),
-              platform: process.platform,
-              arch: process.arch,
-              sysRoot: '/sys',
-              gpuIndex: gpu,
-            })),
-        log: this.opts.log.child({ category: 'gpu' }),
-        ...(this.opts.gpuCheckMs !== undefined ? { intervalMs: this.opts.gpuCheckMs } : {}),
-      });
+      this.gpu = createGpuWatch(this.opts, gpu);
       await this.gpu.start();
       await this.presence.start();
       // A job loads or frees GPU memory: read it again at once rather than up to 5 s later.
       for (const name of ['job:completed', 'job:failed'] as const) {
         this.unsubscribe.push(this.events.on(name, () => this.gpu?.refreshAfterJob()));
       }
-      this.disk = new DiskWatch({
-        folders: [
-          { label: 'results', path: outbox.dir },
-          { label: 'model cache', path: expandHome(config.modelsRoot) },
-        ],
-        minFreeBytes: MIN_FREE_BYTES,
-        freeBytes: this.opts.freeBytes ?? statfsFreeBytes,
-        ...(this.opts.diskCheckMs !== undefined ? { intervalMs: this.opts.diskCheckMs } : {}),
-      });
-      await this.disk.start();
       this.runner = runner;
       await runner.loadStoredResults();
       await this.models.sweepPartials();
@@ -439,7 +339,7 @@ export class Worker {
         ...this.presence.current,
         onlyWhenIdle: this.config?.onlyWhenIdle ?? false,
       },
-      models: this.modelStates(),
+      models: modelStates(this.dispatcher?.warmModels() ?? [], this.residency),
       localApi: this.localApi
         ? { on: true, url: this.localApi.url, discoveryPath: this.localApi.discoveryPath }
         : { on: false, ...(this.localApiProblem ? { problem: this.localApiProblem } : {}) },
@@ -475,24 +375,6 @@ export class Worker {
     }
   }
 
-  /** Each warm or kept model and where it is in its life, for the dashboard. */
-  private modelStates(): WorkerStatus['models'] {
-    const warm = this.dispatcher?.warmModels() ?? [];
-    const rows: WorkerStatus['models'] = warm.map((w) => ({
-      model: w.model,
-      engine: w.engine,
-      state: w.state,
-      since: w.since,
-      bytes: w.bytes,
-      kept: this.residency.has(w.model),
-      ...(w.error !== undefined ? { error: w.error } : {}),
-    }));
-    for (const model of this.residency.kept) {
-      if (!warm.some((w) => w.model === model)) rows.push({ model, state: 'unloaded', kept: true });
-    }
-    return rows;
-  }
-
   private capabilities(engines: DispatcherCapabilities): Capabilities {
     return buildCapabilities({
       host: this.host ?? { machineName: 'unknown', username: 'unknown', vramTotalGb: 0 },
@@ -507,27 +389,5 @@ export class Worker {
   private setState(state: WorkerLifecycleState, reason?: string): void {
     this.state = state;
     this.events.emit('worker:state', { state, ...(reason !== undefined ? { reason } : {}) });
-  }
-
-  /** Operator fields edited while we run (`set-threshold`, an editor) apply without a restart. */
-  private watchConfig(log: Logger): void {
-    // `models keep` / `models release` from another process take effect here within seconds.
-    watchFile(this.residency.path, { interval: 2000, persistent: false }, () => {
-      this.residency
-        .load()
-        .catch((e: unknown) => log.warn(`could not read ${this.residency.path}: ${toError(e).message}`));
-    });
-    watchFile(this.opts.store.path, { interval: 2000, persistent: false }, () => {
-      this.opts.store.load().then(
-        (c) => {
-          if (this.config && c.vramThresholdGb !== this.config.vramThresholdGb) {
-            log.info(`vram threshold changed to ${c.vramThresholdGb} GB`);
-          }
-          this.config = c;
-        },
-        (e: unknown) =>
-          log.warn(`config changed on disk but does not load; keeping the old values: ${toError(e).message}`),
-      );
-    });
   }
 }

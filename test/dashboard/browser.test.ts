@@ -1,8 +1,6 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/index.js';
@@ -11,10 +9,8 @@ import { ResidencyStore } from '../../src/config/index.js';
 import { VERSION } from '../../src/version.js';
 import type { Harness, RunningWorker } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
-import { builtAssets } from './support.js';
+import { builtAssets, CHROMIUM, haveChromium, launchChromium } from './support.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const haveChromium = existsSync(CHROMIUM);
 /** `npm run screenshots` sets this to refresh docs/screenshots; tests otherwise write to a temp dir. */
 const SCREENSHOT_DIR = process.env.UPDATE_SCREENSHOTS
   ? join(process.cwd(), 'docs', 'screenshots')
@@ -80,19 +76,7 @@ describe.skipIf(!haveChromium)(
       );
       model.release();
 
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          '--headless',
-          '--no-sandbox',
-          '--disable-gpu',
-          '--disable-quic',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-        ],
-      });
+      browser = await launchChromium();
       page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       await page.goto(dashboard.url);
     });

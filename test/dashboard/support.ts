@@ -2,6 +2,8 @@ import { request } from 'node:http';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { chromium, type Browser } from 'playwright-core';
 import { buildWeb } from '../../src/dashboard/build-web.js';
 
 export interface RawResponse {
@@ -51,4 +53,24 @@ export async function builtAssets(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sw-dashboard-web-'));
   await buildWeb(dir);
   return dir;
+}
+
+export const CHROMIUM = '/usr/bin/chromium';
+export const haveChromium = existsSync(CHROMIUM);
+
+/** The Debian chromium, headless and quiet (no network of its own). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
 }

@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DaemonSet, Deployment } from 'kubernetes-models/apps/v1';
+import { PersistentVolumeClaim } from 'kubernetes-models/v1';
 import { parseAllDocuments } from 'yaml';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
 
@@ -81,6 +83,16 @@ describe('deploy/Dockerfile (not built here: no container engine)', () => {
   });
 });
 
+interface PodSpec {
+  securityContext: { runAsUser: number };
+  volumes: { name: string; hostPath?: unknown }[];
+  initContainers?: {
+    command: string[];
+    securityContext?: { runAsUser?: number };
+    volumeMounts: { name: string; mountPath: string }[];
+  }[];
+}
+
 describe('deploy/kubernetes manifests', () => {
   const files = readdirSync(join(ROOT, 'deploy/kubernetes')).filter((f) => f.endsWith('.yaml'));
 
@@ -125,6 +137,39 @@ describe('deploy/kubernetes manifests', () => {
     expect(container!.volumeMounts.map((m) => m.mountPath).sort()).toEqual(
       [configDir, DEFAULT_CONFIG.modelsRoot.replace('~', '/home/worker')].sort(),
     );
+  });
+
+  it.each(files)('%s: every object is valid against the Kubernetes API schemas', (file) => {
+    const docs = parseAllDocuments(readFileSync(join(ROOT, 'deploy/kubernetes', file), 'utf8'));
+    // Each kind's model from kubernetes-models (the API's OpenAPI schemas), validating what it is given.
+    const validate: Record<string, (o: object) => void> = {
+      DaemonSet: (o) => new DaemonSet(o).validate(),
+      Deployment: (o) => new Deployment(o).validate(),
+      PersistentVolumeClaim: (o) => new PersistentVolumeClaim(o).validate(),
+    };
+    for (const d of docs) {
+      const object = d.toJS() as { kind: string };
+      const check = validate[object.kind];
+      expect(check, `a validator for ${object.kind}`).toBeDefined();
+      expect(() => check!(object), `${file}: ${object.kind}`).not.toThrow();
+    }
+  });
+
+  it('lets the pod’s user write a hostPath config folder (hostPath ignores fsGroup)', () => {
+    const doc = parseAllDocuments(readFileSync(join(ROOT, 'deploy/kubernetes/daemonset.yaml'), 'utf8'))
+      .map((d) => d.toJS() as { kind: string; spec: { template: { spec: PodSpec } } })
+      .find((o) => o.kind === 'DaemonSet');
+    const pod = doc!.spec.template.spec;
+    const user = pod.securityContext.runAsUser;
+    const hostPaths = pod.volumes.filter((v) => v.hostPath).map((v) => v.name);
+    const init = pod.initContainers ?? [];
+    // A root init step owns every hostPath folder the worker writes to, for the worker's uid.
+    const owner = init.find((c) => c.command.join(' ').includes(`chown ${user}:`));
+    expect(owner, 'an init container that chowns the folders to the worker').toBeDefined();
+    expect(owner!.securityContext?.runAsUser).toBe(0);
+    const mounted = owner!.volumeMounts.map((m) => m.name).sort();
+    expect(mounted).toEqual([...hostPaths].sort());
+    for (const m of owner!.volumeMounts) expect(owner!.command.join(' ')).toContain(m.mountPath);
   });
 
   it('says in docs/deploy.md that the image has not been built here', () => {

@@ -2,12 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  EngineError,
-  type EngineProgress,
-  type EngineResult,
-  type EngineRunContext,
-} from '../../src/engines/index.js';
+import { EngineError, type EngineResult, type EngineRunContext } from '../../src/engines/index.js';
 import { SdCppEngine } from '../../src/engines/sd-cpp/index.js';
 import { ClaimSchema, type Claim, type ModelFile, type TaskInput } from '../../src/protocol/index.js';
 import { verifyResult } from '../../src/results/index.js';
@@ -26,7 +21,10 @@ let fixture: SdFixture;
 let workDir: string;
 let argsLog: string;
 let restoreEnv: (() => void) | undefined;
-// These tests are about sd-cli itself: no warm sd-server (see sd-server.test.ts for that path).
+// The STAND-IN sd-cli (test/fixtures/sd-cli-standin, see its header), kept only for what the real
+// sd-cli built here cannot show: models of architectures no random-weight file is written for
+// (Z-Image with LoRA and several text encoders, Wan video), a GPU running out of memory, and an
+// sd-cli that ignores SIGTERM. Everything else runs on the real sd-cli: sd-cli-real.test.ts.
 const engine = new SdCppEngine({ sdCliPath: STANDIN, imageIdleUnloadMs: 0 });
 
 beforeAll(async () => {
@@ -79,7 +77,7 @@ function run(
 // The original's layout: each model's files in a folder named after the model id.
 const cached = (filename: string): string => join(fixture.cacheRoot, 'z-image-turbo', filename);
 
-describe('sd-cpp engine with the stand-in sd-cli', () => {
+describe('sd-cpp engine with the stand-in sd-cli (what the real one cannot show here)', () => {
   it('runs sd-cli with the exact arguments for a task that uses every field, LoRA and several text encoders', async () => {
     const c = claim(
       {
@@ -128,31 +126,6 @@ describe('sd-cpp engine with the stand-in sd-cli', () => {
     expect(verdict, verdict.summary).toMatchObject({ ok: true });
   });
 
-  it('reports sd-cli progress steps as fractions', async () => {
-    const events: EngineProgress[] = [];
-    const c = claim(
-      { kind: 'image', prompt: 'p', width: 32, height: 32, steps: 4 },
-      fixture.files('diffusion'),
-    );
-    await run(c, { onProgress: (p) => events.push(p) });
-    const steps = events.filter((e) => e.message?.startsWith('step'));
-    expect(steps.map((e) => e.fraction)).toEqual([0.25, 0.5, 0.75, 1]);
-    expect(steps[0]?.message).toMatch(/^step 1\/4 \(\d+\.\d\d s\/step\)$/);
-  });
-
-  for (const ext of ['webp', 'png', 'jpeg'] as const) {
-    it(`converts sd-cli's PNG into ${ext} at the task's size`, async () => {
-      const c = claim(
-        { kind: 'image', prompt: 'p', width: 40, height: 24, steps: 1, ext },
-        fixture.files('diffusion'),
-      );
-      const result = await run(c);
-      expect(result).toMatchObject({ type: 'bytes', ext });
-      const verdict = await verifyResult('image', toVerifiable(result), c.task);
-      expect(verdict, verdict.summary).toMatchObject({ ok: true });
-    });
-  }
-
   for (const ext of ['webm', 'webp'] as const) {
     it(`assembles sd-cli's video frames into ${ext}`, async () => {
       const c = claim(
@@ -172,26 +145,6 @@ describe('sd-cpp engine with the stand-in sd-cli', () => {
       expect(verdict, verdict.summary).toMatchObject({ ok: true, details: { frames: 3 } });
     });
   }
-
-  it('kills sd-cli when the job is aborted and leaves no process behind', async () => {
-    restoreEnv?.();
-    restoreEnv = setEnv({ SD_STANDIN_ARGS_LOG: argsLog, SD_STANDIN_SLOW_MS: '100' });
-    const controller = new AbortController();
-    const c = claim(
-      { kind: 'image', prompt: 'p', width: 32, height: 32, steps: 200 },
-      fixture.files('diffusion'),
-    );
-    const running = run(c, {
-      signal: controller.signal,
-      onProgress: (p) => {
-        if ((p.fraction ?? 0) > 0) controller.abort();
-      },
-    });
-    await expect(running).rejects.toMatchObject({ name: 'AbortError' });
-    const [call] = await readArgsLog(argsLog);
-    expect(call?.pid).toBeGreaterThan(0);
-    expect(() => process.kill(call?.pid ?? 0, 0)).toThrow();
-  });
 
   it('escalates to SIGKILL when sd-cli ignores SIGTERM', async () => {
     restoreEnv?.();
@@ -228,19 +181,6 @@ describe('sd-cpp engine with the stand-in sd-cli', () => {
     expect(error).toMatchObject({
       retryable: true,
       message: expect.stringContaining('out of memory') as unknown,
-    });
-  });
-
-  it('fails non-retryably, with sd-cli’s own words, when sd-cli rejects an argument', async () => {
-    const c = claim(
-      { kind: 'image', prompt: 'p', width: 32, height: 32, steps: 2, samplingMethod: 'euler_z' },
-      fixture.files('diffusion'),
-    );
-    const error = await run(c).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(EngineError);
-    expect(error).toMatchObject({
-      retryable: false,
-      message: expect.stringContaining('invalid sample method euler_z') as unknown,
     });
   });
 

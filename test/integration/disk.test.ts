@@ -35,4 +35,17 @@ describe('a full disk is the worker’s problem, not the job’s', () => {
     expect(rejected).toEqual([]);
     expect(w.worker.getStatus().disk.problem).toBeUndefined();
   });
+
+  it('sees freed space within a second even when the disk is read rarely (it is read every second while full)', async () => {
+    h = await startHarness();
+    let free = 100 * 1024 ** 2;
+    const w = h.startWorker({ freeBytes: () => Promise.resolve(free), diskCheckMs: 600_000 });
+    await w.next('session:welcomed');
+    expect(w.worker.getStatus().disk.problem).toContain('disk full');
+    const job = h.studio.admin.enqueueJob({ task: { kind: 'image', prompt: 'x', width: 16, height: 16 } });
+    free = 50 * 1024 ** 3;
+    // Far sooner than the 10-minute reading: the full disk is read again every second.
+    const done = await h.studio.admin.waitForJob(job.jobId, { timeoutMs: 8000 });
+    expect(done).toMatchObject({ status: 'completed', attempts: 0 });
+  });
 });

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,9 @@ let gate: JobGate;
 let cache: ModelCache;
 let dispatcher: EngineDispatcher;
 let catalog: CatalogStore;
+// Scratch folders of local API jobs a killed worker left (its pid gone), and a live worker's.
+const orphanScratch = join(tmpdir(), 'studio-worker-local-999999999-abc123');
+const liveScratch = join(tmpdir(), `studio-worker-local-${process.pid}-live12`);
 
 const cli = { cfgScale: 1, steps: 4, width: 64, height: 48 };
 
@@ -71,6 +74,8 @@ beforeAll(async () => {
     },
   });
   gate = new JobGate();
+  await mkdir(orphanScratch, { recursive: true });
+  await mkdir(liveScratch, { recursive: true });
   api = await serveLocalApi({
     store,
     dispatcher,
@@ -85,6 +90,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await rm(liveScratch, { recursive: true, force: true });
   await api.close();
   await dispatcher.close();
   await cache.close();
@@ -98,6 +104,11 @@ const call = (path: string, init: RequestInit = {}) =>
   });
 
 describe('the local API (real HTTP)', () => {
+  it('sweeps at start the scratch folders of local jobs whose worker is gone, and only those', () => {
+    expect(existsSync(orphanScratch)).toBe(false);
+    expect(existsSync(liveScratch)).toBe(true);
+  });
+
   it('publishes its URL and a generated token in an owner-only local-api.json, and saves the token in config.toml', async () => {
     const path = join(dir, 'local-api.json');
     expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ url: api.url, token });

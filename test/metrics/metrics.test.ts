@@ -31,6 +31,7 @@ describe('Prometheus metrics and /healthz', () => {
       expect(text).toMatch(/^studio_worker_model_download_bytes_total 0$/m);
       expect(text).toMatch(/^studio_worker_gpu_memory_free_bytes Nan$/im);
       expect(text).toMatch(/^studio_worker_gpu_temperature_celsius Nan$/im);
+      // This machine has no display to read presence from.
       expect(text).toMatch(/^studio_worker_user_present Nan$/im);
       expect(text).toMatch(/^process_cpu_user_seconds_total /m);
       expect(text).toMatch(/^nodejs_heap_size_used_bytes /m);
@@ -39,6 +40,39 @@ describe('Prometheus metrics and /healthz', () => {
         status: 503,
         body: { ok: false, reason: 'the worker has stopped' },
       });
+    } finally {
+      metrics.stop();
+    }
+  });
+
+  it('reports the GPU and the user’s presence as the worker reads them, and follows their changes', async () => {
+    h = await startHarness();
+    let idleMs: number | undefined = 0;
+    let freeBytes = 6e9;
+    const w = h.startWorker({
+      idleProbe: () =>
+        Promise.resolve(idleMs === undefined ? { reason: 'no display' } : { idleMs, source: 'test' }),
+      gpuProbe: () => Promise.resolve({ source: 'test', freeBytes, temperatureC: 61 }),
+      gpuCheckMs: 20,
+    });
+    const metrics = new WorkerMetrics(w.worker);
+    const value = async (name: string): Promise<string | undefined> =>
+      new RegExp(`^${name} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1];
+    try {
+      await w.next('session:welcomed');
+      expect(await value('studio_worker_user_present')).toBe('1');
+      await expect.poll(() => value('studio_worker_gpu_memory_free_bytes')).toBe('6000000000');
+      expect(await value('studio_worker_gpu_temperature_celsius')).toBe('61');
+      freeBytes = 2e9;
+      await expect.poll(() => value('studio_worker_gpu_memory_free_bytes')).toBe('2000000000');
+      // Presence is sampled every 5 s; the test asks for a sample at once.
+      const presence = (w.worker as unknown as { presence: { sample: () => Promise<void> } }).presence;
+      idleMs = 10 * 60_000;
+      await presence.sample();
+      await expect.poll(() => value('studio_worker_user_present')).toBe('0');
+      idleMs = undefined;
+      await presence.sample();
+      await expect.poll(() => value('studio_worker_user_present')).toBe('Nan');
     } finally {
       metrics.stop();
     }

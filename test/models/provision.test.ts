@@ -68,14 +68,13 @@ describe('ModelCache.provision', () => {
   it('fails at once, without retrying, when the server redirects to a file: URL', async () => {
     const { file } = rig.model('evil.gguf');
     rig.server.redirect('/resolve/evil.gguf', 'file:///etc/passwd');
-    const started = Date.now();
     const e = await engineError(
       rig.cache().provision([{ ...file, url: `${rig.server.url}/resolve/evil.gguf` }], never()),
     );
     expect(e.message).toContain('redirected to a URL that is not http or https');
     expect(e.retryable).toBe(false);
+    // One request: no retry can change where the server points.
     expect(rig.server.requests).toHaveLength(1);
-    expect(Date.now() - started).toBeLessThan(2000);
   });
 
   it('refuses plain http to another host at once, and a redirect that leads there, unless allowed', async () => {

@@ -52,8 +52,11 @@ describe('service log files that do not grow for ever', () => {
       '/Users/a/Library/Logs/studio-worker/worker.err.log',
     ]);
     expect(
-      servicePlan({ ...t, platform: 'win32', env: { LOCALAPPDATA: 'C:\\Users\\a\\AppData\\Local' } })
-        .logFiles,
-    ).toHaveLength(1);
+      servicePlan({
+        ...t,
+        platform: 'win32',
+        env: { LOCALAPPDATA: 'C:\\Users\\a\\AppData\\Local' },
+      }).logFiles.map((f) => f.split(/[\\/]/).at(-1)),
+    ).toEqual(['worker.log', 'worker.out.log']); // worker.log: rotated by the worker (run --log-file)
   });
 });

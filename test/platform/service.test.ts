@@ -232,10 +232,13 @@ describe('install-service / uninstall-service', () => {
       expect(text('Settings/RestartOnFailure/Count')).toBe('999');
       expect(text('Settings/ExecutionTimeLimit')).toBe('PT0S');
       expect(text('Actions/Exec/Command')).toBe('%SystemRoot%\\System32\\cmd.exe');
+      // The worker writes (and rotates) its own log; cmd.exe's `>>` takes only what bypasses the logger.
       const logFile = path.join(taskDir(), 'logs', 'worker.log');
+      const outFile = path.join(taskDir(), 'logs', 'worker.out.log');
       expect(text('Actions/Exec/Arguments')).toBe(
-        `/d /s /c ""${process.execPath}" --max-semi-space-size=1 "${t.entryScript}" run >> "${logFile}" 2>&1"`,
+        `/d /s /c ""${process.execPath}" --max-semi-space-size=1 "${t.entryScript}" run --log-file ${logFile} >> "${outFile}" 2>&1"`,
       );
+      expect(text('Actions/Exec/Arguments')).not.toContain(`>> "${logFile}"`);
     });
 
     it('creates the task with schtasks /XML /F and uninstall deletes it and everything it wrote', async () => {
@@ -349,7 +352,7 @@ describe('install-service / uninstall-service', () => {
         const task = (await readFile(xml)).subarray(2).toString('utf16le');
         expect(task).toContain(`<URI>\\studio-worker-gpu${n}</URI>`);
         expect(task).toContain(
-          `run --gpu ${n} &gt;&gt; &quot;${path.join(dir, 'logs', `worker-gpu${n}.log`)}`,
+          `run --gpu ${n} --log-file ${path.join(dir, 'logs', `worker-gpu${n}.log`)} &gt;&gt; &quot;${path.join(dir, 'logs', `worker-gpu${n}.out.log`)}`,
         );
         expect(calls).toContainEqual([
           'schtasks',

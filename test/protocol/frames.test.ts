@@ -149,6 +149,8 @@ describe('registration and release feed', () => {
       requestId: 'rr-1',
       status: 'pending',
     });
+    // Any status string, as the original's `status: String` reads it: the poll decides.
+    expect(RegisterResponseSchema.parse({ requestId: 'rr-2', status: 'queued' }).status).toBe('queued');
     for (const status of [
       { status: 'pending' },
       { status: 'approved', workerId: 'w-1', authToken: 't' },

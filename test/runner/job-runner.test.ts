@@ -22,7 +22,11 @@ afterEach(async () => {
 });
 
 /** `onFail`: called as the studio sees each fail frame (the dev studio may offer the job back then). */
-function setUp(results?: StoredResults, onFail?: (jobId: string) => void) {
+function setUp(
+  results?: StoredResults,
+  onFail?: (jobId: string) => void,
+  extra: Partial<ConstructorParameters<typeof JobRunner>[1]> = {},
+) {
   const frames: { type: string; jobId: string; retryable?: boolean; error?: string; code?: string }[] = [];
   let generation: number | undefined = 1;
   const io: JobIO = {
@@ -50,6 +54,7 @@ function setUp(results?: StoredResults, onFail?: (jobId: string) => void) {
     workRoot: join(dir, 'work'),
     vramThresholdGb: () => 12,
     identity: () => ({ workerId: 'w-1', apiBaseUrl: 'http://127.0.0.1:1/' }),
+    ...extra,
   });
   const finished = (jobId: string) =>
     new Promise<void>((resolve) => {
@@ -160,5 +165,27 @@ describe('JobRunner', () => {
     ]);
     runner.completeAcknowledged('j-1');
     expect(runner.storedResultCount).toBe(0);
+  });
+
+  it('reads a full disk again before turning an offer down, and takes the job when space was freed', async () => {
+    let free = false;
+    let rechecks = 0;
+    const { runner, frames, finished } = setUp(undefined, undefined, {
+      diskProblem: () => (free ? undefined : 'disk full: 10 MB free'),
+      recheckDisk: () => {
+        rechecks++;
+        free = rechecks >= 2; // the first recheck still finds it full, the second finds room
+        return Promise.resolve();
+      },
+    });
+    const task = { kind: 'image', prompt: 'x', width: 8, height: 8 } as const;
+    runner.offer(claim('full', task));
+    await expect.poll(() => frames.map((f) => `${f.type}:${f.jobId}`)).toEqual(['reject:full']);
+    expect(frames[0]).toMatchObject({ code: 'busy' });
+    const done = finished('freed');
+    runner.offer(claim('freed', task));
+    await done;
+    expect(frames.map((f) => `${f.type}:${f.jobId}`)).toEqual(['reject:full', 'accept:freed']);
+    expect(rechecks).toBe(2);
   });
 });

@@ -2,7 +2,7 @@ import { request } from 'undici';
 import { expandHome } from '../../config/index.js';
 import { EngineDispatcher, createEngines, watchdogLimits } from '../../engines/index.js';
 import type { GenerateFlags } from '../../generate/index.js';
-import { buildGenerateClaim, LocalFirstModels, runLocalJob } from '../../generate/index.js';
+import { buildGenerateClaim, LocalFirstModels, resultExt, runLocalJob } from '../../generate/index.js';
 import { ModelCache } from '../../models/index.js';
 import { studioUrl } from '../../protocol/index.js';
 import { ExitCode, UserError } from '../../util/index.js';
@@ -36,7 +36,8 @@ export async function generateCommand(ctx: CommandContext, flags: GenerateOption
     await enqueueOnDevStudio(ctx, flags.enqueue, flags);
     return;
   }
-  const claim = buildGenerateClaim(flags);
+  const ext = resultExt(flags.kind, flags.output, flags.ext);
+  const claim = buildGenerateClaim({ ...flags, ...(ext !== undefined ? { ext } : {}) });
   const repeat = Number(flags.repeat ?? '1');
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 100) {
     throw new UserError(`--repeat expects a whole number from 1 to 100, got "${flags.repeat}"`);
@@ -55,10 +56,14 @@ export async function generateCommand(ctx: CommandContext, flags: GenerateOption
   });
   await dispatcher.init();
   const abort = new AbortController();
-  const offSignals = onShutdownSignal(() => {
-    abort.abort(new Error('interrupted'));
-    return Promise.resolve();
-  }, ctx.log);
+  const offSignals = onShutdownSignal(
+    () => {
+      abort.abort(new Error('interrupted'));
+      return Promise.resolve();
+    },
+    ctx.log,
+    null,
+  );
   try {
     // Repeats run in this one process, so the engines keep their models warm: run 2 shows the warm time.
     for (let run = 1; run <= repeat; run++) {
@@ -77,6 +82,14 @@ export async function generateCommand(ctx: CommandContext, flags: GenerateOption
       if (!outcome.ok)
         throw new UserError(`the result does not check out: ${outcome.summary}`, ExitCode.checkFailed);
     }
+  } catch (e) {
+    // Ctrl+C / SIGTERM: the engine was stopped on purpose; say so in one line, as a shell expects.
+    if (abort.signal.aborted)
+      throw new UserError(
+        'generate: interrupted, the job was stopped and nothing was written',
+        ExitCode.interrupted,
+      );
+    throw e;
   } finally {
     offSignals();
     await dispatcher.close();

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { UserError } from '../../util/index.js';
 import type { CommandContext } from '../context.js';
 import { serveDashboard } from '../dashboard-host.js';
@@ -19,8 +20,18 @@ export async function runCommand(
     gpu?: string;
     /** false with --no-dashboard. */
     dashboard?: boolean;
+    /** --log-file: the log goes to this file, which the worker rotates itself. */
+    logFile?: string;
   },
 ): Promise<void> {
+  const logFile = opts.logFile === undefined ? undefined : path.resolve(opts.logFile);
+  if (logFile !== undefined) {
+    try {
+      ctx.log.logToFile(logFile);
+    } catch (e) {
+      throw new UserError(`--log-file ${opts.logFile}: ${(e as Error).message}`);
+    }
+  }
   const gpu = opts.gpu === undefined ? undefined : Number(opts.gpu);
   if (gpu !== undefined && (!Number.isInteger(gpu) || gpu < 0 || gpu > 255)) {
     throw new UserError(`--gpu expects a GPU index (0, 1, …), got "${opts.gpu}"`);
@@ -29,6 +40,7 @@ export async function runCommand(
     ...(gpu !== undefined ? { gpu } : {}),
     graceMs: parseSeconds(opts.grace, '--grace') * 1000,
     waitForLock: opts.waitForLock ?? false,
+    ...(logFile !== undefined ? { logFile } : {}),
     ...(opts.metricsListen !== undefined ? { metricsListen: opts.metricsListen } : {}),
     // The dashboard a later `studio-worker ui` attaches to; without a browser, and a taken port is
     // only a warning: the service's work is the studio's jobs.

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { AboutResponse, UpdateCheckResponse } from '../api-types.js';
 import { api } from './client.js';
-import { Card, Row } from './status-tab.js';
+import { Card, Row } from './ui.js';
 
 export function AboutTab() {
   const [about, setAbout] = useState<AboutResponse>();

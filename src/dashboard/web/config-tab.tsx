@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { ConfigErrorsResponse, ConfigFieldView, ConfigResponse } from '../api-types.js';
 import { api, ApiError } from './client.js';
-import { Card } from './status-tab.js';
+import { Card } from './ui.js';
 
 type Draft = Record<string, string | boolean>;
 

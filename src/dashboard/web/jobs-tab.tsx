@@ -1,8 +1,7 @@
 import type { CurrentJobView, FinishedJob } from '../api-types.js';
 import { useNow } from './client.js';
 import { formatBytes, formatClock, formatDuration } from './format.js';
-import type { Live } from './main.js';
-import { Card, Row } from './status-tab.js';
+import { Card, Row, type Live } from './ui.js';
 
 export function JobsTab({ live }: { live: Live }) {
   const { current, finished } = live.jobs;

@@ -8,29 +8,25 @@ import { JobsTab } from './jobs-tab.js';
 import { LogsTab } from './logs-tab.js';
 import { ModelsTab } from './models-tab.js';
 import { StatusTab } from './status-tab.js';
+import type { Live } from './ui.js';
 
 const TABS = ['status', 'jobs', 'config', 'logs', 'models', 'about'] as const;
 type Tab = (typeof TABS)[number];
 const MAX_LOGS = 1000;
-
-/** Live state, as the event stream delivers it; `offset` maps the server's clock onto ours. */
-export interface Live {
-  status: StatusResponse | undefined;
-  offset: number;
-  jobs: JobsResponse;
-  logs: LogRecord[];
-  downloads: DownloadView[];
-}
 
 function tabFromHash(): Tab {
   const name = location.hash.slice(1);
   return (TABS as readonly string[]).includes(name) ? (name as Tab) : 'status';
 }
 
+/** The header's one word: what the worker is doing, and only IDLE when it could take a job now. */
 export function badgeOf(status: StatusView | undefined): { label: string; tone: string } {
   if (!status) return { label: '…', tone: 'muted' };
-  if (status.paused) return { label: 'PAUSED', tone: 'warn' };
+  if (status.registration.state === 'rejected') return { label: 'REJECTED', tone: 'bad' };
+  if (status.registration.state !== 'approved') return { label: 'REGISTERING', tone: 'muted' };
   if (status.currentJob) return { label: 'BUSY', tone: 'busy' };
+  if (status.paused) return { label: 'PAUSED', tone: 'warn' };
+  if (status.session.state !== 'welcomed') return { label: 'OFFLINE', tone: 'warn' };
   return { label: 'IDLE', tone: 'ok' };
 }
 

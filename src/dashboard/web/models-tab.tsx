@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { DownloadView, ModelStateView, ModelsResponse } from '../api-types.js';
 import { api, useNow } from './client.js';
 import { formatAge, formatBytes } from './format.js';
-import { Card } from './status-tab.js';
+import { Card } from './ui.js';
 
 export function ModelsTab({ downloads, loaded }: { downloads: DownloadView[]; loaded: ModelStateView[] }) {
   const [models, setModels] = useState<ModelsResponse>();

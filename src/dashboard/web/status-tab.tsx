@@ -1,30 +1,11 @@
 import { useState } from 'preact/hooks';
-import type { ComponentChildren } from 'preact';
 import type { RegistrationView, StatusResponse, StatusView } from '../api-types.js';
 import { api, useNow } from './client.js';
 import { formatAge, formatBytes, formatDuration, formatGb } from './format.js';
-import type { Live } from './main.js';
+import { Card, Row, type Live } from './ui.js';
 
 /** A heartbeat older than this means the session is not carrying them (they go every 5 s). */
 const STALE_HEARTBEAT_MS = 15_000;
-
-export function Card(props: { title: string; children: ComponentChildren; wide?: boolean }) {
-  return (
-    <section class={`card${props.wide ? ' wide' : ''}`}>
-      <h2>{props.title}</h2>
-      {props.children}
-    </section>
-  );
-}
-
-export function Row(props: { label: string; children: ComponentChildren }) {
-  return (
-    <div class="row">
-      <span class="label">{props.label}</span>
-      <span class="value">{props.children}</span>
-    </div>
-  );
-}
 
 export function StatusTab({ live }: { live: Live }) {
   const now = useNow() + live.offset;
@@ -175,23 +156,14 @@ export function StatusTab({ live }: { live: Live }) {
         )}
       </Card>
       <Card title="Engines" wide>
-        {s.engines.map((e) => (
-          <Row label={e.engine} key={e.engine}>
-            <span class={`pill ${e.ready ? 'ok' : 'warn'}`}>{e.ready ? 'ready' : 'cannot run'}</span>{' '}
-            <span class="muted" data-testid={`engine-${e.engine}`}>
-              {e.detail}
-            </span>
-          </Row>
-        ))}
+        <div class="engines">
+          {s.engines.map((e) => (
+            <Engine key={e.engine} engine={e} />
+          ))}
+        </div>
       </Card>
       <Card title="Taking jobs">
-        <p>
-          {s.paused
-            ? s.currentJob
-              ? 'Paused: the running job finishes; offers that arrive meanwhile are turned down and go back to the studio, which gives them to another worker or offers them again after Resume.'
-              : 'Paused: offers are turned down (they go back to the studio) and heartbeats say autoEnabled: false.'
-            : 'Accepting offers from the studio.'}
-        </p>
+        <p data-testid="taking-jobs">{takingJobs(s)}</p>
         <Availability s={s} />
         <button
           class={s.paused ? 'primary' : ''}
@@ -204,6 +176,41 @@ export function StatusTab({ live }: { live: Live }) {
         <p class="hint">Until the worker restarts; a running job is finished first.</p>
         {error && <p class="error">{error}</p>}
       </Card>
+    </div>
+  );
+}
+
+/** Whether offers are taken now, in words that are true at every stage, registration included. */
+function takingJobs(s: StatusView): string {
+  if (s.registration.state === 'rejected') return 'Not taking offers: the studio rejected this worker.';
+  if (s.registration.state !== 'approved')
+    return 'Not taking offers yet: the worker is registering with the studio (an operator approves it once).';
+  if (s.paused)
+    return s.currentJob
+      ? 'Paused: the running job finishes; offers that arrive meanwhile are turned down and go back to the studio, which gives them to another worker or offers them again after Resume.'
+      : 'Paused: offers are turned down (they go back to the studio) and heartbeats say autoEnabled: false.';
+  if (s.session.state !== 'welcomed')
+    return 'Not taking offers: not connected to the studio (see Session); it reconnects by itself.';
+  if (s.availability && !s.availability.available) return 'Connected, but taking no offers now (below).';
+  return 'Accepting offers from the studio.';
+}
+
+/** One engine: its name, whether it runs here, the first line of why; the whole detail on demand. */
+function Engine({ engine: e }: { engine: StatusView['engines'][number] }) {
+  const [first = '', ...rest] = e.detail.split(/(?<=\.)\s+|\n/);
+  return (
+    <div class="engine" data-testid={`engine-row-${e.engine}`}>
+      <strong>{e.engine}</strong>
+      <span class={`pill ${e.ready ? 'ok' : 'warn'}`}>{e.ready ? 'ready' : 'cannot run'}</span>
+      <span class="muted why" title={e.detail} data-testid={`engine-${e.engine}`}>
+        {first}
+      </span>
+      {rest.length > 0 && (
+        <details>
+          <summary>details</summary>
+          <div class="expanded muted">{e.detail}</div>
+        </details>
+      )}
     </div>
   );
 }

@@ -1,7 +1,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { Claim, ImageTask, ModelSource, Task, VideoTask } from '../../protocol/index.js';
+import type { Claim, ImageTask, ModelSource, Task } from '../../protocol/index.js';
 import { FileRoleSchema } from '../../protocol/index.js';
 import { throwIfAborted } from '../abort.js';
 import {
@@ -14,24 +14,16 @@ import {
   type ProvisionedModel,
   type WarmModel,
 } from '../types.js';
-import {
-  buildSdapiRequest,
-  buildSdCliArgs,
-  buildSdServerArgs,
-  DEFAULT_VIDEO_FPS,
-  type SdFilesByRole,
-} from './args.js';
+import { buildSdapiRequest, buildSdCliArgs, buildSdServerArgs, type SdFilesByRole } from './args.js';
 import { binaryEnv, SD_CLI_NOT_FOUND, SdCliLocator, serverBeside } from './binary.js';
 import { SdCppInstaller, type SdInstallRecord } from './install/index.js';
 import { SdServerUnavailable, WarmSdServer } from './server.js';
-import { encodeFrames } from './encode-video.js';
 import { fetchInputs } from './inputs.js';
-import { convertImage, isImageExt, isVideoExt, listFrames, IMAGE_EXTS, VIDEO_EXTS } from './output.js';
+import { checkExt, finishImage, finishVideo, FRAME_PREFIX } from './finish.js';
 import { runSdCli } from './process.js';
 
 /** One hour: a long Wan video on a mid-range GPU; past this sd-cli is stuck, not slow. */
 const DEFAULT_TIMEOUT_MS = 60 * 60 * 1000;
-const FRAME_PREFIX = 'frame_';
 
 export interface SdCppEngineOptions {
   /** `sd_cli_path` from config.toml; unset = `sd-cli` on PATH. */
@@ -67,6 +59,12 @@ export interface SdCppEngineOptions {
 }
 
 const DEFAULT_IDLE_UNLOAD_MS = 300_000;
+
+/** The first progress message of an image job on sd-server: whether it pays the model's load. */
+export const SD_SERVER_PROGRESS = {
+  loading: 'loading the model into sd-server',
+  warm: 'generating (model already loaded)',
+} as const;
 
 /**
  * Images and video through stable-diffusion.cpp's `sd-cli`, run as a subprocess per job: the
@@ -319,7 +317,7 @@ export class SdCppEngine implements Engine {
     const warm = this.server.holds(args);
     ctx.onProgress?.({
       fraction: 0,
-      message: warm ? 'generating (model already loaded)' : 'loading the model into sd-server',
+      message: warm ? SD_SERVER_PROGRESS.warm : SD_SERVER_PROGRESS.loading,
     });
     try {
       const png = await this.server.generate(
@@ -370,21 +368,6 @@ async function filesBytes(paths: readonly string[]): Promise<number> {
   return total;
 }
 
-function checkExt(task: ImageTask | VideoTask): void {
-  if (task.kind === 'image' && !isImageExt(task.ext)) {
-    throw new EngineError(
-      `sd-cpp cannot write "${task.ext}" images (it writes ${IMAGE_EXTS.join(', ')})`,
-      false,
-    );
-  }
-  if (task.kind === 'video' && !isVideoExt(task.ext)) {
-    throw new EngineError(
-      `sd-cpp cannot write "${task.ext}" video (it writes ${VIDEO_EXTS.join(', ')})`,
-      false,
-    );
-  }
-}
-
 function filesByRole(model: ProvisionedModel): SdFilesByRole {
   const files: SdFilesByRole = {};
   for (const role of FileRoleSchema.options) {
@@ -392,30 +375,4 @@ function filesByRole(model: ProvisionedModel): SdFilesByRole {
     if (paths.length > 0) files[role] = paths;
   }
   return files;
-}
-
-async function finishImage(task: ImageTask, png: string, ctx: EngineRunContext): Promise<EngineResult> {
-  if (!isImageExt(task.ext)) throw new EngineError(`unsupported image ext ${task.ext}`, false);
-  const data = await convertImage(png, task.ext, task.width, task.height, ctx.log);
-  throwIfAborted(ctx.signal);
-  return { type: 'bytes', ext: task.ext, data };
-}
-
-async function finishVideo(task: VideoTask, framesDir: string, ctx: EngineRunContext): Promise<EngineResult> {
-  if (!isVideoExt(task.ext)) throw new EngineError(`unsupported video ext ${task.ext}`, false);
-  const { start, paths } = await listFrames(framesDir, FRAME_PREFIX);
-  ctx.onProgress?.({ fraction: 1, message: `encoding ${paths.length} frames` });
-  const path = join(ctx.workDir, `out.${task.ext}`);
-  await encodeFrames({
-    pattern: join(framesDir, `${FRAME_PREFIX}%05d.png`),
-    startNumber: start,
-    fps: task.fps ?? DEFAULT_VIDEO_FPS,
-    ext: task.ext,
-    width: task.width,
-    height: task.height,
-    output: path,
-    signal: ctx.signal,
-    log: ctx.log,
-  });
-  return { type: 'file', ext: task.ext, path };
 }

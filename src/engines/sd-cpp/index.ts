@@ -1,4 +1,4 @@
-export { SdCppEngine, type SdCppEngineOptions } from './engine.js';
+export { SdCppEngine, SD_SERVER_PROGRESS, type SdCppEngineOptions } from './engine.js';
 export {
   buildSdCliArgs,
   imageInputArgs,

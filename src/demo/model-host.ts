@@ -6,9 +6,10 @@ import { pipeline } from 'node:stream/promises';
 
 /**
  * Serves files from disk over HTTP on 127.0.0.1, streamed with a Content-Length, as a model host
- * would. `add` publishes a path under a name; the URL is `${host.url}/${name}`.
+ * does for the studio: the dev studio's own `/files` are in memory, too small a place for a
+ * 2 GB model. `add` publishes a path under a name; its URL is `${host.url}/${name}`.
  */
-export class FileHost {
+export class ModelHost {
   private readonly files = new Map<string, string>();
   private server: Server | undefined;
   url = '';
@@ -16,14 +17,15 @@ export class FileHost {
   async start(): Promise<void> {
     const server = createServer((req, res) => {
       const path = this.files.get(decodeURIComponent((req.url ?? '').slice(1)));
-      if (!path) {
+      if (!path || (req.method !== 'GET' && req.method !== 'HEAD')) {
         res.writeHead(404).end();
         return;
       }
       stat(path)
         .then(async (st) => {
           res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size });
-          await pipeline(createReadStream(path, { highWaterMark: 256 * 1024 }), res);
+          if (req.method === 'HEAD') res.end();
+          else await pipeline(createReadStream(path, { highWaterMark: 256 * 1024 }), res);
         })
         .catch(() => res.destroy());
     });
