@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import type { GenerateOptions } from './commands/generate.js';
+import type { RunOptions } from './commands/run.js';
 import { EXIT_CODES, GENERATE_EXAMPLES } from './help-text.js';
 import { makeContext } from './make-context.js';
 
@@ -53,16 +54,7 @@ export function buildProgram(): Command {
       'after',
       '\nExamples:\n  studio-worker run --log-level debug\n  studio-worker run --metrics-listen 9464   # curl http://127.0.0.1:9464/metrics\n  studio-worker ui                          # while run runs: opens its dashboard, no second worker',
     )
-    .action(
-      async (o: {
-        grace: string;
-        waitForLock?: boolean;
-        metricsListen?: string;
-        gpu?: string;
-        dashboard?: boolean;
-        logFile?: string;
-      }) => (await import('./commands/run.js')).runCommand(makeContext(program), o),
-    );
+    .action(async (o: RunOptions) => (await import('./commands/run.js')).runCommand(makeContext(program), o));
 
   program
     .command('register')

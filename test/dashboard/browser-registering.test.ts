@@ -1,10 +1,9 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/index.js';
-import { loadOrCreateDashboardToken, startDashboard } from '../../src/dashboard/index.js';
 import type { Harness, RunningWorker } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
-import { builtAssets, CHROMIUM, haveChromium, launchChromium } from './support.js';
+import { CHROMIUM, haveChromium, launchChromium, startTestDashboard } from './support.js';
 
 // The Status tab before the studio has approved the worker: what a new user sees first.
 describe.skipIf(!haveChromium)(
@@ -20,14 +19,7 @@ describe.skipIf(!haveChromium)(
       h = await startHarness({ autoApprove: false });
       w = h.startWorker();
       await w.next('registration:state', (s) => s.state === 'pending');
-      dashboard = await startDashboard({
-        worker: w.worker,
-        store: h.store,
-        log: w.log,
-        port: 0,
-        token: await loadOrCreateDashboardToken(h.configDir),
-        assetsDir: await builtAssets(),
-      });
+      dashboard = await startTestDashboard(h, w);
       browser = await launchChromium();
       page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
       await page.goto(dashboard.url);

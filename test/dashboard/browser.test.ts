@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/index.js';
-import { loadOrCreateDashboardToken, startDashboard } from '../../src/dashboard/index.js';
 import { ResidencyStore } from '../../src/config/index.js';
 import { VERSION } from '../../src/version.js';
 import type { Harness, RunningWorker } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
-import { builtAssets, CHROMIUM, haveChromium, launchChromium } from './support.js';
+import { CHROMIUM, haveChromium, launchChromium, startTestDashboard } from './support.js';
 
 /** `npm run screenshots` sets this to refresh docs/screenshots; tests otherwise write to a temp dir. */
 const SCREENSHOT_DIR = process.env.UPDATE_SCREENSHOTS
@@ -43,13 +42,7 @@ describe.skipIf(!haveChromium)(
       h = await startHarness({ config: { modelsRoot } });
       w = h.startWorker({ localApi: { port: 0 } });
       await w.next('session:welcomed');
-      dashboard = await startDashboard({
-        worker: w.worker,
-        store: h.store,
-        log: w.log,
-        port: 0,
-        token: await loadOrCreateDashboardToken(h.configDir),
-        assetsDir: await builtAssets(),
+      dashboard = await startTestDashboard(h, w, {
         // The dashboard's part is to ask and show the answer; the release check itself is update/'s.
         checkForUpdate: () =>
           Promise.resolve({

@@ -5,6 +5,13 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { buildWeb } from '../../src/dashboard/build-web.js';
+import {
+  loadOrCreateDashboardToken,
+  startDashboard,
+  type Dashboard,
+  type DashboardOptions,
+} from '../../src/dashboard/index.js';
+import type { Harness, RunningWorker } from '../support/harness.js';
 
 export interface RawResponse {
   status: number;
@@ -72,5 +79,22 @@ export function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--disable-sync',
     ],
+  });
+}
+
+/** The real dashboard for a harness worker, on any free port, with the front end built for real. */
+export async function startTestDashboard(
+  h: Harness,
+  w: RunningWorker,
+  extra: Partial<DashboardOptions> = {},
+): Promise<Dashboard> {
+  return startDashboard({
+    worker: w.worker,
+    store: h.store,
+    log: w.log,
+    port: 0,
+    token: await loadOrCreateDashboardToken(h.configDir),
+    assetsDir: await builtAssets(),
+    ...extra,
   });
 }

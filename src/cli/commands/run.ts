@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { UserError } from '../../util/index.js';
+import { toError, UserError } from '../../util/index.js';
 import type { CommandContext } from '../context.js';
 import { serveDashboard } from '../dashboard-host.js';
 import { hostWorker } from '../worker-host.js';
@@ -11,25 +11,25 @@ export function parseSeconds(value: string, flag: string): number {
   return n;
 }
 
-export async function runCommand(
-  ctx: CommandContext,
-  opts: {
-    grace: string;
-    waitForLock?: boolean;
-    metricsListen?: string;
-    gpu?: string;
-    /** false with --no-dashboard. */
-    dashboard?: boolean;
-    /** --log-file: the log goes to this file, which the worker rotates itself. */
-    logFile?: string;
-  },
-): Promise<void> {
+/** The flags of `studio-worker run`, as commander hands them over. */
+export interface RunOptions {
+  grace: string;
+  waitForLock?: boolean;
+  metricsListen?: string;
+  gpu?: string;
+  /** false with --no-dashboard. */
+  dashboard?: boolean;
+  /** --log-file: the log goes to this file, which the worker rotates itself. */
+  logFile?: string;
+}
+
+export async function runCommand(ctx: CommandContext, opts: RunOptions): Promise<void> {
   const logFile = opts.logFile === undefined ? undefined : path.resolve(opts.logFile);
   if (logFile !== undefined) {
     try {
       ctx.log.logToFile(logFile);
     } catch (e) {
-      throw new UserError(`--log-file ${opts.logFile}: ${(e as Error).message}`);
+      throw new UserError(`--log-file ${opts.logFile}: ${toError(e).message}`);
     }
   }
   const gpu = opts.gpu === undefined ? undefined : Number(opts.gpu);
