@@ -119,7 +119,10 @@ export function buildProgram(): Command {
       collect,
     )
     .option('--task <json|@file>', 'the whole task as JSON (overrides the task flags)')
-    .option('-o, --output <path>', 'where to write the result (default: <kind>-<time>.<ext> here)')
+    .option(
+      '-o, --output <path>',
+      'where to write the result; its extension picks the format (default: <kind>-<time>.<ext> here)',
+    )
     .option(
       '--repeat <n>',
       'run the job n times in this process; models stay loaded, so run 2 shows the warm time',
@@ -138,7 +141,7 @@ export function buildProgram(): Command {
     .option('--init-image-url <url>')
     .option('--mask-url <url>')
     .option('--ref-image-url <url>')
-    .option('--ext <ext>', 'result extension: webp, png, wav, mp4…')
+    .option('--ext <ext>', 'result format: webp, png, wav, mp4… (must agree with -o)')
     .option('--message <role:text>', 'llm message (repeatable; role defaults to user)', collect)
     .option('--system <text>')
     .option('--max-tokens <n>')
