@@ -75,10 +75,14 @@ export class OnnxInpainter {
           throw new EngineError('the onnx engine needs an input fetcher, and none was given', false);
         return provider.fetchInput(url, dest, ctx.signal);
       };
-      const [initPath, maskPath] = await Promise.all([
-        fetchInto(initImageUrl, 'init'),
-        fetchInto(maskUrl, 'mask'),
-      ]);
+      // Both settle before the job ends: a failed init download must not leave the mask still
+      // being written into a scratch folder the job's cleanup is removing.
+      const fetched = await Promise.allSettled([fetchInto(initImageUrl, 'init'), fetchInto(maskUrl, 'mask')]);
+      const [init, maskFile] = fetched;
+      if (init?.status !== 'fulfilled') throw init?.reason;
+      if (maskFile?.status !== 'fulfilled') throw maskFile?.reason;
+      const initPath = init.value;
+      const maskPath = maskFile.value;
       const sharp = await loadSharp();
       // The result is the task's size, as for any image job; mask and image are stretched alike.
       const image = await decode(sharp, initPath, 'the init image', task.width, task.height);
