@@ -97,12 +97,13 @@ export async function hostWorker(
         await worker.run();
       } finally {
         updater?.stop();
-        offSignals();
         offToken();
         await detach();
         await metrics?.close();
         workerMetrics?.stop();
         await lock.release();
+        // Only now: a SIGTERM while the above tidies up must not kill the process with the lock held.
+        offSignals();
       }
       const handoff = await updater.handoff();
       if (!handoff) return;
@@ -143,15 +144,19 @@ async function takeLock(
   wait: boolean,
   onLockHeld: ((holder: LockRecord) => Promise<boolean>) | undefined,
 ): Promise<HeldLock | undefined> {
+  // A SIGTERM while the lock is being taken (the file written, the pid file not yet) must not kill
+  // the process with the lock left behind: it is remembered, and the lock handed back at once.
   const controller = new AbortController();
-  const offSignals = wait
-    ? onShutdownSignal(() => {
-        controller.abort(new Error('interrupted'));
-        return Promise.resolve();
-      }, ctx.log)
-    : () => undefined;
+  const offSignals = onShutdownSignal(
+    () => {
+      controller.abort(new Error('interrupted'));
+      return Promise.resolve();
+    },
+    ctx.log,
+    null,
+  );
   try {
-    return await acquireDaemonLock(ctx.store.dir, {
+    const lock = await acquireDaemonLock(ctx.store.dir, {
       wait,
       signal: controller.signal,
       onStale: (r, reason) =>
@@ -164,13 +169,20 @@ async function takeLock(
           `another studio-worker (pid ${r.pid}) runs on this config; waiting for it to stop (--wait-for-lock)`,
         ),
     });
+    if (!controller.signal.aborted) return lock;
+    await lock.release();
+    ctx.log.warn('stopped before the worker started');
+    return undefined;
   } catch (e) {
     if (e instanceof LockHeldError) {
       if (await onLockHeld?.(e.holder)) return undefined;
       throw new UserError(e.message, ExitCode.locked);
     }
     if (controller.signal.aborted)
-      throw new UserError('stopped while waiting for the other worker', ExitCode.ok);
+      throw new UserError(
+        wait ? 'stopped while waiting for the other worker' : 'stopped before the worker started',
+        ExitCode.ok,
+      );
     throw e;
   } finally {
     offSignals();

@@ -287,4 +287,26 @@ describe('one worker per config folder (daemon.lock)', () => {
     }
     expect(existsSync(join(h.configDir, 'daemon.lock'))).toBe(false);
   });
+
+  it('a SIGTERM the moment daemon.lock appears (the worker still starting) leaves no lock behind', async () => {
+    h = await startHarness();
+    await h.register();
+    const env = { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' };
+    const lockPath = join(h.configDir, 'daemon.lock');
+    for (let i = 0; i < 3; i++) {
+      const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, 'run'], {
+        env,
+        stdio: 'ignore',
+      });
+      children.push(child);
+      // Asked as often as the event loop allows, so the signal lands inside the lock's own steps.
+      while (!existsSync(lockPath) && child.exitCode === null) await new Promise((r) => setImmediate(r));
+      child.kill('SIGTERM');
+      const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((r) =>
+        child.once('exit', (c, sig) => r({ code: c, signal: sig })),
+      );
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+      expect(existsSync(lockPath)).toBe(false);
+    }
+  });
 });
