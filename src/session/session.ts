@@ -7,6 +7,7 @@ import { CloseCode, SUBPROTOCOL, sessionUrl } from '../protocol/index.js';
 import { backoffDelay, isAbortError, sleep } from '../util/index.js';
 import { SessionExhaustedError, SessionRefusedError } from './errors.js';
 import { parseStudioFrame } from './parse.js';
+import { readRefusal } from './refusal.js';
 
 export interface SessionOptions {
   apiBaseUrl: string;
@@ -213,6 +214,7 @@ export class Session {
     let idleTimer: NodeJS.Timeout | undefined;
     let lastError: string | undefined;
     let refused: SessionRefusedError | undefined;
+    let upgradeRefused = false;
     const heard = () => idleTimer?.refresh();
 
     return new Promise<ConnectionEnd>((resolve, reject) => {
@@ -273,15 +275,26 @@ export class Session {
             return;
         }
       });
+      // A refused upgrade: the studio's answer says why (and carries its reference id), so its
+      // start is kept in the error, as the original keeps it.
+      ws.on('unexpected-response', (_req, res) => {
+        const status = res.statusCode ?? 0;
+        upgradeRefused = true;
+        void readRefusal(res).then((body) => {
+          lastError = `HTTP ${status} on connect${body ? `: ${body}` : ''}`;
+          if (status === 401) {
+            refused = new SessionRefusedError(
+              `the studio refused this worker’s credentials (${lastError}); run \`studio-worker register --reset\` to register again`,
+              401,
+            );
+          }
+          ws.terminate();
+        });
+      });
       ws.on('error', (err) => {
+        // The refusal above already says more than ws's "closed before the connection was established".
+        if (upgradeRefused) return;
         lastError = err.message;
-        const status = /Unexpected server response: (\d+)/.exec(err.message)?.[1];
-        if (status === '401') {
-          refused = new SessionRefusedError(
-            'the studio refused this worker’s credentials (HTTP 401 on connect); run `studio-worker register --reset` to register again',
-            401,
-          );
-        }
       });
       ws.on('close', (code, reasonBuf) => {
         clearTimeout(idleTimer);

@@ -112,6 +112,8 @@ describe('the studio session', () => {
     expect(err).toBeInstanceOf(SessionRefusedError);
     expect((err as SessionRefusedError).exitCode).toBe(ExitCode.refused);
     expect(err?.message).toContain('register --reset');
+    // The studio's own words on the refusal are kept.
+    expect(err?.message).toContain('HTTP 401 on connect: the bearer is not the auth token of worker');
     expect(reconnects).toBe(0);
   });
 

@@ -1,3 +1,4 @@
+import { createServer as createHttpServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -212,6 +213,22 @@ describe('Session against small fakes of the studio', () => {
     const { running } = makeSession(`http://127.0.0.1:${port}/`, { reconnectAttempts: 2 });
     const outcome = await running;
     expect(outcome).toBeInstanceOf(SessionExhaustedError);
+  });
+
+  it('keeps the start of a refused upgrade’s body (the studio’s reason and reference id) in its error, on one line', async () => {
+    const body =
+      JSON.stringify({ error: 'maintenance window', requestId: 'req-42' }) + '\n' + 'x'.repeat(1000);
+    const server = createHttpServer((_req, res) => res.writeHead(503).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { port } = server.address() as AddressInfo;
+    const { running } = makeSession(`http://127.0.0.1:${port}/`, { reconnectAttempts: 1 });
+    const outcome = await running;
+    expect(outcome).toBeInstanceOf(SessionExhaustedError);
+    const message = (outcome as Error).message;
+    expect(message).toContain('HTTP 503 on connect: {"error":"maintenance window","requestId":"req-42"} xxx');
+    expect(message).not.toContain('x'.repeat(300));
+    expect(message).not.toContain('\n');
   });
 });
 
