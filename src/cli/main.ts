@@ -8,10 +8,12 @@ import { buildProgram } from './program.js';
 
 async function main(): Promise<void> {
   // `studio-worker --help | head`: the reader left; that is the end of the output, not an error.
-  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
-    throw e;
-  });
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? ExitCode.ok);
+      throw e;
+    });
+  }
   const program = buildProgram();
   // Every command, not just the root: an unknown flag or a missing option is exit code 2 everywhere.
   const overrideExits = (command: Command): void => {

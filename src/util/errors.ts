@@ -9,6 +9,16 @@ export function toError(e: unknown): Error {
   }
 }
 
+/**
+ * An error's message with its cause's, for errors that say little alone: fetch's "fetch failed"
+ * names no host, no DNS or TLS failure; its cause does.
+ */
+export function messageWithCause(e: unknown): string {
+  const error = toError(e);
+  const cause = error.cause instanceof Error ? error.cause.message : undefined;
+  return cause && !error.message.includes(cause) ? `${error.message}: ${cause}` : error.message;
+}
+
 /** Process exit codes of the CLI; documented in README and `--help`. */
 export const ExitCode = {
   ok: 0,

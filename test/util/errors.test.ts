@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ExitCode, fsUserError, UserError } from '../../src/util/index.js';
+import { ExitCode, fsUserError, messageWithCause, UserError } from '../../src/util/index.js';
 
 function fsError(code: string, path?: string): NodeJS.ErrnoException {
   const e: NodeJS.ErrnoException = new Error(`${code}: something, open '${path ?? ''}'`);
@@ -25,5 +25,15 @@ describe('fsUserError', () => {
   it('leaves anything else alone (a bug stays a bug)', () => {
     expect(fsUserError(new TypeError('x is undefined'))).toBeUndefined();
     expect(fsUserError(fsError('EMFILE'))).toBeUndefined();
+  });
+});
+
+describe('messageWithCause', () => {
+  it("adds what fetch's cause says (the host it could not find), once", async () => {
+    const failed = await fetch('http://no-such-host.invalid/').catch((e: unknown) => e);
+    expect(messageWithCause(failed)).toMatch(/^fetch failed: .*no-such-host\.invalid/);
+    const plain = new Error('outer: inner', { cause: new Error('inner') });
+    expect(messageWithCause(plain)).toBe('outer: inner');
+    expect(messageWithCause('a string')).toBe('a string');
   });
 });

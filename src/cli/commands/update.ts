@@ -1,5 +1,5 @@
 import { checkForUpdate } from '../../update/index.js';
-import { ExitCode, UserError, toError } from '../../util/index.js';
+import { ExitCode, UserError, messageWithCause } from '../../util/index.js';
 import { VERSION } from '../../version.js';
 import type { CommandContext } from '../context.js';
 
@@ -10,7 +10,7 @@ export async function checkUpdateCommand(ctx: CommandContext, opts: { json?: boo
   try {
     result = await checkForUpdate(config, VERSION, { configDir: ctx.store.dir });
   } catch (e) {
-    const error = `could not read the release feed ${config.autoUpdateFeed}: ${toError(e).message}`;
+    const error = `could not read the release feed ${config.autoUpdateFeed}: ${messageWithCause(e)}`;
     // Scripts asked for JSON: they get JSON offline too, with the exit code saying it failed.
     if (opts.json) ctx.out(JSON.stringify({ ok: false, currentVersion: VERSION, error }));
     throw new UserError(error, ExitCode.checkFailed, {

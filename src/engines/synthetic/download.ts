@@ -1,4 +1,4 @@
-import { insecureProblem, toError } from '../../util/index.js';
+import { insecureProblem, messageWithCause } from '../../util/index.js';
 import { abortError } from '../abort.js';
 import { EngineError } from '../types.js';
 
@@ -43,9 +43,7 @@ export async function downloadInput(url: string, signal: AbortSignal): Promise<U
   } catch (e) {
     if (signal.aborted) throw abortError(signal);
     if (e instanceof EngineError) throw e;
-    const error = toError(e);
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-    throw new EngineError(`downloading ${url} failed: ${error.message}${cause}`, true, { cause: e });
+    throw new EngineError(`downloading ${url} failed: ${messageWithCause(e)}`, true, { cause: e });
   }
 }
 
