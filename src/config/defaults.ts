@@ -22,6 +22,8 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   localApiPort: 4787,
   fsyncResults: false,
   onlyWhenIdle: false,
+  // The original's default, so configs written before the key existed read true too.
+  startMinimised: true,
   notifyJobCompleted: false,
   notifyJobFailed: false,
   notifyRegistrationApproved: false,

@@ -109,6 +109,7 @@ export const FIELDS: readonly FieldSpec[] = [
   }),
   field({ key: 'gpu', toml: 'gpu', group: 'operator', schema: nonNegativeInt }),
   field({ key: 'onlyWhenIdle', toml: 'only_when_idle', group: 'operator', schema: z.boolean() }),
+  field({ key: 'startMinimised', toml: 'start_minimised', group: 'operator', schema: z.boolean() }),
   field({ key: 'fsyncResults', toml: 'fsync_results', group: 'operator', schema: z.boolean() }),
   field({ key: 'localApiPort', toml: 'local_api_port', group: 'operator', schema: port }),
   field({ key: 'localApiToken', toml: 'local_api_token', group: 'internal', schema: text, secret: true }),

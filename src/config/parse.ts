@@ -6,7 +6,7 @@ import { FIELDS, FIELDS_BY_TOML } from './fields.js';
 import type { WorkerConfig } from './types.js';
 
 /** Keys of the Rust original's config.toml that this worker does not use (yet); kept on every save. */
-export const ORIGINAL_ONLY_KEYS: ReadonlySet<string> = new Set(['start_minimised', 'stream_port']);
+export const ORIGINAL_ONLY_KEYS: ReadonlySet<string> = new Set(['stream_port']);
 
 /** The snake_case TOML shape: every known key optional, unknown keys let through (and kept). */
 export const RawConfigSchema = z.looseObject(

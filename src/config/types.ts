@@ -39,6 +39,11 @@ export interface WorkerConfig {
   gpu?: number | undefined;
   /** Take studio work only while nobody uses this computer (the original's `only_when_idle`). */
   onlyWhenIdle: boolean;
+  /**
+   * The original's tray window starts hidden (`start_minimised`, default true). This worker has no
+   * window of its own; the setting is kept and told to the studio in capabilities, as the original does.
+   */
+  startMinimised: boolean;
   /** Port of the local API on 127.0.0.1 (the original's `local_api_port`, default 4787). */
   localApiPort: number;
   /** Bearer token of the local API, generated once (the original's `local_api_token`). Internal. */

@@ -21,6 +21,8 @@ export const CapabilitiesSchema = z.object({
   /** The original's newer fields: **Update automatically**, **Only utilise when I'm not using this computer**. */
   autoUpdate: z.boolean().optional(),
   onlyWhenIdle: z.boolean().optional(),
+  /** The original's tray setting (`start_minimised`); told, not acted on by the studio. */
+  startMinimised: z.boolean().optional(),
   /** `idle` (2 minutes without input) or `active`; absent while unknown. */
   userPresence: z.enum(['idle', 'active']).optional(),
 });

@@ -13,7 +13,7 @@ import { VERSION } from '../version.js';
 export function buildCapabilities(opts: {
   host: HostInfo;
   config: Pick<WorkerConfig, 'vramThresholdGb' | 'autoStart'> &
-    Partial<Pick<WorkerConfig, 'autoUpdateEnabled' | 'onlyWhenIdle'>>;
+    Partial<Pick<WorkerConfig, 'autoUpdateEnabled' | 'onlyWhenIdle' | 'startMinimised'>>;
   engines: DispatcherCapabilities;
   paused: boolean;
   /**
@@ -39,6 +39,7 @@ export function buildCapabilities(opts: {
     taskKinds: engines.taskKinds,
     supportedModelsPerKind: engines.supportedModelsPerKind,
     ...(config.autoUpdateEnabled !== undefined ? { autoUpdate: config.autoUpdateEnabled } : {}),
+    ...(config.startMinimised !== undefined ? { startMinimised: config.startMinimised } : {}),
     ...(config.onlyWhenIdle !== undefined ? { onlyWhenIdle: config.onlyWhenIdle } : {}),
     ...(opts.userPresence ? { userPresence: opts.userPresence } : {}),
   };

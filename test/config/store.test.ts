@@ -134,7 +134,7 @@ describe('ConfigStore', () => {
     expect((await store.load()).workerId).toBe('w-2');
   });
 
-  it("keeps the original's keys it does not use (start_minimised, local_api_port, local_api_token) through every save", async () => {
+  it("keeps the original's keys (start_minimised, local_api_port, local_api_token, stream_port) through every save", async () => {
     const original = [
       'api_base_url = "https://studio.minis.gg/"',
       'worker_id = "w-rust"',
@@ -148,7 +148,12 @@ describe('ConfigStore', () => {
     ].join('\n');
     await writeConfig(original);
     const loaded = await store.load();
-    expect(loaded).toMatchObject({ workerId: 'w-rust', authToken: 'tok-rust', vramThresholdGb: 10 });
+    expect(loaded).toMatchObject({
+      workerId: 'w-rust',
+      authToken: 'tok-rust',
+      vramThresholdGb: 10,
+      startMinimised: false,
+    });
     await store.update((c) => ({ ...c, vramThresholdGb: 8 }));
     await store.update((c) => ({ ...c, autoUpdateEnabled: false }));
     const text = await readFile(store.path, 'utf8');

@@ -24,7 +24,7 @@ import {
   studio,
   tempDir,
 } from './http-support.js';
-import { load, testName, until, withoutNotSent } from './support.js';
+import { load, testName, until } from './support.js';
 
 // The literal HTTP cases of the Rust original's contract tests (tests/auto_register_http.rs,
 // tests/http_contract.rs, tests/http_errors.rs, tests/ws_client_contract.rs, src/ws/client.rs),
@@ -93,6 +93,7 @@ async function runRegistration(
           autoStart: caps?.autoStart ?? true,
           ...(caps?.autoUpdate !== undefined ? { autoUpdateEnabled: caps.autoUpdate } : {}),
           ...(caps?.onlyWhenIdle !== undefined ? { onlyWhenIdle: caps.onlyWhenIdle } : {}),
+          ...(caps?.startMinimised !== undefined ? { startMinimised: caps.startMinimised } : {}),
         },
         engines: {
           supportedModels: caps?.supportedModels ?? [],
@@ -129,7 +130,7 @@ async function registerRequestCase(c: HttpCase, i: number): Promise<void> {
   // The body as the original serialises it, with our version for <CARGO_PKG_VERSION> and the hash of
   // our own secret (the fixture's hash is a literal of the original's test, not a real secret's).
   const expected = JSON.parse(
-    JSON.stringify(withoutNotSent(c.request.body)).replaceAll('<CARGO_PKG_VERSION>', VERSION),
+    JSON.stringify(c.request.body).replaceAll('<CARGO_PKG_VERSION>', VERSION),
   ) as RegisterRequest;
   expected.registrationSecretHash = registrationSecretHash(secret);
   expect(JSON.parse(s.seen[0]?.body.toString('utf8') ?? '')).toEqual(expected);

@@ -35,19 +35,6 @@ export const load = <T>(name: string): T =>
   JSON.parse(readFileSync(new URL(`./fixtures/original/${name}`, import.meta.url), 'utf8')) as T;
 export const testName = (f: { source: string }): string => f.source.split('::').pop() ?? f.source;
 
-/**
- * Capability keys the original sends that this worker does not: `startMinimised` is the original's
- * tray setting ("start hidden in the tray"); this worker has no tray window and only keeps the
- * config key. Left out of the fixtures' expected worker frames, and nowhere else.
- */
-export const NOT_SENT_CAPABILITIES: readonly string[] = ['startMinimised'];
-
-export function withoutNotSent<T>(frame: T): T {
-  const copy = structuredClone(frame) as T & { capabilities?: Record<string, unknown> };
-  for (const key of NOT_SENT_CAPABILITIES) delete copy.capabilities?.[key];
-  return copy;
-}
-
 const cleanups: (() => Promise<void> | void)[] = [];
 export function onCleanup(fn: () => Promise<void> | void): void {
   cleanups.push(fn);
@@ -105,7 +92,7 @@ export async function replayStudio(fixture: LoopFixture, opts: ReplayOptions = {
           if (step.from === 'studio') {
             ws.send(JSON.stringify(opts.rewrite ? opts.rewrite(step.frame) : step.frame));
           } else {
-            const want = withoutNotSent(step.frame);
+            const want = step.frame;
             const matches = (f: Frame) => {
               try {
                 if (step.subset) expect(f).toMatchObject(want);

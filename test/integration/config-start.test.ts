@@ -1,4 +1,4 @@
-import { appendFile, readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
@@ -12,15 +12,25 @@ afterEach(async () => {
 describe('a config with keys this worker does not use', () => {
   it("warns once per unknown key at start, says nothing of the original's own keys, and keeps them all", async () => {
     h = await startHarness();
-    // local_api_port is this worker's own key now (the local API); start_minimised is the original's only.
-    await appendFile(h.store.path, 'future_flag = 1\nstart_minimised = true\n');
+    // stream_port is the original's only (its streaming listener); start_minimised is told to the studio.
+    const written = await readFile(h.store.path, 'utf8');
+    expect(written).toContain('start_minimised = true');
+    await writeFile(
+      h.store.path,
+      written.replace('start_minimised = true', 'start_minimised = false') +
+        'future_flag = 1\nstream_port = 4791\n',
+    );
     const w = h.startWorker();
-    await w.next('session:welcomed');
+    const { workerId } = await w.next('session:welcomed');
     // Log lines are JSON: the quotes around the key are escaped there.
     const warnings = [...h.logText().matchAll(/unknown key \\"([a-z_]+)\\"/g)].map((m) => m[1]);
     expect(warnings).toEqual(['future_flag']);
     const text = await readFile(h.store.path, 'utf8');
     expect(text).toContain('future_flag = 1');
-    expect(text).toContain('start_minimised = true');
+    expect(text).toContain('stream_port = 4791');
+    expect(text).toContain('start_minimised = false');
+    // As the original's capabilities carry it (tests/ws_wire.rs): the operator's setting, not a constant.
+    const caps = h.studio.admin.listWorkers().find((x) => x.workerId === workerId)?.capabilities;
+    expect(caps).toMatchObject({ startMinimised: false });
   });
 });
