@@ -10,3 +10,5 @@ export {
   type EngineCrash,
   type SupervisedEngineOptions,
 } from './supervise/index.js';
+export { splitReasoning, ThinkSplitter, type StreamDelta } from './llama-cpp/think.js';
+export { planBudget } from './llama-cpp/budget.js';

@@ -83,7 +83,7 @@ export function completionChunk(
   id: string,
   created: number,
   model: string,
-  delta: { role?: string; content?: string },
+  delta: { role?: string; content?: string; reasoning_content?: string },
   finishReason: string | null,
 ): Body {
   return {

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ResidencyStore } from '../config/index.js';
+import { ThinkSplitter, type StreamDelta } from '../engines/index.js';
 import type { TaskInput, TaskKind } from '../protocol/index.js';
 import { toError } from '../util/index.js';
 import { VERSION } from '../version.js';
@@ -304,11 +305,17 @@ function registerOpenAiRoutes(app: FastifyInstance, opts: LocalApiOptions): void
       }
       reply.raw.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`);
     };
+    // A reasoning model's thought goes out as one reasoning_content delta, as the original sends it.
+    const think = new ThinkSplitter();
+    const send = (deltas: StreamDelta[]) => {
+      for (const delta of deltas) write(completionChunk(id, created, model.id, delta, null));
+    };
     try {
       const result = await runLocalJob(opts, model, task, {
         signal: requestSignal(reply),
-        onText: (chunk) => write(completionChunk(id, created, model.id, { content: chunk }, null)),
+        onText: (chunk) => send(think.push(chunk)),
       });
+      send(think.finish());
       const completion = (result.type === 'json' ? result.value : {}) as {
         choices?: { finish_reason?: string }[];
         usage?: unknown;

@@ -111,6 +111,40 @@ describe.skipIf(!haveStories)(`llama-cpp ${withStories}`, () => {
     expect(result.choices[0].message.content.trim()).not.toBe('');
     expect(result.usage.prompt_tokens).toBeGreaterThan(5);
     expect(result.usage.completion_tokens).toBeGreaterThan(0);
+    expect(Number.isInteger(result.elapsed_ms) && result.elapsed_ms >= 0).toBe(true);
+    // A story has no </think>: no reasoning_content key at all, and the answer trimmed.
+    expect(result.choices[0].message).not.toHaveProperty('reasoning_content');
+    expect(result.choices[0].message.content).toBe(result.choices[0].message.content.trim());
+  });
+
+  it("refuses a prompt that leaves no room to answer, in the original's words, and gives an answer no more than the room left", async () => {
+    const prompt = (n: number) => ({
+      role: 'user' as const,
+      content: 'Once upon a time there was a cat. '.repeat(n),
+    });
+    const err = await run(story({ messages: [prompt(200)] }), { contextSize: 512 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EngineError);
+    const words =
+      /^prompt is (\d+) tokens but the context holds (\d+); raise contextSize or shorten the prompt$/.exec(
+        (err as Error).message,
+      );
+    expect(words, (err as Error).message).not.toBeNull();
+    expect((err as EngineError).retryable).toBe(false);
+    const contextSize = Number(words![2]);
+    // Tokens per repetition, from two short prompts; then a prompt that leaves about 6 tokens.
+    const tokens = async (n: number) =>
+      completion(await run(story({ messages: [prompt(n)], maxTokens: 1 }), { contextSize: 512 })).usage
+        .prompt_tokens;
+    const [t1, t2] = [await tokens(1), await tokens(2)];
+    const n = Math.floor((contextSize - 6 - t1) / (t2 - t1)) + 1;
+    const answer = completion(
+      await run(story({ messages: [prompt(n)], maxTokens: 5000, temperature: 0.9 }), { contextSize: 512 }),
+    );
+    const room = contextSize - answer.usage.prompt_tokens;
+    expect(room).toBeGreaterThan(0);
+    expect(room).toBeLessThan(30);
+    expect(answer.usage.completion_tokens).toBeLessThanOrEqual(room);
+    if (answer.choices[0].finish_reason === 'length') expect(answer.usage.completion_tokens).toBe(room);
   });
 
   it('serves the next job for the same model from memory, without loading it again', async () => {
@@ -147,7 +181,7 @@ describe.skipIf(!haveStories)(`llama-cpp ${withStories}`, () => {
     const word = free.split(/\s+/).filter((w) => w.length > 2)[2];
     expect(word, `no third word in ${JSON.stringify(free)}`).toBeDefined();
     const stopped = completion(await run(story({ maxTokens: 40, stop: [String(word)] })));
-    expect(stopped.choices[0].message.content).toBe(free.slice(0, free.indexOf(String(word))));
+    expect(stopped.choices[0].message.content).toBe(free.slice(0, free.indexOf(String(word))).trim());
     expect(stopped.choices[0].finish_reason).toBe('stop');
   });
 

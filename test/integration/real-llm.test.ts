@@ -54,6 +54,12 @@ describe.skipIf(!present)(
       if (result.type !== 'json') return;
       expect(await verifyResult('llm', { json: result.value })).toMatchObject({ ok: true });
       expect(JSON.stringify(result.value)).toContain('"model":"stories260K"');
+      // On the studio wire in the original's completion_json shape: elapsed_ms and real counts.
+      const value = result.value as { elapsed_ms: number; usage: Record<string, number> };
+      expect(Number.isInteger(value.elapsed_ms) && value.elapsed_ms >= 0).toBe(true);
+      expect(value.usage['total_tokens']).toBe(
+        value.usage['prompt_tokens']! + value.usage['completion_tokens']!,
+      );
       expect((h.logText().match(/llama-cpp loaded a model/g) ?? []).length).toBe(1);
       expect(existsSync(join(h.configDir, 'models', 'stories260K', 'stories260K.gguf'))).toBe(true);
     });

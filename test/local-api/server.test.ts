@@ -291,6 +291,10 @@ describe.skipIf(!HAS_MODEL)(
       expect(completion.model).toBe('stories');
       expect(completion.choices[0]?.message.content?.length).toBeGreaterThan(0);
       expect(completion.usage?.completion_tokens).toBeGreaterThan(0);
+      // The original's completion_json fields: the time it took, and real counts.
+      const raw = completion as unknown as { elapsed_ms: number; usage: Record<string, number> };
+      expect(Number.isInteger(raw.elapsed_ms) && raw.elapsed_ms >= 0).toBe(true);
+      expect(raw.usage['total_tokens']).toBe(raw.usage['prompt_tokens']! + raw.usage['completion_tokens']!);
     });
 
     it('streams a completion as server-sent events', async () => {
@@ -308,6 +312,8 @@ describe.skipIf(!HAS_MODEL)(
       }
       expect(pieces.filter((p) => p !== '').length).toBeGreaterThan(1);
       expect(finish).toMatch(/stop|length/);
+      // A story has no thought: no reasoning delta.
+      expect(pieces.join('')).not.toContain('<think>');
     });
 
     it('reports a wrong key as the OpenAI client’s authentication error', async () => {

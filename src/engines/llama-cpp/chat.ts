@@ -4,6 +4,8 @@ import type {
   ChatWrapper,
   GbnfJsonSchema,
   LLamaChatGenerateResponseOptions,
+  LlamaChatResponse,
+  LlamaChatResponseChunk,
   LlamaGrammar,
 } from 'node-llama-cpp';
 import type { LlmTask } from '../../protocol/index.js';
@@ -14,15 +16,28 @@ import { EngineError, jsonSchemaOf, type EngineRunContext } from '../types.js';
 import { generationError } from './errors.js';
 import type { NodeLlamaCpp } from './runtime.js';
 import type { LoadedModel } from './slot.js';
+import { planBudget } from './budget.js';
+import { splitReasoning } from './think.js';
 
-/** The OpenAI `chat.completion` object a llama-cpp job answers with. */
+/**
+ * The `chat.completion` a llama-cpp job answers with: the original's shape (its `completion_json`:
+ * `reasoning_content` split off, `elapsed_ms`), plus OpenAI's `id` and `created`.
+ */
 export interface ChatCompletion {
   id: string;
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: [{ index: 0; message: { role: 'assistant'; content: string }; finish_reason: 'stop' | 'length' }];
+  choices: [
+    {
+      index: 0;
+      message: { role: 'assistant'; content: string; reasoning_content?: string };
+      finish_reason: 'stop' | 'length';
+    },
+  ];
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+  /** From the start of the job's generation: the prompt rendered, read and answered. */
+  elapsed_ms: number;
 }
 
 /**
@@ -105,11 +120,18 @@ export async function generate({
   ctx,
 }: GenerateInput): Promise<ChatCompletion> {
   const { signal } = ctx;
+  const startedAt = performance.now();
   const history = toHistory(task);
   const jsonSchema = jsonSchemaOf(task);
   const grammar = jsonSchema ? await grammarFor(loaded, jsonSchema) : undefined;
   if (signal.aborted) throw abortError(signal);
 
+  // The prompt must leave room to answer; the answer gets at most that room (the original's budget).
+  const contextSize = loaded.context.contextSize;
+  const promptTokens = chatWrapper
+    .generateContextState({ chatHistory: history })
+    .contextText.tokenize(loaded.model.tokenizer).length;
+  const maxTokens = planBudget(promptTokens, task.maxTokens, contextSize);
   const sequence = loaded.context.getSequence();
   const chat = new mod.LlamaChat({ contextSequence: sequence, chatWrapper });
   let completionTokens = 0;
@@ -117,41 +139,48 @@ export async function generate({
     const stops = (typeof task.stop === 'string' ? [task.stop] : (task.stop ?? [])).filter((s) => s !== '');
     const options: LLamaChatGenerateResponseOptions = {
       signal,
-      maxTokens: task.maxTokens,
+      maxTokens,
       temperature: task.temperature,
       ...(task.topP === undefined ? {} : { topP: task.topP }),
       ...(stops.length > 0 ? { customStopTriggers: stops } : {}),
       ...(task.reasoning === false ? { budgets: { thoughtTokens: 0 } } : {}),
       ...(grammar ? { grammar } : {}),
-      ...(ctx.onText ? { onTextChunk: ctx.onText } : {}),
+      ...(ctx.onText ? { onResponseChunk: streamWithThoughts(ctx.onText) } : {}),
       onToken: (tokens) => {
         completionTokens += tokens.length;
-        ctx.onProgress?.({ fraction: Math.min(1, completionTokens / task.maxTokens), message: 'generating' });
+        ctx.onProgress?.({ fraction: Math.min(1, completionTokens / maxTokens), message: 'generating' });
       },
     };
     const response = await chat.generateResponse(history, options);
-    const promptTokens = chatWrapper
-      .generateContextState({ chatHistory: history })
-      .contextText.tokenize(loaded.model.tokenizer).length;
     const finish = response.metadata.stopReason === 'maxTokens' ? 'length' : 'stop';
+    const { content, reasoning } = splitReasoning(withThoughts(response.fullResponse));
     return {
       id: `chatcmpl-${randomUUID().replaceAll('-', '')}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
       model: ctx.claim.model,
       choices: [
-        { index: 0, message: { role: 'assistant', content: response.response }, finish_reason: finish },
+        {
+          index: 0,
+          message: {
+            role: 'assistant',
+            content,
+            ...(reasoning !== undefined ? { reasoning_content: reasoning } : {}),
+          },
+          finish_reason: finish,
+        },
       ],
       usage: {
         prompt_tokens: promptTokens,
         completion_tokens: completionTokens,
         total_tokens: promptTokens + completionTokens,
       },
+      elapsed_ms: Math.round(performance.now() - startedAt),
     };
   } catch (e) {
     if (signal.aborted) throw abortError(signal);
     if (e instanceof EngineError) throw e;
-    throw generationError(e, loaded.context.contextSize);
+    throw generationError(e, contextSize);
   } finally {
     chat.dispose();
     await sequence.dispose();
@@ -168,4 +197,32 @@ async function grammarFor(loaded: LoadedModel, jsonSchema: Record<string, unknow
       cause: e,
     });
   }
+}
+
+/**
+ * The answer as text, the model's thoughts in `<think>` tags: a chat template node-llama-cpp knows
+ * hands thoughts over as segments, a template it does not leaves the tags in the text; both end up
+ * the same here, for splitReasoning.
+ */
+function withThoughts(full: LlamaChatResponse['fullResponse']): string {
+  return full
+    .map((part) => {
+      if (typeof part === 'string') return part;
+      if (part.segmentType !== 'thought') return '';
+      return `<think>${part.text}${part.ended ? '</think>' : ''}`;
+    })
+    .join('');
+}
+
+/** The same for a stream: thought segments are sent on wrapped in their tags, other segments dropped. */
+function streamWithThoughts(onText: (chunk: string) => void): (chunk: LlamaChatResponseChunk) => void {
+  return (chunk) => {
+    if (chunk.type === undefined) {
+      if (chunk.text !== '') onText(chunk.text);
+      return;
+    }
+    if (chunk.segmentType !== 'thought') return;
+    const text = `${chunk.segmentStartTime ? '<think>' : ''}${chunk.text}${chunk.segmentEndTime ? '</think>' : ''}`;
+    if (text !== '') onText(text);
+  };
 }
