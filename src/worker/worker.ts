@@ -25,6 +25,8 @@ import { ensureRegistered, registrationState } from '../registration/index.js';
 import type { JobRunner } from '../runner/index.js';
 import { JobGate } from '../runner/index.js';
 import { LocalFirstModels } from '../generate/index.js';
+import { syncCatalogFromOffers } from './catalog-sync.js';
+import { adjustConfigAtStart, thresholdWarning } from './switch-over.js';
 import { CatalogStore, serveLocalApi, type ServedLocalApi } from '../local-api/index.js';
 import type { Session } from '../session/index.js';
 import { StudioHttp } from '../studio/index.js';
@@ -87,9 +89,10 @@ export class Worker {
     let dispatcher: EngineDispatcher | undefined;
     let engineHealth: EngineHealthFile | undefined;
     // models.json updates from offers: off the offer's path, awaited before run() returns.
-    const catalogWrites = new Set<Promise<unknown>>();
+    let catalogSettled = (): Promise<void> => Promise.resolve();
     try {
-      const config = await this.opts.store.load();
+      const firstStart = !(await this.opts.store.exists());
+      let config = await this.opts.store.load();
       this.config = config;
       for (const warning of this.opts.store.warnings) log.warn(warning);
       if (config.registrationSecret) this.opts.log.addSecret(config.registrationSecret);
@@ -109,6 +112,13 @@ export class Worker {
         );
       }
       this.host = this.opts.host ?? (await probeHost(this.opts.log, { gpuIndex: gpu }));
+      const vramTotalGb = this.host.vramTotalGb;
+      this.config = config = await adjustConfigAtStart(this.opts.store, { firstStart, vramTotalGb, log });
+      const overThreshold = (c: WorkerConfig) => {
+        const warning = thresholdWarning(c.vramThresholdGb, vramTotalGb);
+        if (warning) log.warn(warning);
+      };
+      overThreshold(config);
       await this.residency.load();
       for (const warning of this.residency.warnings) log.warn(warning);
       const kept = (model: string) => this.residency.has(model);
@@ -134,23 +144,9 @@ export class Worker {
       }));
       // Before registration, as the original: local programs need no studio.
       if (this.opts.localApi) await this.startLocalApi(dispatcher, models, this.opts.localApi.port);
-      // Each model once per source: offers of the same model do not read models.json again.
-      const synced = new Map<string, string>();
-      this.unsubscribe.push(
-        this.events.on('job:offered', ({ claim, source }) => {
-          if (source === 'local') return;
-          const key = JSON.stringify([claim.task.kind, claim.modelSource]);
-          if (synced.get(claim.model) === key) return;
-          synced.set(claim.model, key);
-          const write = this.catalog
-            .syncStudioModel(claim.model, claim.task.kind, claim.modelSource)
-            .catch((e: unknown) =>
-              log.warn(`could not add ${claim.model} to ${this.catalog.path}: ${toError(e).message}`),
-            )
-            .finally(() => catalogWrites.delete(write));
-          catalogWrites.add(write);
-        }),
-      );
+      const catalogSync = syncCatalogFromOffers(this.events, this.catalog, log);
+      this.unsubscribe.push(catalogSync.off);
+      catalogSettled = catalogSync.settled;
 
       // Measured from the start, so the status (and the dashboard) shows free space while registering.
       this.disk = new DiskWatch({
@@ -192,6 +188,7 @@ export class Worker {
       watchConfig(this.opts.store, this.residency, log, (c) => {
         if (this.config && c.vramThresholdGb !== this.config.vramThresholdGb) {
           log.info(`vram threshold changed to ${c.vramThresholdGb} GB`);
+          overThreshold(c);
         }
         this.config = c;
       });
@@ -251,7 +248,7 @@ export class Worker {
       for (const off of this.unsubscribe.splice(0)) off();
       await this.jobCounts.flush();
       await engineHealth?.stop();
-      await Promise.all(catalogWrites);
+      await catalogSettled();
       this.disk?.stop();
       this.gpu?.stop();
       this.presence.stop();

@@ -1,5 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../src/config/index.js';
+import { ORIGINAL_FEED } from '../../src/worker/index.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
 
@@ -32,5 +34,17 @@ describe('a config with keys this worker does not use', () => {
     // As the original's capabilities carry it (tests/ws_wire.rs): the operator's setting, not a constant.
     const caps = h.studio.admin.listWorkers().find((x) => x.workerId === workerId)?.capabilities;
     expect(caps).toMatchObject({ startMinimised: false });
+  });
+});
+
+describe("a config the original wrote, at the worker's start", () => {
+  it("moves to this worker's releases feed and warns of a threshold above the GPU's memory", async () => {
+    h = await startHarness({ config: { autoUpdateFeed: ORIGINAL_FEED, vramThresholdGb: 30 } });
+    const w = h.startWorker();
+    await w.next('session:welcomed');
+    expect((await h.store.load()).autoUpdateFeed).toBe(DEFAULT_CONFIG.autoUpdateFeed);
+    expect(h.logText()).toContain("auto_update_feed was the original studio-worker's releases feed");
+    // The harness's machine has 24 GB.
+    expect(h.logText()).toContain("vram_threshold_gb 30.0 GB is more than this GPU's 24.0 GB");
   });
 });

@@ -4,7 +4,7 @@ import { EngineDispatcher, createEngines } from '../../engines/index.js';
 import { probeHost } from '../../platform/index.js';
 import { UserError } from '../../util/index.js';
 import { USER_AGENT, VERSION } from '../../version.js';
-import { buildCapabilities } from '../../worker/index.js';
+import { adjustConfigAtStart, buildCapabilities } from '../../worker/index.js';
 import type { CommandContext } from '../context.js';
 import { onShutdownSignal } from '../signals.js';
 
@@ -25,7 +25,8 @@ export async function registerCommand(
     ctx.out('forgot the previous registration');
   }
   const apiBaseUrl = opts.apiBaseUrl;
-  const config = await ctx.store.update((c) => {
+  const firstStart = !(await ctx.store.exists());
+  let config = await ctx.store.update((c) => {
     if (apiBaseUrl !== undefined) c.apiBaseUrl = apiBaseUrl;
   });
   const state = registrationState(config);
@@ -34,6 +35,7 @@ export async function registerCommand(
     return;
   }
   const host = await probeHost(ctx.log);
+  config = await adjustConfigAtStart(ctx.store, { firstStart, vramTotalGb: host.vramTotalGb, log: ctx.log });
   const dispatcher = new EngineDispatcher(createEngines({ config, log: ctx.log }));
   await dispatcher.init();
   const engines = dispatcher.capabilities();

@@ -1,11 +1,13 @@
 import { checkForUpdate } from '../../update/index.js';
 import { ExitCode, UserError, messageWithCause } from '../../util/index.js';
 import { VERSION } from '../../version.js';
+import { adjustConfigAtStart } from '../../worker/index.js';
 import type { CommandContext } from '../context.js';
 
 /** `studio-worker check-update`: reads the release feed and reports; installs nothing. */
 export async function checkUpdateCommand(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
-  const config = await ctx.store.load();
+  // A config the original wrote names its feed: this worker's is asked instead (and saved).
+  const config = await adjustConfigAtStart(ctx.store, { firstStart: false, vramTotalGb: 0, log: ctx.log });
   let result;
   try {
     result = await checkForUpdate(config, VERSION, { configDir: ctx.store.dir });
