@@ -223,7 +223,8 @@ export function buildProgram(): Command {
     .action(async (o: { open: boolean; port?: string; grace: string; waitForLock?: boolean }) => {
       const ctx = makeContext(program);
       const { uiCommand } = await import('./commands/ui.js');
-      const { currentTarget, reconcileAutostart } = await import('../platform/index.js');
+      const { createCommandRunner, currentTarget, reconcileAutostart, removeOriginalEntries } =
+        await import('../platform/index.js');
       const { checkForUpdate } = await import('../update/index.js');
       await uiCommand(ctx, {
         ...o,
@@ -232,6 +233,12 @@ export function buildProgram(): Command {
         // Autostart on login follows `auto_start` only when the operator set it in config.toml (the
         // default writes nothing), reconciled once the dashboard is up, and said out loud.
         afterStart: async () => {
+          // The original's login entry and service would start it beside this worker: gone, said.
+          const original = await removeOriginalEntries(currentTarget({ configDir: ctx.store.dir }), {
+            run: createCommandRunner({ timeoutMs: 30_000 }),
+            log: ctx.log,
+          });
+          for (const line of [...original.removed, ...original.failed]) ctx.out(line);
           if (!(await ctx.store.isSet('auto_start'))) return;
           const config = await ctx.store.load();
           const result = await reconcileAutostart({

@@ -33,3 +33,5 @@ export type { IdleReading, IdleProbe } from './presence.js';
 export { IdleHelper, WINDOWS_IDLE_SCRIPT, windowsIdleHelperCommand } from './idle-helper.js';
 export type { IdleHelperOptions } from './idle-helper.js';
 export { trimLogs, LOG_TRIM_MAX_BYTES, LOG_TRIM_KEEP } from './log-trim.js';
+export { originalEntries, removeOriginalEntries, ORIGINAL_TASK, ORIGINAL_SYSTEMD_UNIT } from './legacy.js';
+export type { OriginalEntry, OriginalRemoval } from './legacy.js';

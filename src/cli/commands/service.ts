@@ -6,11 +6,19 @@ import {
   currentTarget,
   installService,
   listGpus,
+  removeOriginalEntries,
   servicePlan,
   uninstallService,
 } from '../../platform/index.js';
-import type { CommandRunner, ServicePlan, ServiceReport, ServiceTarget } from '../../platform/index.js';
+import type {
+  CommandRunner,
+  OriginalRemoval,
+  ServicePlan,
+  ServiceReport,
+  ServiceTarget,
+} from '../../platform/index.js';
 import { ExitCode, UserError } from '../../util/index.js';
+import { adjustConfigAtStart } from '../../worker/index.js';
 import type { CommandContext } from '../context.js';
 
 export interface ServiceCommandOptions {
@@ -138,6 +146,12 @@ function printCommands(ctx: CommandContext, report: ServiceReport): void {
   }
 }
 
+/** What the switch-over from the original changed; a part that failed is said and fails the command. */
+export function printOriginal(ctx: CommandContext, original: OriginalRemoval): void {
+  for (const line of original.removed) ctx.out(line);
+  if (original.failed.length > 0) throw new UserError(original.failed.join('; '), ExitCode.system);
+}
+
 export async function installServiceCommand(ctx: CommandContext, opts: ServiceCommandOptions): Promise<void> {
   const run = createCommandRunner({ timeoutMs: 30_000 });
   const target = targetFor(
@@ -149,6 +163,11 @@ export async function installServiceCommand(ctx: CommandContext, opts: ServiceCo
   for (const w of plan.gpuWorkers) ctx.out(`GPU ${w.gpu}: ${w.name}, config folder ${w.configDir}`);
   // Before the services start, so each finds its config.
   await seedGpuConfigs(ctx, plan, dryRun);
+  // The original's own entries would start it beside this worker on the same worker id.
+  const original = await removeOriginalEntries(target, { run, log: ctx.log, dryRun });
+  printOriginal(ctx, original);
+  // A config the original wrote gets this worker's releases feed before the service first starts.
+  if (!dryRun) await adjustConfigAtStart(ctx.store, { firstStart: false, vramTotalGb: 0, log: ctx.log });
   const report = await installService(target, { run, log: ctx.log, dryRun });
   if (dryRun) {
     for (const f of plan.files) {
@@ -184,8 +203,11 @@ export async function uninstallServiceCommand(
       return;
     }
   }
-  const report = await uninstallService(targetFor(ctx, gpus), { run, log: ctx.log, dryRun });
-  if (report.removed.length === 0) {
+  const target = targetFor(ctx, gpus);
+  const original = await removeOriginalEntries(target, { run, log: ctx.log, dryRun });
+  printOriginal(ctx, original);
+  const report = await uninstallService(target, { run, log: ctx.log, dryRun });
+  if (report.removed.length === 0 && original.removed.length === 0) {
     ctx.out(`nothing to remove: the ${gpus ? 'per-GPU services are' : 'service is'} not installed`);
     if (!gpus && installed.length > 0) {
       ctx.out(

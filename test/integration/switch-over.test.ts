@@ -1,0 +1,88 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'smol-toml';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CONFIG } from '../../src/config/index.js';
+import { ORIGINAL_FEED } from '../../src/worker/index.js';
+import { runCli } from '../support/cli.js';
+
+// A machine the original (Rust) worker ran on, by the original's own file names and contents: its
+// config folder, its tray's login entry and the headless service its older versions installed.
+
+let home: string;
+let env: NodeJS.ProcessEnv;
+const EXE = '/usr/local/bin/studio-worker';
+
+beforeEach(async () => {
+  home = await mkdtemp(join(tmpdir(), 'sw-switch-home-'));
+  env = { HOME: home, XDG_CONFIG_HOME: join(home, '.config'), PATH: '/usr/bin:/bin' };
+  const put = async (file: string, text: string) => {
+    await mkdir(join(file, '..'), { recursive: true });
+    await writeFile(file, text);
+  };
+  await put(
+    join(home, '.config', 'minis-studio-worker', 'config.toml'),
+    [
+      'api_base_url = "https://studio.minis.gg/"',
+      'vram_threshold_gb = 10.0',
+      `auto_update_feed = "${ORIGINAL_FEED}"`,
+      'start_minimised = true',
+      'worker_id = "w-rust"',
+      'auth_token = "tok-rust"',
+      'install_id = "install-rust"',
+      '',
+    ].join('\n'),
+  );
+  await put(
+    join(home, '.config', 'autostart', 'studio-worker-ui.desktop'),
+    `[Desktop Entry]\nType=Application\nName=studio-worker\nComment=Pull-based generation worker for the minis.gg studio\nExec=${EXE} ui\nTerminal=false\nX-GNOME-Autostart-enabled=true\n`,
+  );
+  await put(
+    join(home, '.config', 'systemd', 'user', 'minis-studio-worker.service'),
+    `[Unit]\nDescription=Minis studio worker (pull-based image-generation agent)\nAfter=network-online.target\n\n[Service]\nType=simple\nExecStart=${EXE} run\nRestart=on-failure\nRestartSec=5\nEnvironment=RUST_LOG=studio_worker=info\n\n[Install]\nWantedBy=default.target\n`,
+  );
+});
+afterEach(async () => {
+  await rm(home, { recursive: true, force: true });
+});
+
+describe('switching a machine over from the original with one install-service', () => {
+  it("removes the original's login entry and service, installs this worker's, moves to its feed and keeps the registration", async () => {
+    const r = await runCli(['install-service'], env);
+    expect(r.stderr).not.toContain('internal error');
+    expect(r.code, r.stderr).toBe(0);
+    const desktop = join(home, '.config', 'autostart', 'studio-worker-ui.desktop');
+    const unit = join(home, '.config', 'systemd', 'user', 'minis-studio-worker.service');
+    expect(r.stdout).toContain(`removed the original studio-worker's login entry`);
+    expect(r.stdout).toContain(`removed the original studio-worker's headless service: ${unit}`);
+    expect(existsSync(desktop) || existsSync(unit)).toBe(false);
+    // One service left to start a worker: this one's.
+    expect(existsSync(join(home, '.config', 'systemd', 'user', 'studio-worker.service'))).toBe(true);
+    const config = parse(await readFile(join(home, '.config', 'minis-studio-worker', 'config.toml'), 'utf8'));
+    expect(config).toMatchObject({
+      auto_update_feed: DEFAULT_CONFIG.autoUpdateFeed,
+      worker_id: 'w-rust',
+      auth_token: 'tok-rust',
+      install_id: 'install-rust',
+      vram_threshold_gb: 10,
+      start_minimised: true,
+    });
+    // A second run finds nothing of the original's left.
+    const again = await runCli(['install-service'], env);
+    expect(again.code).toBe(0);
+    expect(again.stdout).not.toContain('the original');
+  });
+
+  it('uninstall-service removes them too, and --dry-run only says so', async () => {
+    const dry = await runCli(['uninstall-service', '--dry-run'], env);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain("would remove the original studio-worker's headless service");
+    expect(existsSync(join(home, '.config', 'systemd', 'user', 'minis-studio-worker.service'))).toBe(true);
+    const r = await runCli(['uninstall-service'], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("removed the original studio-worker's login entry");
+    expect(existsSync(join(home, '.config', 'systemd', 'user', 'minis-studio-worker.service'))).toBe(false);
+  });
+});
