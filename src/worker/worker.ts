@@ -21,7 +21,8 @@ import type { HostInfo } from '../platform/index.js';
 import { gpuPinEnv, probeHost, systemIdleProbe } from '../platform/index.js';
 import type { Capabilities } from '../protocol/index.js';
 import type { RegistrationState } from '../registration/index.js';
-import { ensureRegistered, registrationState } from '../registration/index.js';
+import { registrationState } from '../registration/index.js';
+import { RegistrationReset, registerUntilApproved } from './registration-wait.js';
 import type { JobRunner } from '../runner/index.js';
 import { JobGate } from '../runner/index.js';
 import { LocalFirstModels } from '../generate/index.js';
@@ -63,6 +64,7 @@ export class Worker {
   private readonly residency: ResidencyStore;
   private readonly presence: PresenceWatch;
   private readonly gate = new JobGate();
+  private readonly registrationReset = new RegistrationReset();
   private readonly catalog: CatalogStore;
   private localApi: ServedLocalApi | undefined;
   private localApiProblem: string | undefined;
@@ -162,7 +164,8 @@ export class Worker {
       this.setState('registering');
       http = new StudioHttp({ apiBaseUrl: config.apiBaseUrl, userAgent: USER_AGENT, log: this.opts.log });
       const studio = http;
-      const creds = await ensureRegistered({
+      const creds = await registerUntilApproved({
+        reset: this.registrationReset,
         store: this.opts.store,
         http: studio,
         capabilities: () => this.capabilities(engines),
@@ -170,7 +173,7 @@ export class Worker {
         log: this.opts.log,
         signal,
         ...(this.opts.registrationPollMs !== undefined
-          ? { pollIntervalMs: this.opts.registrationPollMs }
+          ? { pollIntervalMs: this.opts.registrationPollMs, resetPollMs: this.opts.registrationPollMs }
           : {}),
         ...(this.opts.retryBackoff ? { retryBackoff: this.opts.retryBackoff } : {}),
         onState: (s) => {
@@ -274,6 +277,17 @@ export class Worker {
       this.stopController.abort();
     })();
     return this.stopPromise;
+  }
+
+  /**
+   * Clears a rejected registration and asks the studio again (the dashboard's Reset registration,
+   * `POST /daemon/registration/reset`). False when the registration is not rejected.
+   */
+  resetRegistration(): boolean {
+    if (this.registration.state !== 'rejected') return false;
+    this.opts.log.child({ category: 'registration' }).info('registration reset requested');
+    this.registrationReset.request();
+    return true;
   }
 
   /** The model cache, once the worker runs (for the dashboard's Models tab). */

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ExitCode, UserError } from '../../src/util/index.js';
+import { resetRegistration } from '../../src/registration/index.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
 
@@ -43,20 +43,61 @@ describe('registration against the dev studio', () => {
     expect(await w.stop()).toBeUndefined();
   });
 
-  it('stops with the operator’s reason when rejected, and stays rejected on the next start', async () => {
+  it('keeps serving after a rejection, says why, and asks afresh when the registration is reset', async () => {
     h = await startHarness({ autoApprove: false });
     const w = h.startWorker();
     const requestId = await pendingRequestId(h);
     h.studio.admin.reject(requestId, 'not one of our machines');
-    const err = await w.done;
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).exitCode).toBe(ExitCode.refused);
-    expect(err?.message).toContain('not one of our machines');
-    expect(err?.message).toContain('register --reset');
+    const rejected = await w.next('registration:state', (s) => s.state === 'rejected');
+    expect(rejected.state).toBe('rejected');
     expect((await h.store.load()).registrationRejectedReason).toBe('not one of our machines');
+    expect(w.worker.getStatus().registration).toEqual({
+      state: 'rejected',
+      reason: 'not one of our machines',
+    });
+    // Still running, as the original's daemon: nothing ended it.
+    const ended = await Promise.race([
+      w.done.then(() => true),
+      new Promise((r) => setTimeout(() => r(false), 300)),
+    ]);
+    expect(ended).toBe(false);
 
-    const again = await h.startWorker().done;
-    expect(again?.message).toContain('not one of our machines');
+    expect(w.worker.resetRegistration()).toBe(true);
+    const second = await pendingRequestId(h, requestId);
+    expect(second).not.toBe(requestId);
+    expect((await h.store.load()).registrationRejectedReason).toBeUndefined();
+    h.studio.admin.approve(second);
+    await w.next('session:welcomed');
+    expect(w.worker.resetRegistration()).toBe(false);
+    expect(await w.stop()).toBeUndefined();
+  });
+
+  it('starts rejected and waiting; `register --reset` from another process is picked up', async () => {
+    h = await startHarness({ autoApprove: false });
+    const first = h.startWorker();
+    const requestId = await pendingRequestId(h);
+    h.studio.admin.reject(requestId, 'not one of our machines');
+    await first.next('registration:state', (s) => s.state === 'rejected');
+    expect(await first.stop()).toBeUndefined();
+
+    const w = h.startWorker();
+    await w.next('registration:state', (s) => s.state === 'rejected');
+    expect(h.studio.admin.listRegistrations().filter((r) => r.status === 'pending')).toEqual([]);
+    // What `studio-worker register --reset` does to the file.
+    await resetRegistration(h.store);
+    const second = await pendingRequestId(h, requestId);
+    h.studio.admin.approve(second);
+    await w.next('session:welcomed');
+    expect(await w.stop()).toBeUndefined();
+  });
+
+  it('a worker stopped while it waits on a rejection stops cleanly', async () => {
+    h = await startHarness({ autoApprove: false });
+    const w = h.startWorker();
+    h.studio.admin.reject(await pendingRequestId(h), 'no');
+    await w.next('registration:state', (s) => s.state === 'rejected');
+    expect(await w.stop()).toBeUndefined();
+    expect(w.worker.getStatus().state).toBe('stopped');
   });
 
   it('forgets a request the studio no longer knows (404) and posts a new one', async () => {
