@@ -1,13 +1,15 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import {
   CONFIG_DIR_ENV,
   ConfigStore,
+  expandHome,
   legacyConfigDirs,
   migrateLegacyConfigDir,
   resolveConfigDir,
 } from '../config/index.js';
 import { LogShipper, createLogger } from '../logs/index.js';
-import { toError } from '../util/index.js';
+import { toError, UserError } from '../util/index.js';
 import type { CommandContext, GlobalOptions } from './context.js';
 
 /** What every command gets: the config store, a logger at the chosen level, and stdout. */
@@ -20,11 +22,32 @@ export function makeContext(program: Command, defaultLevel = 'info'): CommandCon
     destination: 2,
     shipper,
   });
-  const explicit = opts.configDir !== undefined || Boolean(process.env[CONFIG_DIR_ENV]);
-  const dir = resolveConfigDir(opts.configDir ? { configDir: opts.configDir } : {});
+  const file = opts.config === undefined ? undefined : configFileOption(opts.config, opts.configDir);
+  const explicit = opts.configDir !== undefined || file !== undefined || Boolean(process.env[CONFIG_DIR_ENV]);
+  const dir = file
+    ? path.dirname(file)
+    : resolveConfigDir(opts.configDir ? { configDir: opts.configDir } : {});
   if (!explicit) moveLegacyConfig(dir, log);
-  const store = new ConfigStore(dir);
+  const store = file ? new ConfigStore(dir, path.basename(file)) : new ConfigStore(dir);
   return { store, log, shipper, out: (line) => process.stdout.write(`${line}\n`) };
+}
+
+/**
+ * `--config <file>` (the original's global flag, which its tray and scripts pass): the file's folder
+ * is the config folder. With `--config-dir` too, both must name the same folder.
+ */
+function configFileOption(value: string, configDir: string | undefined): string {
+  if (value.trim() === '')
+    throw new UserError(
+      '--config needs the path of a config file, e.g. --config ~/.config/minis-studio-worker/config.toml',
+    );
+  const file = path.resolve(expandHome(value));
+  if (configDir !== undefined && path.resolve(expandHome(configDir)) !== path.dirname(file)) {
+    throw new UserError(
+      `--config ${value} and --config-dir ${configDir} name different folders; give one of them`,
+    );
+  }
+  return file;
 }
 
 /** Earlier versions kept the config elsewhere on macOS and Windows: move it to the original's folder once. */

@@ -4,6 +4,7 @@ import type { GenerateOptions } from './commands/generate.js';
 import type { RunOptions } from './commands/run.js';
 import { EXIT_CODES, GENERATE_EXAMPLES } from './help-text.js';
 import { makeContext } from './make-context.js';
+import { configLocation } from './context.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -19,6 +20,10 @@ export function buildProgram(): Command {
     .option(
       '--config-dir <dir>',
       "config folder (default: the original worker's, ~/.config/minis-studio-worker on Linux; env STUDIO_WORKER_CONFIG_DIR)",
+    )
+    .option(
+      '--config <file>',
+      "config.toml's path, as the original's flag (its folder is the config folder: models.json, daemon.lock, … beside it)",
     )
     .addOption(
       new Option('--log-level <level>', 'log level (env LOG_LEVEL)').choices([
@@ -234,7 +239,7 @@ export function buildProgram(): Command {
         // default writes nothing), reconciled once the dashboard is up, and said out loud.
         afterStart: async () => {
           // The original's login entry and service would start it beside this worker: gone, said.
-          const original = await removeOriginalEntries(currentTarget({ configDir: ctx.store.dir }), {
+          const original = await removeOriginalEntries(currentTarget(configLocation(ctx.store)), {
             run: createCommandRunner({ timeoutMs: 30_000 }),
             log: ctx.log,
           });
@@ -242,7 +247,7 @@ export function buildProgram(): Command {
           if (!(await ctx.store.isSet('auto_start'))) return;
           const config = await ctx.store.load();
           const result = await reconcileAutostart({
-            ...currentTarget({ configDir: ctx.store.dir }),
+            ...currentTarget(configLocation(ctx.store)),
             enabled: config.autoStart,
             log: ctx.log,
           });

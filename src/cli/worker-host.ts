@@ -6,7 +6,7 @@ import { ExitCode, UserError } from '../util/index.js';
 import type { LockRecord } from '../util/index.js';
 import { startMetricsServer, WorkerMetrics } from '../metrics/index.js';
 import { currentTarget, servicePlan, trimLogs } from '../platform/index.js';
-import type { CommandContext } from './context.js';
+import { configLocation, type CommandContext } from './context.js';
 import { onShutdownSignal } from './signals.js';
 
 /**
@@ -125,7 +125,7 @@ export async function hostWorker(
  */
 function startLogTrim(ctx: CommandContext, gpu: number | undefined, own?: string): NodeJS.Timeout {
   // A worker pinned to a GPU is the one `install-service --gpus` runs: its service's files.
-  const target = currentTarget({ configDir: ctx.store.dir });
+  const target = currentTarget(configLocation(ctx.store));
   const files = servicePlan(gpu === undefined ? target : { ...target, gpus: [gpu] }).logFiles.filter(
     (f) => f !== own,
   );

@@ -21,8 +21,12 @@ export class ConfigStore {
   readonly path: string;
   #warnings: string[] = [];
 
-  constructor(readonly dir: string) {
-    this.path = path.join(dir, CONFIG_FILE);
+  /** `fileName`: config.toml unless the operator named another file (`--config <file>`, as the original's flag). */
+  constructor(
+    readonly dir: string,
+    readonly fileName: string = CONFIG_FILE,
+  ) {
+    this.path = path.join(dir, fileName);
   }
 
   /** Warnings of the last load (unknown keys, which are kept). */

@@ -17,6 +17,8 @@ export interface ServiceTarget {
   entryScript: string;
   /** Passed as --config-dir when set, so the service uses the same config as the installer. */
   configDir?: string | undefined;
+  /** A config file not named config.toml (`--config <file>`): passed as --config instead. */
+  configFile?: string | undefined;
   /** XDG_CONFIG_HOME, LOCALAPPDATA, USERDOMAIN / USERNAME are read from here. */
   env?: NodeJS.ProcessEnv;
   /** Numeric user id for launchctl's gui/<uid> domain (macOS). */
@@ -48,7 +50,9 @@ export function resolveEntryScript(argv1: string | undefined = process.argv[1]):
 }
 
 /** The target for this process: this OS, this user, this node, this install. */
-export function currentTarget(opts: { configDir?: string | undefined } = {}): ServiceTarget {
+export function currentTarget(
+  opts: { configDir?: string | undefined; configFile?: string | undefined } = {},
+): ServiceTarget {
   const uid = process.getuid?.();
   return {
     platform: process.platform,
@@ -56,6 +60,7 @@ export function currentTarget(opts: { configDir?: string | undefined } = {}): Se
     nodePath: process.execPath,
     entryScript: resolveEntryScript(),
     configDir: opts.configDir === undefined ? undefined : path.resolve(opts.configDir),
+    ...(opts.configFile === undefined ? {} : { configFile: path.resolve(opts.configFile) }),
     env: process.env,
     ...(uid === undefined ? {} : { uid }),
   };
@@ -75,7 +80,7 @@ export function cliArgs(t: ServiceTarget, command: readonly string[]): string[] 
   return [
     ...WORKER_NODE_FLAGS,
     t.entryScript,
-    ...(t.configDir ? ['--config-dir', t.configDir] : []),
+    ...(t.configFile ? ['--config', t.configFile] : t.configDir ? ['--config-dir', t.configDir] : []),
     ...command,
   ];
 }

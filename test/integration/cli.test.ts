@@ -58,6 +58,27 @@ describe('the studio-worker command', () => {
     expect((await cli(['--config-dir', dir, 'set-threshold', 'lots'])).code).toBe(2);
   });
 
+  it("takes the original's --config <file>: that file, everything else beside it; a clash with --config-dir is refused", async () => {
+    const file = join(dir, 'worker-a.toml');
+    expect((await cli(['--config', file, 'set-threshold', '6.5'])).code).toBe(0);
+    expect(await readFile(file, 'utf8')).toContain('vram_threshold_gb = 6.5');
+    expect(existsSync(join(dir, 'config.toml'))).toBe(false);
+    const shown = await cli(['--config', file, 'config', '--json']);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ config: { vram_threshold_gb: 6.5 } });
+    // The original's tray starts its daemon as `studio-worker --config <path> run`: the same parse.
+    const plain = join(dir, 'config.toml');
+    expect((await cli(['--config', plain, '--config-dir', dir, 'set-threshold', '3'])).code).toBe(0);
+    expect(await readFile(plain, 'utf8')).toContain('vram_threshold_gb = 3');
+    const clash = await cli(['--config', file, '--config-dir', join(dir, 'elsewhere'), 'status']);
+    expect(clash.code).toBe(2);
+    expect(clash.stderr).toMatch(/--config .* and --config-dir .* name different folders/);
+    expect(clash.stderr).not.toMatch(/\n\s+at /);
+    // A service installed from it starts the worker on the same file.
+    const dry = await cli(['--config', file, 'install-service', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`--config ${file}`);
+  });
+
   it('masks secrets in config output', async () => {
     await writeFile(
       join(dir, 'config.toml'),

@@ -19,7 +19,7 @@ import type {
 } from '../../platform/index.js';
 import { ExitCode, UserError } from '../../util/index.js';
 import { adjustConfigAtStart } from '../../worker/index.js';
-import type { CommandContext } from '../context.js';
+import { configLocation, type CommandContext } from '../context.js';
 
 export interface ServiceCommandOptions {
   dryRun?: boolean;
@@ -29,7 +29,7 @@ export interface ServiceCommandOptions {
 
 /** The service uses the config folder the installer used, whichever way it was chosen. */
 function targetFor(ctx: CommandContext, gpus?: number[]): ServiceTarget {
-  const target = currentTarget({ configDir: ctx.store.dir });
+  const target = currentTarget(configLocation(ctx.store));
   return gpus === undefined ? target : { ...target, gpus };
 }
 
