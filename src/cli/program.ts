@@ -4,7 +4,6 @@ import type { GenerateOptions } from './commands/generate.js';
 import type { RunOptions } from './commands/run.js';
 import { EXIT_CODES, GENERATE_EXAMPLES } from './help-text.js';
 import { makeContext } from './make-context.js';
-import { configLocation } from './context.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -228,35 +227,30 @@ export function buildProgram(): Command {
     .action(async (o: { open: boolean; port?: string; grace: string; waitForLock?: boolean }) => {
       const ctx = makeContext(program);
       const { uiCommand } = await import('./commands/ui.js');
-      const { createCommandRunner, currentTarget, reconcileAutostart, removeOriginalEntries } =
-        await import('../platform/index.js');
+      const { reconcileLoginEntries } = await import('./login-entries.js');
       const { checkForUpdate } = await import('../update/index.js');
       await uiCommand(ctx, {
         ...o,
         checkForUpdate: async () =>
           checkForUpdate(await ctx.store.load(), VERSION, { configDir: ctx.store.dir }),
-        // Autostart on login follows `auto_start` only when the operator set it in config.toml (the
-        // default writes nothing), reconciled once the dashboard is up, and said out loud.
-        afterStart: async () => {
-          // The original's login entry and service would start it beside this worker: gone, said.
-          const original = await removeOriginalEntries(currentTarget(configLocation(ctx.store)), {
-            run: createCommandRunner({ timeoutMs: 30_000 }),
-            log: ctx.log,
-          });
-          for (const line of [...original.removed, ...original.failed]) ctx.out(line);
-          if (!(await ctx.store.isSet('auto_start'))) return;
-          const config = await ctx.store.load();
-          const result = await reconcileAutostart({
-            ...currentTarget(configLocation(ctx.store)),
-            enabled: config.autoStart,
-            log: ctx.log,
-          });
-          if (result.action === 'written' || result.action === 'rewritten' || result.action === 'removed') {
-            ctx.out(`Login autostart ${result.action}: ${result.where} (auto_start = ${config.autoStart})`);
-          }
-        },
+        // The original's entries go; this worker's login entry follows an `auto_start` the operator set.
+        afterStart: () => reconcileLoginEntries(ctx),
       });
     });
+
+  program
+    .command('setup')
+    .description(
+      "finish an install, as the original's installers do: remove the original's login entry and service, start this worker's dashboard at every login (auto_start = true), start it now and say what to do next",
+    )
+    .option('--no-open', 'the dashboard it starts opens no browser')
+    .addHelpText(
+      'after',
+      '\nExample:\n  studio-worker setup\n  studio-worker --config ~/.config/minis-studio-worker/config.toml setup --no-open',
+    )
+    .action(async (o: { open: boolean }) =>
+      (await import('./commands/setup.js')).setupCommand(makeContext(program), o),
+    );
 
   program
     .command('serve')

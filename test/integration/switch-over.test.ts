@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG } from '../../src/config/index.js';
 import { ORIGINAL_FEED } from '../../src/worker/index.js';
 import { runCli } from '../support/cli.js';
+import { freeLoopbackPort, pidAlive } from '../../src/util/index.js';
 
 // A machine the original (Rust) worker ran on, by the original's own file names and contents: its
 // config folder, its tray's login entry and the headless service its older versions installed.
@@ -84,5 +85,40 @@ describe('switching a machine over from the original with one install-service', 
     expect(r.code).toBe(0);
     expect(r.stdout).toContain("removed the original studio-worker's login entry");
     expect(existsSync(join(home, '.config', 'systemd', 'user', 'minis-studio-worker.service'))).toBe(false);
+  });
+
+  it("setup, the original's last install step: the original's entries go, this worker's login entry and dashboard start", async () => {
+    const dir = join(home, '.config', 'minis-studio-worker');
+    // An unreachable studio: the dashboard it starts serves while registration retries.
+    const config = join(dir, 'config.toml');
+    const text = await readFile(config, 'utf8');
+    await writeFile(
+      config,
+      text.replace('https://studio.minis.gg/', 'http://127.0.0.1:1/') +
+        `dashboard_port = ${await freeLoopbackPort()}\nlocal_api_port = ${await freeLoopbackPort()}\n`,
+    );
+    const r = await runCli(['setup', '--no-open'], env);
+    expect(r.stderr).not.toContain('internal error');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("removed the original studio-worker's login entry");
+    const entry = join(home, '.config', 'autostart', 'studio-worker.desktop');
+    expect(r.stdout).toContain(`Login autostart written: ${entry}`);
+    expect(await readFile(entry, 'utf8')).toContain(' ui --no-open');
+    expect(r.stdout).toContain('http://127.0.0.1:1/graphics');
+    expect(r.stdout).toContain(join(dir, 'local-api.json'));
+    expect(parse(await readFile(config, 'utf8'))).toMatchObject({ worker_id: 'w-rust' });
+    const pid = Number(/\(pid (\d+)\)/.exec(r.stdout)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    try {
+      // The dashboard it started publishes itself beside the config.
+      for (let i = 0; i < 300 && !existsSync(join(dir, 'dashboard.json')); i++) {
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      expect(existsSync(join(dir, 'dashboard.json')), await readFile(join(dir, 'ui.log'), 'utf8')).toBe(true);
+    } finally {
+      process.kill(pid, 'SIGTERM');
+      for (let i = 0; i < 100 && pidAlive(pid); i++) await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(pidAlive(pid)).toBe(false);
   });
 });
