@@ -1,6 +1,6 @@
 import { copyFile, link, mkdir, rm, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ModelProvider, ProvisionedModel } from '../engines/types.js';
 import type { ModelDownloadProgress } from '../events/index.js';
@@ -255,22 +255,42 @@ export class ModelCache implements ModelProvider {
 
   /**
    * Older caches (the original's before per-model folders, and this worker's before 0.5) keep
-   * files directly under the root, where two models' files of one name collide. Such a file is
-   * reused for this model only when the job names its sha256 and the file has it; it is linked
-   * (or copied) into the model's folder, and stays where it is for any other model.
+   * files directly under the root, and the original's llama engine under `llm/`, where two
+   * models' files of one name collide. Such a file is reused for this model when the job names
+   * its sha256 and the file has it, or, as the original does when the row has no sha256, when its
+   * size is the declared `approxBytes` (or none is declared). It is linked (or copied) into the
+   * model's folder, and stays where it is for any other model.
    */
   private async adoptFlatFile(file: ModelFile, dest: string, signal: AbortSignal): Promise<void> {
+    if (await statOrUndefined(dest)) return;
     const want = wantedSha256(file);
-    const flat = join(this.root, file.filename);
-    if (!want || (await statOrUndefined(dest)) || !(await statOrUndefined(flat))?.isFile()) return;
-    const verdict = await judgeCached(flat, file, undefined, signal);
-    if (verdict.kind !== 'verified') return;
-    try {
-      await link(flat, dest);
-    } catch {
-      await copyFile(flat, dest);
+    for (const flat of [join(this.root, file.filename), join(this.root, 'llm', file.filename)]) {
+      const st = await statOrUndefined(flat);
+      if (!st?.isFile()) continue;
+      let why: string;
+      if (want) {
+        if ((await judgeCached(flat, file, undefined, signal)).kind !== 'verified') continue;
+        why = 'its sha256 matches';
+      } else if (file.approxBytes !== undefined && file.approxBytes !== st.size) {
+        this.opts.log.info(
+          `not reusing ${flat} for ${dest}: it is ${st.size} bytes, the model's file ${file.approxBytes}`,
+        );
+        continue;
+      } else {
+        why =
+          file.approxBytes === undefined
+            ? 'same name; the model declares no sha256 or size, as the original reuses it'
+            : 'same name and size; the model declares no sha256';
+      }
+      await mkdir(dirname(dest), { recursive: true });
+      try {
+        await link(flat, dest);
+      } catch {
+        await copyFile(flat, dest);
+      }
+      this.opts.log.info(`reusing ${flat} for ${dest} (${why})`);
+      return;
     }
-    this.opts.log.info(`reusing ${flat} for ${dest} (its sha256 matches)`);
   }
 
   /** `file` is keyed by its cache path (`filename` = the key); `original` is the studio's entry. */

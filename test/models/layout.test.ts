@@ -70,11 +70,35 @@ describe("the model cache keeps the original's per-model layout", () => {
     expect(rig.server.requests).toHaveLength(0);
     model.release();
 
-    // Without a sha256 to prove it, the flat file is not taken for another model: downloaded.
-    const other = rig.model('vae.safetensors', { withSha: false, role: 'vae' });
+    // Without a sha256, a flat file of another size than the model declares is another file: downloaded.
+    const other = rig.model('vae.safetensors', { withSha: false, role: 'vae', approxBytes: SIZE + 1 });
     const second = await rig.cache().provision([other.file], never(), { model: 'm2' });
     expect((await readFile(second.path('vae')!)).equals(other.body)).toBe(true);
     second.release();
+  });
+
+  it("reuses a flat file by name and size when the model has no sha256, as the original does, also from the original's llm/ folder", async () => {
+    const body = randomBytes(SIZE);
+    await mkdir(join(rig.root, 'llm'), { recursive: true });
+    await writeFile(join(rig.root, 'llm', 'qwen.gguf'), body);
+    await writeFile(join(rig.root, 'vae.safetensors'), body);
+    const qwen = {
+      role: 'model' as const,
+      url: `${rig.server.url}/not-served.gguf`,
+      filename: 'qwen.gguf',
+      approxBytes: SIZE,
+    };
+    const vae = {
+      role: 'vae' as const,
+      url: `${rig.server.url}/not-served.safetensors`,
+      filename: 'vae.safetensors',
+    };
+    const model = await rig.cache().provision([qwen, vae], never(), { model: 'qwen' });
+    expect(model.path('model')).toBe(join(rig.root, 'qwen', 'qwen.gguf'));
+    expect((await readFile(model.path('model')!)).equals(body)).toBe(true);
+    expect((await readFile(model.path('vae')!)).equals(body)).toBe(true);
+    expect(rig.server.requests).toHaveLength(0);
+    model.release();
   });
 
   it('fails a sha256 that is not 64 hex digits where it is used, as a model it cannot serve', async () => {
