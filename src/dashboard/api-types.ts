@@ -167,6 +167,49 @@ export interface ModelsResponse {
   downloads: DownloadView[];
 }
 
+/** Where a catalogue model is in its life. */
+export type CatalogModelState = 'unloaded' | 'loading' | 'loaded' | 'unloading' | 'failed';
+
+/** One model of the catalogue (`models.json`) with its state (`GET /api/catalog`). */
+export interface CatalogEntryView {
+  id: string;
+  displayName?: string;
+  kind: TaskKindName;
+  engine: string;
+  vramGbEstimate: number;
+  description?: string;
+  enabled: boolean;
+  /** `local`: added on this machine; `studio`: mirrored from a studio offer. */
+  origin: 'local' | 'studio';
+  exclusiveGroup?: string;
+  state: CatalogModelState;
+  /** Kept loaded: a load sets it, an unload clears it, and the worker loads it again at start. */
+  resident: boolean;
+  /** When it entered its state (ISO 8601), when known. */
+  since?: string;
+  /** Why its last load failed (state `failed`). */
+  error?: string;
+  /** Its engine loads in process, so it can be loaded ahead and kept in memory (else: per job). */
+  loadable: boolean;
+}
+
+export interface CatalogResponse {
+  /** Undefined until the worker has started its engines. */
+  models: CatalogEntryView[] | undefined;
+}
+
+/** `POST /api/models/:id/load` and `/unload`: 202 when started, 200 when there was nothing to do. */
+export interface ModelActionResponse {
+  id: string;
+  state: CatalogModelState;
+}
+
+/** A refused action: a machine code and a sentence for the operator. */
+export interface ActionErrorResponse {
+  error: string;
+  message: string;
+}
+
 export interface AboutResponse {
   version: string;
   configPath: string;

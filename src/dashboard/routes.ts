@@ -2,13 +2,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { platform } from 'node:os';
 import { ConfigError, expandHome } from '../config/index.js';
 import type { ConfigStore } from '../config/index.js';
+import { ApiError, type CatalogModelView } from '../local-api/index.js';
 import type { WorkerLogger } from '../logs/index.js';
 import { toError } from '../util/index.js';
 import { VERSION } from '../version.js';
 import type { Worker } from '../worker/index.js';
 import type {
   AboutResponse,
+  ActionErrorResponse,
+  CatalogEntryView,
+  CatalogResponse,
   ConfigErrorsResponse,
+  ModelActionResponse,
   ModelsResponse,
   StatusResponse,
   UpdateCheckResponse,
@@ -69,6 +74,10 @@ export async function handleApi(
       return putConfig(ctx, req, res);
     case 'GET /api/models':
       return json(res, 200, await models(ctx));
+    case 'GET /api/catalog':
+      return json(res, 200, await catalog(ctx));
+    case 'POST /api/registration/reset':
+      return resetRegistration(ctx, res);
     case 'GET /api/about':
       return json(res, 200, about(ctx));
     case 'POST /api/check-update':
@@ -81,6 +90,10 @@ export async function handleApi(
         downloads: ctx.downloads.list(),
       });
       return true;
+  }
+  const action = /^\/api\/models\/([^/]+)\/(load|unload)$/.exec(pathname);
+  if (action?.[1] !== undefined && method === 'POST') {
+    return modelAction(ctx, res, decodeURIComponent(action[1]), action[2] === 'load' ? 'load' : 'unload');
   }
   const preview = /^\/api\/jobs\/([^/]+)\/preview$/.exec(pathname);
   if (preview?.[1] !== undefined && method === 'GET') {
@@ -125,6 +138,74 @@ async function models(ctx: ApiContext): Promise<ModelsResponse> {
     files: cache ? await cache.list() : undefined,
     downloads: ctx.downloads.list(),
   };
+}
+
+/** The catalogue (models.json) with each model's state, in catalogue order. */
+async function catalog(ctx: ApiContext): Promise<CatalogResponse> {
+  const lifecycle = ctx.worker.modelLifecycle;
+  return { models: lifecycle ? (await lifecycle.list()).map(catalogEntry) : undefined };
+}
+
+function catalogEntry(m: CatalogModelView): CatalogEntryView {
+  return {
+    id: m.id,
+    ...(m.displayName !== undefined ? { displayName: m.displayName } : {}),
+    kind: m.kind,
+    engine: m.source.engine,
+    vramGbEstimate: m.vramGbEstimate,
+    ...(m.description !== undefined ? { description: m.description } : {}),
+    enabled: m.enabled,
+    origin: m.origin,
+    ...(m.exclusiveGroup !== undefined ? { exclusiveGroup: m.exclusiveGroup } : {}),
+    state: m.state,
+    resident: m.resident,
+    ...(m.since !== undefined ? { since: m.since } : {}),
+    ...(m.error !== undefined ? { error: m.error } : {}),
+    loadable: m.loadable,
+  };
+}
+
+/** Load (kept resident) or unload a catalogue model, as the local API's routes of the same name. */
+async function modelAction(
+  ctx: ApiContext,
+  res: ServerResponse,
+  id: string,
+  action: 'load' | 'unload',
+): Promise<true> {
+  const lifecycle = ctx.worker.modelLifecycle;
+  if (!lifecycle) {
+    return json(res, 503, {
+      error: 'not_started',
+      message: 'the worker has not started its engines yet; try again in a moment',
+    } satisfies ActionErrorResponse);
+  }
+  const log = ctx.log.child({ category: 'dashboard' });
+  try {
+    const { status, body } =
+      action === 'load'
+        ? await lifecycle.load(id)
+        : await lifecycle.unload(id, 'unloaded from the dashboard');
+    log.info(`${action} of model ${id} asked from the dashboard: ${body.state}`);
+    return json(res, status, body satisfies ModelActionResponse);
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    log.warn(`${action} of model ${id} refused: ${e.message}`);
+    for (const [name, value] of Object.entries(e.headers)) res.setHeader(name, value);
+    return json(res, e.status, { error: e.code, message: e.message } satisfies ActionErrorResponse);
+  }
+}
+
+/** Clears a rejected registration and asks the studio again (`register --reset` while running). */
+function resetRegistration(ctx: ApiContext, res: ServerResponse): true {
+  if (!ctx.worker.resetRegistration()) {
+    const state = ctx.worker.getStatus().registration.state;
+    return json(res, 409, {
+      error: 'not_rejected',
+      message: `the registration is ${state}, not rejected: there is nothing to reset`,
+    } satisfies ActionErrorResponse);
+  }
+  ctx.log.child({ category: 'dashboard' }).info('registration reset from the dashboard');
+  return json(res, 200, statusResponse(ctx));
 }
 
 function about(ctx: ApiContext): AboutResponse {

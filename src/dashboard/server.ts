@@ -9,6 +9,7 @@ import type { WorkerLogger } from '../logs/index.js';
 import { toError } from '../util/index.js';
 import type { Worker } from '../worker/index.js';
 import type { LogRecord, UpdateCheckResponse } from './api-types.js';
+import { createDaemonControl } from './daemon-control.js';
 import { DownloadTracker, LogRing } from './feeds.js';
 import { checkRequest, sessionCookie } from './guard.js';
 import { JobHistory } from './job-history.js';
@@ -90,6 +91,9 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     logPath: opts.logPath,
     checkForUpdate: opts.checkForUpdate,
   };
+  // The local API's /daemon/* routes (the original's tray UI) answer from what the dashboard keeps.
+  const daemon = createDaemonControl(ctx);
+  opts.worker.attachDaemonControl(daemon);
   const pushStatus = () => streams.send('status', statusResponse(ctx));
   // Nothing is computed for pages that are not open: a service's dashboard mostly has none, and a
   // page that opens gets everything at once (GET /api/events).
@@ -170,6 +174,8 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     close: () =>
       (closing ??= new Promise<void>((resolve) => {
         for (const off of offs) off();
+        opts.worker.attachDaemonControl(undefined);
+        daemon.stop();
         if (!opts.metrics) metrics.stop(); // the host stops the metrics it keeps
         ctx.history.stop();
         clearInterval(tick);

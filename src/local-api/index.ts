@@ -5,6 +5,16 @@
 export { startLocalApi, MAX_BODY_BYTES, type LocalApi, type LocalApiOptions } from './server.js';
 export { CatalogStore, CatalogModelSchema, CATALOG_FILE, type CatalogModel } from './catalog.js';
 export {
+  ModelLifecycle,
+  modelLifecycleFor,
+  isLoadable,
+  type CatalogModelView,
+  type LifecycleAnswer,
+  type ModelLifecycleDeps,
+  type ModelState,
+  type ModelStateAnswer,
+} from './lifecycle.js';
+export {
   DISCOVERY_FILE,
   LOCAL_API_PORT_ENV,
   ensureLocalApiToken,
@@ -16,3 +26,19 @@ export { checkLocalRequest, isLoopbackHostHeader } from './guard.js';
 export { ApiError } from './errors.js';
 export { BUSY_MESSAGE, RETRY_AFTER_SECONDS } from './run-job.js';
 export { serveLocalApi, type ServedLocalApi } from './serve.js';
+export { registerDaemonRoutes, healthz, type DaemonSource } from './daemon-routes.js';
+export {
+  parseEditableConfig,
+  MIN_AUTO_UPDATE_INTERVAL_SECS,
+  type DaemonControl,
+  type DaemonStatus,
+  type DaemonJob,
+  type DaemonRegistration,
+  type DaemonSession,
+  type DaemonLogEntry,
+  type EditableConfig,
+  type GpuRuntime,
+  type JobLog,
+  type LocalJobRow,
+  type LogsPage,
+} from './daemon-control.js';

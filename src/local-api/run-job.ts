@@ -32,6 +32,9 @@ export interface LocalJobDeps {
   events?: WorkerEventBus | undefined;
 }
 
+/** Results up to this size ride along on `job:result` for previews (as the runner's do). */
+const PREVIEW_MAX_BYTES = 4 * 1024 * 1024;
+
 export const BUSY_MESSAGE = 'worker is busy with another job (studio or local); retry shortly';
 export const RETRY_AFTER_SECONDS = 2;
 
@@ -91,6 +94,12 @@ export async function runLocalJob(
       onProgress: (p) => deps.events?.emit('job:progress', { jobId, ...p }),
     });
     const out = await materialise(result);
+    // As a studio job's result: the dashboard's history keeps small ones as previews (and thumbnails).
+    if (out.type === 'bytes') {
+      const { length } = out.data;
+      const data = length <= PREVIEW_MAX_BYTES ? { data: out.data } : {};
+      deps.events?.emit('job:result', { jobId, kind: claim.task.kind, ext: out.ext, bytes: length, ...data });
+    }
     deps.events?.emit('job:completed', {
       jobId,
       kind: claim.task.kind,

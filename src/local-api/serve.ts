@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import type { ConfigStore, ResidencyStore } from '../config/index.js';
+import { expandHome, type ConfigStore, type ResidencyStore } from '../config/index.js';
 import type { EngineDispatcher, ModelProvider } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
 import type { JobGate } from '../runner/index.js';
 import { toError } from '../util/index.js';
 import type { CatalogStore } from './catalog.js';
+import type { DaemonSource } from './daemon-routes.js';
 import { ensureLocalApiToken, removeDiscovery, resolveLocalApiPort, writeDiscovery } from './discovery.js';
 import { startLocalApi } from './server.js';
 import { sweepLocalScratch } from './run-job.js';
@@ -28,6 +29,8 @@ export async function serveLocalApi(deps: {
   residency: ResidencyStore;
   log: Logger;
   events?: WorkerEventBus | undefined;
+  /** The worker behind `/daemon/*` (see daemon-routes.ts); those routes answer 503 without. */
+  daemon?: DaemonSource | undefined;
   env?: NodeJS.ProcessEnv;
   /** Overrides the env and config (tests: 0). */
   port?: number;
@@ -40,7 +43,7 @@ export async function serveLocalApi(deps: {
   const port =
     deps.port ?? resolveLocalApiPort(deps.env ?? process.env, config.localApiPort, (m) => log.warn(m));
   const token = await ensureLocalApiToken(deps.store, (m) => log.warn(m));
-  const api = await startLocalApi({ ...deps, port, token, log });
+  const api = await startLocalApi({ ...deps, port, token, log, modelsRoot: expandHome(config.modelsRoot) });
   let discoveryPath = '';
   try {
     discoveryPath = await writeDiscovery(deps.store.dir, api.url, token);

@@ -6,11 +6,12 @@ import type { ResidencyStore } from '../config/index.js';
 import { ThinkSplitter, type StreamDelta } from '../engines/index.js';
 import type { TaskInput, TaskKind } from '../protocol/index.js';
 import { toError } from '../util/index.js';
-import { VERSION } from '../version.js';
 import type { CatalogModel, CatalogStore } from './catalog.js';
 import { int, num, objectBody, opt, str, type Body } from './body.js';
 import { ApiError } from './errors.js';
 import { checkLocalRequest } from './guard.js';
+import { healthz, registerDaemonRoutes, type DaemonSource } from './daemon-routes.js';
+import { modelLifecycleFor } from './lifecycle.js';
 import { chatTask, completionChunk, openAiError } from './openai.js';
 import { runLocalJob, type LocalJobDeps, type LocalResult } from './run-job.js';
 
@@ -39,6 +40,10 @@ export interface LocalApiOptions extends LocalJobDeps {
   catalog: CatalogStore;
   residency: ResidencyStore;
   log: Logger;
+  /** Expanded `models_root`, for `/healthz`. */
+  modelsRoot?: string | undefined;
+  /** The worker behind the `/daemon/*` routes (the dashboard's job history and logs); 503 without. */
+  daemon?: DaemonSource | undefined;
 }
 
 export interface LocalApi {
@@ -84,11 +89,12 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
     );
   });
 
-  app.get('/healthz', () => ({ ok: true, version: VERSION, busy: opts.gate.holder !== undefined }));
+  app.get('/healthz', () => healthz(opts));
 
   registerJobRoutes(app, opts);
   registerModelRoutes(app, opts);
   registerOpenAiRoutes(app, opts);
+  registerDaemonRoutes(app, opts.daemon ?? (() => undefined), () => opts.gate.holder !== undefined);
 
   await listen(app, opts.port);
   const port = (app.server.address() as AddressInfo).port;
@@ -190,23 +196,8 @@ function registerJobRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
 }
 
 function registerModelRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
-  const view = (m: CatalogModel) => {
-    const warm = opts.dispatcher.warmModels().find((w) => w.model === m.id);
-    return {
-      ...m,
-      state: warm?.state ?? 'unloaded',
-      resident: opts.residency.has(m.id),
-      ...(warm ? { since: warm.since } : {}),
-      ...(warm?.error ? { error: warm.error } : {}),
-      loadable: m.source.engine === 'llama-cpp',
-    };
-  };
-  const known = async (id: string) => {
-    const m = await opts.catalog.get(id);
-    if (!m) throw new ApiError(404, 'unknown_model', `unknown model '${id}' (not in the local catalog)`);
-    return m;
-  };
-  app.get('/models', async () => (await opts.catalog.list()).map(view));
+  const lifecycle = modelLifecycleFor(opts);
+  app.get('/models', () => lifecycle.list());
   app.post('/models', async (req) => {
     try {
       await opts.catalog.upsert(objectBody(req.body) as Parameters<CatalogStore['upsert']>[0]);
@@ -223,50 +214,17 @@ function registerModelRoutes(app: FastifyInstance, opts: LocalApiOptions): void 
     return { ok: true };
   });
   app.delete<{ Params: { id: string } }>('/models/:id', async (req) => {
-    const m = await known(req.params.id);
-    await opts.dispatcher.unloadModel(m.id, 'removed from the catalogue');
-    await opts.residency.set(m.id, false);
-    await opts.catalog.remove(m.id);
+    await lifecycle.remove(req.params.id);
     return { ok: true };
   });
-  app.get<{ Params: { id: string } }>('/models/:id/state', async (req) => {
-    const v = view(await known(req.params.id));
-    return {
-      id: v.id,
-      state: v.state,
-      resident: v.resident,
-      ...(v.since ? { since: v.since } : {}),
-      ...(v.error ? { error: v.error } : {}),
-    };
-  });
+  app.get<{ Params: { id: string } }>('/models/:id/state', (req) => lifecycle.state(req.params.id));
   app.post<{ Params: { id: string } }>('/models/:id/load', async (req, reply) => {
-    const m = await known(req.params.id);
-    if (m.source.engine !== 'llama-cpp') {
-      throw new ApiError(
-        400,
-        'not_loadable',
-        `model '${m.id}' runs on ${m.source.engine}, which loads its model per job; only llama-cpp models can be loaded ahead`,
-      );
-    }
-    await opts.residency.set(m.id, true);
-    if (view(m).state === 'loaded') return reply.code(200).send({ id: m.id, state: 'loaded' });
-    const release = opts.gate.tryAcquire('local', `load-${m.id}`);
-    if (!release)
-      throw new ApiError(503, 'busy', 'worker is busy with another job (studio or local); retry shortly', {
-        'retry-after': '2',
-      });
-    void opts.dispatcher
-      .preload(m.id, m.source, opts.models, AbortSignal.timeout(30 * 60_000))
-      .catch((e: unknown) => opts.log.warn(`could not load ${m.id}: ${toError(e).message}`))
-      .finally(release);
-    return reply.code(202).send({ id: m.id, state: 'loading' });
+    const { status, body } = await lifecycle.load(req.params.id);
+    return reply.code(status).send(body);
   });
   app.post<{ Params: { id: string } }>('/models/:id/unload', async (req, reply) => {
-    const m = await known(req.params.id);
-    await opts.residency.set(m.id, false);
-    if (view(m).state === 'unloaded') return reply.code(200).send({ id: m.id, state: 'unloaded' });
-    void opts.dispatcher.unloadModel(m.id, 'unloaded through the local API');
-    return reply.code(202).send({ id: m.id, state: 'unloading' });
+    const { status, body } = await lifecycle.unload(req.params.id);
+    return reply.code(status).send(body);
   });
 }
 

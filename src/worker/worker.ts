@@ -25,10 +25,11 @@ import { registrationState } from '../registration/index.js';
 import { RegistrationReset, registerUntilApproved } from './registration-wait.js';
 import type { JobRunner } from '../runner/index.js';
 import { JobGate } from '../runner/index.js';
-import { LocalFirstModels } from '../generate/index.js';
 import { syncCatalogFromOffers } from './catalog-sync.js';
 import { adjustConfigAtStart, thresholdWarning } from './switch-over.js';
-import { CatalogStore, serveLocalApi, type ServedLocalApi } from '../local-api/index.js';
+import type { DaemonControl, ModelLifecycle } from '../local-api/index.js';
+import { CatalogStore } from '../local-api/index.js';
+import { LocalSide } from './local-side.js';
 import type { Session } from '../session/index.js';
 import { StudioHttp } from '../studio/index.js';
 import { isAbortError, toError } from '../util/index.js';
@@ -66,8 +67,7 @@ export class Worker {
   private readonly gate = new JobGate();
   private readonly registrationReset = new RegistrationReset();
   private readonly catalog: CatalogStore;
-  private localApi: ServedLocalApi | undefined;
-  private localApiProblem: string | undefined;
+  private readonly local: LocalSide;
 
   constructor(private readonly opts: WorkerOptions) {
     this.events = new WorkerEventBus(opts.log);
@@ -78,6 +78,9 @@ export class Worker {
       opts.log.child({ category: 'presence' }),
     );
     this.catalog = new CatalogStore(opts.store.dir);
+    const { store, log } = opts;
+    const local = { store, gate: this.gate, catalog: this.catalog, residency: this.residency, log };
+    this.local = new LocalSide({ ...local, events: this.events });
     this.events.on('job:completed', () => this.jobCounts.add('completed'));
     this.events.on('job:failed', () => this.jobCounts.add('failed'));
     this.events.on('job:rejected', () => this.jobCounts.add('rejected'));
@@ -145,7 +148,7 @@ export class Worker {
         allowInsecure: config.allowInsecureDownloads,
       }));
       // Before registration, as the original: local programs need no studio.
-      if (this.opts.localApi) await this.startLocalApi(dispatcher, models, this.opts.localApi.port);
+      if (this.opts.localApi) await this.local.start(dispatcher, models, this.opts.localApi.port);
       const catalogSync = syncCatalogFromOffers(this.events, this.catalog, log);
       this.unsubscribe.push(catalogSync.off);
       catalogSettled = catalogSync.settled;
@@ -255,10 +258,7 @@ export class Worker {
       this.disk?.stop();
       this.gpu?.stop();
       this.presence.stop();
-      await this.localApi
-        ?.close()
-        .catch((e: unknown) => log.warn(`closing the local API: ${toError(e).message}`));
-      this.localApi = undefined;
+      await this.local.close();
       await dispatcher?.close();
       await http?.close();
       await this.models?.close();
@@ -290,9 +290,19 @@ export class Worker {
     return true;
   }
 
+  /** What the local API's `/daemon/*` routes answer through (the dashboard attaches it); undefined detaches. */
+  attachDaemonControl(control: DaemonControl | undefined): void {
+    this.local.attachDaemonControl(control);
+  }
+
   /** The model cache, once the worker runs (for the dashboard's Models tab). */
   get modelCache(): ModelCache | undefined {
     return this.models;
+  }
+
+  /** Load, unload and state of catalogue models, shared with the local API (served or not). */
+  get modelLifecycle(): ModelLifecycle | undefined {
+    return this.local.lifecycle(this.dispatcher, this.models);
   }
 
   /** The config as the worker uses it now (operator edits on disk are picked up within seconds). */
@@ -351,39 +361,12 @@ export class Worker {
         onlyWhenIdle: this.config?.onlyWhenIdle ?? false,
       },
       models: modelStates(this.dispatcher?.warmModels() ?? [], this.residency),
-      localApi: this.localApi
-        ? { on: true, url: this.localApi.url, discoveryPath: this.localApi.discoveryPath }
-        : { on: false, ...(this.localApiProblem ? { problem: this.localApiProblem } : {}) },
+      localApi: this.local.status(),
       disk: {
         spaces: (this.disk?.snapshot ?? []).map((s) => ({ ...s })),
         problem: this.disk?.problem(),
       },
     };
-  }
-
-  private async startLocalApi(
-    dispatcher: EngineDispatcher,
-    models: ModelCache,
-    port: number | undefined,
-  ): Promise<void> {
-    try {
-      this.localApi = await serveLocalApi({
-        store: this.opts.store,
-        dispatcher,
-        models: new LocalFirstModels(models, false),
-        gate: this.gate,
-        catalog: this.catalog,
-        residency: this.residency,
-        log: this.opts.log,
-        events: this.events,
-        ...(port !== undefined ? { port } : {}),
-      });
-      this.localApiProblem = undefined;
-    } catch (e) {
-      // The worker's studio work goes on without it, as the original's does.
-      this.localApiProblem = toError(e).message;
-      this.opts.log.child({ category: 'local-api' }).warn(`local API off: ${this.localApiProblem}`);
-    }
   }
 
   private capabilities(engines: DispatcherCapabilities): Capabilities {

@@ -52,5 +52,19 @@ describe.skipIf(!haveChromium)(
       expect(why.length).toBeGreaterThan(0);
       expect(why).not.toContain('\n');
     });
+
+    it('shows a rejection with its reason, and Reset registration asks the studio again', async () => {
+      const first = h.studio.admin.listRegistrations().find((r) => r.status === 'pending');
+      expect(first).toBeDefined();
+      h.studio.admin.reject(first?.requestId ?? '', 'unknown machine');
+      await page.locator('[data-testid=registration-rejected]').waitFor();
+      expect(await page.locator('[data-testid=rejection-reason]').textContent()).toBe('unknown machine');
+      await expect.poll(() => page.locator('[data-testid=state-badge]').textContent()).toBe('REJECTED');
+      await page.click('[data-testid=registration-reset]');
+      await page.getByText('Waiting for an operator to approve request').waitFor({ timeout: 10_000 });
+      const again = await page.locator('[data-testid=request-id]').textContent();
+      expect(again).not.toBe(first?.requestId);
+      expect(h.studio.admin.listRegistrations().map((r) => r.requestId)).toContain(again);
+    });
   },
 );

@@ -1,10 +1,13 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Dashboard } from '../../src/dashboard/index.js';
 import { ResidencyStore } from '../../src/config/index.js';
+import { CatalogStore } from '../../src/local-api/index.js';
 import { VERSION } from '../../src/version.js';
 import type { Harness, RunningWorker } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
@@ -14,6 +17,9 @@ import { CHROMIUM, haveChromium, launchChromium, startTestDashboard } from './su
 const SCREENSHOT_DIR = process.env.UPDATE_SCREENSHOTS
   ? join(process.cwd(), 'docs', 'screenshots')
   : undefined;
+
+// The real tiny model beside the clone (see ../shared/models/README.md).
+const LLM = join(import.meta.dirname, '../../../shared/models/stories260K.gguf');
 
 const TABS: [tab: string, text: string][] = [
   ['status', 'Registered'],
@@ -39,7 +45,19 @@ describe.skipIf(!haveChromium)(
       modelsRoot = await mkdtemp(join(tmpdir(), 'sw-models-'));
       shotDir = SCREENSHOT_DIR ?? (await mkdtemp(join(tmpdir(), 'sw-shots-')));
       await mkdir(shotDir, { recursive: true });
-      h = await startHarness({ config: { modelsRoot } });
+      // CPU only, two threads: the llama-cpp engine as this machine runs it (see ../shared/ecosystem.md).
+      h = await startHarness({ config: { modelsRoot, gpuOffload: false, llmThreads: 2 } });
+      await new CatalogStore(h.configDir).upsert({
+        id: 'stories',
+        displayName: 'Tiny stories',
+        kind: 'llm',
+        vramGbEstimate: 0.1,
+        source: {
+          engine: 'llama-cpp',
+          files: [{ role: 'model', url: pathToFileURL(LLM).href, filename: 'stories260K.gguf' }],
+          cliDefaults: { cfgScale: 1, steps: 4, width: 64, height: 48, contextSize: 512 },
+        },
+      });
       w = h.startWorker({ localApi: { port: 0 } });
       await w.next('session:welcomed');
       dashboard = await startTestDashboard(h, w, {
@@ -169,6 +187,34 @@ describe.skipIf(!haveChromium)(
       );
       await new ResidencyStore(h.configDir).set('z-image-turbo', false);
     });
+
+    it.skipIf(!existsSync(LLM))(
+      'loads a catalogue model with its Load button on the Models tab, and Unload gives it back (real stories260K.gguf)',
+      async () => {
+        await page.click('[data-testid=tab-models]');
+        const state = page.locator('[data-testid=catalog-state-stories]');
+        const action = page.locator('[data-testid=catalog-action-stories]');
+        await expect.poll(() => state.textContent()).toBe('unloaded');
+        expect(await page.locator('[data-testid=catalog-kept]').textContent()).toContain('Tiny stories');
+        expect(await page.locator('[data-testid=catalog-row-stories]').textContent()).toContain(
+          'llm · llama-cpp · ≈ 0.1 GB',
+        );
+        // The image model the studio's job brought is listed too, under the engines that load per job.
+        await expect
+          .poll(() => page.locator('[data-testid=catalog-per-job]').textContent())
+          .toContain('synthetic');
+        expect(await action.textContent()).toBe('Load');
+        await action.click();
+        await expect.poll(() => state.textContent(), { timeout: 30_000 }).toBe('loaded');
+        expect(await action.textContent()).toBe('Unload');
+        expect(await page.locator('[data-testid=catalog-row-stories]').textContent()).toContain('resident');
+        await page.screenshot({ path: join(shotDir, 'models-loaded.png') });
+        await action.click();
+        await expect.poll(() => state.textContent(), { timeout: 30_000 }).toBe('unloaded');
+        expect(await action.textContent()).toBe('Load');
+        expect((await new ResidencyStore(h.configDir).load()).has('stories')).toBe(false);
+      },
+    );
 
     it('saves a Config change into the TOML file, and Reset reverts an unsaved edit', async () => {
       await page.click('[data-testid=tab-config]');

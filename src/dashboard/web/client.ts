@@ -27,8 +27,16 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
     // Plain-text answers (a refused request) are shown as they are.
   }
   if (!res.ok) {
+    // A refused action answers `{ error: <code>, message: <sentence> }`: the sentence is for people.
     const message =
-      typeof parsed === 'object' && parsed !== null && 'error' in parsed ? String(parsed.error) : text.trim();
+      typeof parsed === 'object' &&
+      parsed !== null &&
+      'message' in parsed &&
+      typeof parsed.message === 'string'
+        ? parsed.message
+        : typeof parsed === 'object' && parsed !== null && 'error' in parsed
+          ? String(parsed.error)
+          : text.trim();
     throw new ApiError(res.status, message || `HTTP ${res.status}`, parsed);
   }
   return parsed as T;

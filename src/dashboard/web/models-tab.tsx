@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { DownloadView, ModelStateView, ModelsResponse } from '../api-types.js';
+import { CatalogCards } from './catalog.js';
 import { api, useNow } from './client.js';
 import { formatAge, formatBytes } from './format.js';
 import { Card } from './ui.js';
@@ -17,45 +18,7 @@ export function ModelsTab({ downloads, loaded }: { downloads: DownloadView[]; lo
 
   return (
     <div class="stack">
-      <Card title="Loaded models" wide>
-        {loaded.length === 0 ? (
-          <p class="muted">
-            No model is loaded between jobs. A model is kept loaded after a job for a while;{' '}
-            <code>studio-worker models keep &lt;model&gt;</code> keeps it loaded for good.
-          </p>
-        ) : (
-          <table class="table" data-testid="loaded-models">
-            <thead>
-              <tr>
-                <th>Model</th>
-                <th>State</th>
-                <th>Since</th>
-                <th>Size</th>
-                <th>Kept</th>
-              </tr>
-            </thead>
-            <tbody>
-              {loaded.map((m) => (
-                <tr key={m.model}>
-                  <td>
-                    <code>{m.model}</code>
-                    {m.engine && <span class="muted"> · {m.engine}</span>}
-                    {m.error && <p class="error">{m.error}</p>}
-                  </td>
-                  <td>
-                    <span class={`pill ${STATE_TONE[m.state]}`} data-testid={`model-state-${m.model}`}>
-                      {m.state}
-                    </span>
-                  </td>
-                  <td class="nowrap">{m.since ? formatAge(Date.parse(m.since), now) : ''}</td>
-                  <td class="nowrap">{m.bytes ? formatBytes(m.bytes) : ''}</td>
-                  <td>{m.kept ? 'yes' : ''}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Card>
+      <CatalogCards warm={loaded} />
       <Card title="Downloads" wide>
         {downloads.length === 0 ? (
           <p class="muted">No download in progress.</p>
@@ -114,14 +77,6 @@ export function ModelsTab({ downloads, loaded }: { downloads: DownloadView[]; lo
     </div>
   );
 }
-
-const STATE_TONE: Record<ModelStateView['state'], string> = {
-  unloaded: 'muted',
-  loading: 'busy',
-  loaded: 'ok',
-  unloading: 'busy',
-  failed: 'warn',
-};
 
 function Download({ d }: { d: DownloadView }) {
   const fraction = d.totalBytes ? d.receivedBytes / d.totalBytes : undefined;

@@ -253,17 +253,7 @@ function Registration({ reg }: { reg: RegistrationView }) {
         </p>
       );
     case 'rejected':
-      return (
-        <div>
-          <p>
-            <span class="pill bad">Rejected</span> {reg.reason || 'The studio gave no reason.'}
-          </p>
-          <p class="hint">
-            To ask again: stop the worker, run <code>studio-worker register --reset</code>, then start it
-            again.
-          </p>
-        </div>
-      );
+      return <Rejected reason={reg.reason} />;
     case 'pending':
       return (
         <div>
@@ -286,6 +276,42 @@ function Registration({ reg }: { reg: RegistrationView }) {
         </div>
       );
   }
+}
+
+/** A rejected registration: the studio's reason, and Reset registration to ask again. */
+function Rejected({ reason }: { reason: string }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  const reset = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      // The status feed brings the fresh request (pending) once the worker has sent it.
+      await api<StatusResponse>('POST', '/api/registration/reset');
+    } catch (e) {
+      setError(e instanceof Error ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div data-testid="registration-rejected">
+      <p>
+        <span class="pill bad">Registration rejected</span>{' '}
+        <span data-testid="rejection-reason">{reason || 'The studio gave no reason.'}</span>
+      </p>
+      <div class="actions">
+        <button disabled={busy} onClick={() => void reset()} data-testid="registration-reset">
+          {busy ? 'Resetting…' : 'Reset registration'}
+        </button>
+        <span class="hint">
+          Clears this registration and asks the studio again, as <code>studio-worker register --reset</code>{' '}
+          does.
+        </span>
+      </div>
+      {error && <p class="error">{error}</p>}
+    </div>
+  );
 }
 
 function sessionLabel(state: string): string {

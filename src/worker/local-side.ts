@@ -1,0 +1,84 @@
+import type { Logger } from 'pino';
+import type { ConfigStore, ResidencyStore } from '../config/index.js';
+import type { EngineDispatcher } from '../engines/index.js';
+import type { WorkerEventBus } from '../events/index.js';
+import { LocalFirstModels } from '../generate/index.js';
+import type { CatalogStore, DaemonControl, ModelLifecycle, ServedLocalApi } from '../local-api/index.js';
+import { modelLifecycleFor, serveLocalApi } from '../local-api/index.js';
+import type { ModelCache } from '../models/index.js';
+import type { JobGate } from '../runner/index.js';
+import { toError } from '../util/index.js';
+import type { WorkerStatus } from './status.js';
+
+export interface LocalSideDeps {
+  store: ConfigStore;
+  gate: JobGate;
+  catalog: CatalogStore;
+  residency: ResidencyStore;
+  events: WorkerEventBus;
+  log: Logger;
+}
+
+/**
+ * The worker's side that serves this machine rather than the studio: the local API, the daemon
+ * control its `/daemon/*` routes answer through, and the catalogue models' lifecycle.
+ */
+export class LocalSide {
+  private api: ServedLocalApi | undefined;
+  private problem: string | undefined;
+  private daemon: DaemonControl | undefined;
+
+  constructor(private readonly deps: LocalSideDeps) {}
+
+  /** Serves the local API; a failure is said and kept for the status, and the worker goes on without it. */
+  async start(dispatcher: EngineDispatcher, models: ModelCache, port: number | undefined): Promise<void> {
+    try {
+      this.api = await serveLocalApi({
+        ...this.deps,
+        dispatcher,
+        models: new LocalFirstModels(models, false),
+        daemon: () => this.daemon,
+        ...(port !== undefined ? { port } : {}),
+      });
+      this.problem = undefined;
+    } catch (e) {
+      // The worker's studio work goes on without it, as the original's does.
+      this.problem = toError(e).message;
+      this.deps.log.child({ category: 'local-api' }).warn(`local API off: ${this.problem}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    const api = this.api;
+    this.api = undefined;
+    await api
+      ?.close()
+      .catch((e: unknown) => this.deps.log.warn(`closing the local API: ${toError(e).message}`));
+  }
+
+  attachDaemonControl(control: DaemonControl | undefined): void {
+    this.daemon = control;
+  }
+
+  lifecycle(
+    dispatcher: EngineDispatcher | undefined,
+    models: ModelCache | undefined,
+  ): ModelLifecycle | undefined {
+    if (!dispatcher || !models) return undefined;
+    const { gate, catalog, residency, log } = this.deps;
+    return modelLifecycleFor({
+      dispatcher,
+      models: new LocalFirstModels(models, false),
+      gate,
+      catalog,
+      residency,
+      log,
+    });
+  }
+
+  status(): WorkerStatus['localApi'] {
+    return this.api
+      ? { on: true, url: this.api.url, discoveryPath: this.api.discoveryPath }
+      : { on: false, ...(this.problem ? { problem: this.problem } : {}) };
+  }
+}
