@@ -191,7 +191,11 @@ async function modelAction(
     if (!(e instanceof ApiError)) throw e;
     log.warn(`${action} of model ${id} refused: ${e.message}`);
     for (const [name, value] of Object.entries(e.headers)) res.setHeader(name, value);
-    return json(res, e.status, { error: e.code, message: e.message } satisfies ActionErrorResponse);
+    return json(res, e.status, {
+      error: e.code,
+      message: e.message,
+      ...e.extra(),
+    } satisfies ActionErrorResponse);
   }
 }
 

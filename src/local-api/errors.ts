@@ -9,4 +9,9 @@ export class ApiError extends Error {
   ) {
     super(message);
   }
+
+  /** Fields the answer carries beside `error` and `message` (an admission refusal's figures). */
+  extra(): Record<string, unknown> {
+    return {};
+  }
 }

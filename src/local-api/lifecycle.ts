@@ -3,6 +3,7 @@ import type { ResidencyStore } from '../config/index.js';
 import type { EngineDispatcher, ModelProvider, WarmModelState } from '../engines/index.js';
 import type { JobGate } from '../runner/index.js';
 import { toError } from '../util/index.js';
+import { admitLoad, refuseDisabled, type GpuFreeReading } from './admission.js';
 import type { CatalogModel, CatalogStore } from './catalog.js';
 import { ApiError } from './errors.js';
 import { BUSY_MESSAGE, RETRY_AFTER_SECONDS } from './run-job.js';
@@ -45,6 +46,8 @@ export interface ModelLifecycleDeps {
   models: ModelProvider;
   gate: JobGate;
   log: Logger;
+  /** The GPU's free memory now (the worker's GPU watch); without it, or without a reading, loads are admitted. */
+  gpuFree?: GpuFreeReading | undefined;
 }
 
 /** How long a load may take (a large model's download included). */
@@ -77,8 +80,16 @@ export function isLoadable(model: CatalogModel): boolean {
 export class ModelLifecycle {
   private readonly pending = new Map<string, Pending>();
   private readonly settled = new Map<string, Settled>();
+  private gpuFree: GpuFreeReading | undefined;
 
-  constructor(readonly deps: ModelLifecycleDeps) {}
+  constructor(readonly deps: ModelLifecycleDeps) {
+    this.gpuFree = deps.gpuFree;
+  }
+
+  /** Takes the GPU reading a later user of this shared lifecycle has (see `modelLifecycleFor`). */
+  adoptGpuReading(gpuFree: GpuFreeReading | undefined): void {
+    if (gpuFree) this.gpuFree = gpuFree;
+  }
 
   /** Every catalogue model with its state, in catalogue order. */
   async list(): Promise<CatalogModelView[]> {
@@ -99,11 +110,14 @@ export class ModelLifecycle {
   /**
    * Loads a model ahead of its jobs and keeps it resident: 200 when it is loaded already, 202 when
    * the load started (or is under way). Refused (ApiError), changing nothing, for a model not in the
-   * catalogue (404), one whose engine loads per job (400 `not_loadable`), or while a job holds the
-   * gate (503 `busy`).
+   * catalogue (404), one disabled there (400 `model_disabled`), one whose engine loads per job (400
+   * `not_loadable`), one that does not fit in the GPU's free memory (409 `insufficient_memory`, see
+   * admission.ts), or while a job holds the gate (503 `busy`). A model of an exclusive group first
+   * unloads the group's loaded (or loading) member; the memory that gives back counts as free.
    */
   async load(id: string): Promise<LifecycleAnswer> {
     const m = await this.known(id);
+    refuseDisabled(m);
     if (!isLoadable(m)) {
       throw new ApiError(
         400,
@@ -117,12 +131,27 @@ export class ModelLifecycle {
       await residency.set(m.id, true);
       return answer(state === 'loaded' ? 200 : 202, m.id, state);
     }
+    const rivals = await this.groupRivals(m);
+    const warm = dispatcher.warmModels();
+    const reclaimBytes = warm
+      .filter((w) => w.state !== 'failed' && rivals.some((r) => r.id === w.model))
+      .reduce((sum, w) => sum + w.bytes, 0);
     // A refused load changes nothing, residency included.
+    admitLoad(m, this.gpuFree, reclaimBytes);
     const release = gate.tryAcquire('local', `load-${m.id}`);
     if (!release)
       throw new ApiError(503, 'busy', BUSY_MESSAGE, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+    const unloads: Promise<void>[] = [];
     try {
       await residency.set(m.id, true);
+      for (const r of rivals) {
+        log.info(
+          `unloading ${r.id} first: ${m.id} is loading and shares its exclusive group '${r.exclusiveGroup}'`,
+        );
+        await this.unload(r.id, `unloaded for ${m.id} of its exclusive group '${r.exclusiveGroup}'`);
+        const done = this.pending.get(r.id)?.done;
+        if (done) unloads.push(done);
+      }
     } catch (e) {
       release();
       throw e;
@@ -132,6 +161,7 @@ export class ModelLifecycle {
     this.track(m.id, 'loading', async () => {
       try {
         await before;
+        await Promise.all(unloads);
         await dispatcher.preload(m.id, m.source, models, AbortSignal.timeout(LOAD_TIMEOUT_MS));
         this.settled.delete(m.id);
         log.info(`loaded ${m.id}`);
@@ -207,6 +237,17 @@ export class ModelLifecycle {
     };
   }
 
+  /** The other members of a model's exclusive group that are loaded or loading now. */
+  private async groupRivals(m: CatalogModel): Promise<CatalogModel[]> {
+    const group = m.exclusiveGroup;
+    if (group === undefined) return [];
+    return (await this.deps.catalog.list()).filter((o) => {
+      if (o.id === m.id || o.exclusiveGroup !== group) return false;
+      const state = this.view(o).state;
+      return state === 'loaded' || state === 'loading';
+    });
+  }
+
   /** The catalogue model with this id, or a 404 `unknown_model`. */
   async known(id: string): Promise<CatalogModel> {
     const m = await this.deps.catalog.get(id);
@@ -246,7 +287,10 @@ const shared = new WeakMap<EngineDispatcher, ModelLifecycle>();
  */
 export function modelLifecycleFor(deps: ModelLifecycleDeps): ModelLifecycle {
   const found = shared.get(deps.dispatcher);
-  if (found?.serves(deps)) return found;
+  if (found?.serves(deps)) {
+    found.adoptGpuReading(deps.gpuFree);
+    return found;
+  }
   const made = new ModelLifecycle(deps);
   shared.set(deps.dispatcher, made);
   return made;

@@ -323,7 +323,7 @@ async function sendError(req: FastifyRequest, reply: FastifyReply, e: ApiError):
   await reply
     .code(e.status)
     .headers(e.headers)
-    .send(openAi ? openAiError(e) : { error: e.code, message: e.message });
+    .send(openAi ? openAiError(e) : { error: e.code, message: e.message, ...e.extra() });
 }
 
 function toApiError(error: unknown): ApiError {

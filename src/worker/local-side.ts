@@ -4,6 +4,7 @@ import type { EngineDispatcher } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
 import { LocalFirstModels } from '../generate/index.js';
 import type { CatalogStore, DaemonControl, ModelLifecycle, ServedLocalApi } from '../local-api/index.js';
+import type { GpuFreeReading } from '../local-api/admission.js';
 import { modelLifecycleFor, serveLocalApi } from '../local-api/index.js';
 import type { ModelCache } from '../models/index.js';
 import type { JobGate } from '../runner/index.js';
@@ -17,6 +18,8 @@ export interface LocalSideDeps {
   residency: ResidencyStore;
   events: WorkerEventBus;
   log: Logger;
+  /** The GPU's latest reading (the worker's GPU watch), for the admission of model loads. */
+  gpuFree?: GpuFreeReading | undefined;
 }
 
 /**
@@ -65,9 +68,10 @@ export class LocalSide {
     models: ModelCache | undefined,
   ): ModelLifecycle | undefined {
     if (!dispatcher || !models) return undefined;
-    const { gate, catalog, residency, log } = this.deps;
+    const { gate, catalog, residency, log, gpuFree } = this.deps;
     return modelLifecycleFor({
       dispatcher,
+      gpuFree,
       models: new LocalFirstModels(models, false),
       gate,
       catalog,

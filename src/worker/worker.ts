@@ -30,6 +30,7 @@ import { adjustConfigAtStart, thresholdWarning } from './switch-over.js';
 import type { DaemonControl, ModelLifecycle } from '../local-api/index.js';
 import { CatalogStore } from '../local-api/index.js';
 import { LocalSide } from './local-side.js';
+import { restoreResidents } from './restore-residents.js';
 import type { Session } from '../session/index.js';
 import { StudioHttp } from '../studio/index.js';
 import { isAbortError, toError } from '../util/index.js';
@@ -80,7 +81,9 @@ export class Worker {
     this.catalog = new CatalogStore(opts.store.dir);
     const { store, log } = opts;
     const local = { store, gate: this.gate, catalog: this.catalog, residency: this.residency, log };
-    this.local = new LocalSide({ ...local, events: this.events });
+    // Loads are admitted against the GPU's free memory as last read (none read: admitted).
+    const gpuFree = () => this.gpu?.reading;
+    this.local = new LocalSide({ ...local, events: this.events, gpuFree });
     this.events.on('job:completed', () => this.jobCounts.add('completed'));
     this.events.on('job:failed', () => this.jobCounts.add('failed'));
     this.events.on('job:rejected', () => this.jobCounts.add('rejected'));
@@ -149,6 +152,13 @@ export class Worker {
       }));
       // Before registration, as the original: local programs need no studio.
       if (this.opts.localApi) await this.local.start(dispatcher, models, this.opts.localApi.port);
+      // The original's start: resident models loaded again, beside registration (flows.md §15).
+      const lifecycle = this.modelLifecycle;
+      if (lifecycle) {
+        restoreResidents(lifecycle, this.residency.kept, log, signal).catch((e: unknown) =>
+          log.warn(`resident models not restored: ${toError(e).message}`),
+        );
+      }
       const catalogSync = syncCatalogFromOffers(this.events, this.catalog, log);
       this.unsubscribe.push(catalogSync.off);
       catalogSettled = catalogSync.settled;
