@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { DEFAULT_CONFIG } from '../config/index.js';
 import type { ConfigStore, WorkerConfig } from '../config/index.js';
@@ -17,7 +18,7 @@ import { toError } from '../util/index.js';
 import { VERSION } from '../version.js';
 import type { Worker, WorkerStatus } from '../worker/index.js';
 import type { FinishedJob } from './api-types.js';
-import type { JobHistory } from './job-history.js';
+import { JobHistory } from './job-history.js';
 import { JobLogs, WorkerLogRing } from './job-logs.js';
 
 /** Each of `recentJobs` and `localJobs` holds this many, newest first (the original's rings). */
@@ -298,4 +299,24 @@ function bound(map: Map<string, unknown>, max: number): void {
     if (map.size <= max) break;
     map.delete(key);
   }
+}
+
+/**
+ * The daemon control for a worker that serves no dashboard (`run --no-dashboard`, or its port
+ * taken): the local API's `/daemon/*` routes answer all the same, from a job history of its own.
+ * Returns what detaches and stops it.
+ */
+export function attachDaemonControlWithoutDashboard(
+  worker: Worker,
+  store: ConfigStore,
+  log: WorkerLogger,
+): () => void {
+  const history = new JobHistory(worker, () => {}, join(store.dir, 'job-history.json'));
+  const control = createDaemonControl({ worker, store, log, history });
+  worker.attachDaemonControl(control);
+  return () => {
+    worker.attachDaemonControl(undefined);
+    control.stop();
+    history.stop();
+  };
 }

@@ -6,3 +6,4 @@ export { startDashboard, type Dashboard, type DashboardOptions } from './server.
 export { loadOrCreateDashboardToken, TOKEN_FILE } from './token.js';
 export { startNotifications, type DesktopNotification, type NotificationSender } from './notifications.js';
 export type { UpdateCheckResponse } from './api-types.js';
+export { attachDaemonControlWithoutDashboard } from './daemon-control.js';

@@ -11,8 +11,8 @@ import { ApiError } from './errors.js';
 export type DaemonSource = () => DaemonControl | undefined;
 
 const UNAVAILABLE =
-  'daemon control is unavailable: this process keeps no job history or worker log to answer from ' +
-  '(`studio-worker serve`, or `run --no-dashboard`); run `studio-worker run` or `ui` with the dashboard on';
+  'daemon control is unavailable: this process runs no studio worker whose jobs and log it could answer from ' +
+  '(`studio-worker serve`); `studio-worker run` and `ui` serve these routes';
 
 /**
  * The original's daemon-control routes (`/daemon/*`, `/jobs`, `/jobs/:id/log`,

@@ -9,6 +9,7 @@ import { modelLifecycleFor, serveLocalApi } from '../local-api/index.js';
 import type { ModelCache } from '../models/index.js';
 import type { JobGate } from '../runner/index.js';
 import { toError } from '../util/index.js';
+import { restoreResidents } from './restore-residents.js';
 import type { WorkerStatus } from './status.js';
 
 export interface LocalSideDeps {
@@ -78,6 +79,16 @@ export class LocalSide {
       residency,
       log,
     });
+  }
+
+  /** Loads the resident models again, in the background; what fails is said, never thrown. */
+  restoreResidents(dispatcher: EngineDispatcher, models: ModelCache, signal: AbortSignal): void {
+    const lifecycle = this.lifecycle(dispatcher, models);
+    if (!lifecycle) return;
+    const log = this.deps.log.child({ category: 'models' });
+    restoreResidents(lifecycle, this.deps.residency.kept, log, signal).catch((e: unknown) =>
+      log.warn(`resident models not restored: ${toError(e).message}`),
+    );
   }
 
   status(): WorkerStatus['localApi'] {

@@ -30,7 +30,6 @@ import { adjustConfigAtStart, thresholdWarning } from './switch-over.js';
 import type { DaemonControl, ModelLifecycle } from '../local-api/index.js';
 import { CatalogStore } from '../local-api/index.js';
 import { LocalSide } from './local-side.js';
-import { restoreResidents } from './restore-residents.js';
 import type { Session } from '../session/index.js';
 import { StudioHttp } from '../studio/index.js';
 import { isAbortError, toError } from '../util/index.js';
@@ -67,6 +66,8 @@ export class Worker {
   private readonly presence: PresenceWatch;
   private readonly gate = new JobGate();
   private readonly registrationReset = new RegistrationReset();
+  /** Paused before the runner exists (while registering): applied to it when it is made. */
+  private pausedEarly = false;
   private readonly catalog: CatalogStore;
   private readonly local: LocalSide;
 
@@ -153,12 +154,7 @@ export class Worker {
       // Before registration, as the original: local programs need no studio.
       if (this.opts.localApi) await this.local.start(dispatcher, models, this.opts.localApi.port);
       // The original's start: resident models loaded again, beside registration (flows.md §15).
-      const lifecycle = this.modelLifecycle;
-      if (lifecycle) {
-        restoreResidents(lifecycle, this.residency.kept, log, signal).catch((e: unknown) =>
-          log.warn(`resident models not restored: ${toError(e).message}`),
-        );
-      }
+      this.local.restoreResidents(dispatcher, models, signal);
       const catalogSync = syncCatalogFromOffers(this.events, this.catalog, log);
       this.unsubscribe.push(catalogSync.off);
       catalogSettled = catalogSync.settled;
@@ -235,6 +231,8 @@ export class Worker {
       for (const name of ['job:completed', 'job:failed'] as const) {
         this.unsubscribe.push(this.events.on(name, () => this.gpu?.refreshAfterJob()));
       }
+      // A pause asked for while registering holds from the first offer on.
+      if (this.pausedEarly) runner.setPaused(true);
       this.runner = runner;
       await runner.loadStoredResults();
       await this.models.sweepPartials();
@@ -321,11 +319,13 @@ export class Worker {
   }
 
   pause(): void {
+    this.pausedEarly = true;
     this.runner?.setPaused(true);
     this.events.emit('worker:paused', { paused: true });
     this.opts.log.child({ category: 'worker' }).info('paused: offers will be rejected until resumed');
   }
   resume(): void {
+    this.pausedEarly = false;
     this.runner?.setPaused(false);
     this.events.emit('worker:paused', { paused: false });
     this.opts.log.child({ category: 'worker' }).info('resumed: taking offers again');
@@ -341,7 +341,7 @@ export class Worker {
       apiBaseUrl: this.config?.apiBaseUrl,
       vramTotalGb: this.host?.vramTotalGb,
       vramThresholdGb: this.config?.vramThresholdGb,
-      paused: this.runner?.isPaused ?? false,
+      paused: this.runner?.isPaused ?? this.pausedEarly,
       availability: this.runner?.availability(),
       currentJob: job && {
         jobId: job.jobId,
@@ -384,7 +384,7 @@ export class Worker {
       host: this.host ?? { machineName: 'unknown', username: 'unknown', vramTotalGb: 0 },
       config: this.config ?? DEFAULT_CONFIG,
       engines,
-      paused: this.runner?.isPaused ?? false,
+      paused: this.runner?.isPaused ?? this.pausedEarly,
       availability: this.runner?.availability(),
       userPresence: this.presence.current.presence,
     });

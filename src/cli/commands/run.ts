@@ -44,20 +44,22 @@ export async function runCommand(ctx: CommandContext, opts: RunOptions): Promise
     ...(opts.metricsListen !== undefined ? { metricsListen: opts.metricsListen } : {}),
     // The dashboard a later `studio-worker ui` attaches to; without a browser, and a taken port is
     // only a warning: the service's work is the studio's jobs.
-    ...(opts.dashboard === false
-      ? {}
-      : {
-          attach: async (worker, metrics) => {
-            const { dashboardPort } = await ctx.store.load();
-            const dashboard = await serveDashboard(ctx, worker, {
-              port: dashboardPort,
+    attach: async (worker, metrics) => {
+      const dashboard =
+        opts.dashboard === false
+          ? undefined
+          : await serveDashboard(ctx, worker, {
+              port: (await ctx.store.load()).dashboardPort,
               required: false,
               metrics: metrics(),
             });
-            return async () => {
-              await dashboard?.close();
-            };
-          },
-        }),
+      // Without a dashboard the local API's /daemon/* routes still answer, from a history of their own.
+      const { attachDaemonControlWithoutDashboard } = await import('../../dashboard/index.js');
+      const detach = dashboard ? undefined : attachDaemonControlWithoutDashboard(worker, ctx.store, ctx.log);
+      return async () => {
+        detach?.();
+        await dashboard?.close();
+      };
+    },
   });
 }
