@@ -16,7 +16,8 @@ import { sleep } from './timers.js';
 export { readLockRecord } from './lock-record.js';
 export type { LockRecord } from './lock-record.js';
 export type { HeldLock } from './lock-refresh.js';
-export type { OsLockHolder } from './os-lock.js';
+export type { HeldOsLock, OsLockHolder } from './os-lock.js';
+export { holdOsLock } from './os-lock.js';
 
 export interface FileLockOptions {
   /** Wait for a live holder to let go (checking every `pollMs`) instead of throwing FileLockHeldError. */

@@ -4,7 +4,13 @@ export { loadSharp } from './sharp.js';
 export { freeLoopbackPort, insecureProblem, isLoopbackHost } from './net.js';
 export { ffmpegPath } from './ffmpeg.js';
 export { CoalescedFileWriter, pidAlive } from './files.js';
-export { acquireFileLock, readLockRecord, FileLockHeldError, FileLockTimeoutError } from './file-lock.js';
+export {
+  acquireFileLock,
+  holdOsLock,
+  readLockRecord,
+  FileLockHeldError,
+  FileLockTimeoutError,
+} from './file-lock.js';
 export type { FileLockOptions, HeldLock, LockRecord, OsLockHolder } from './file-lock.js';
 export { currentProgressListener, reportProgress, withProgressListener } from './progress-scope.js';
 export type { ProgressListener } from './progress-scope.js';

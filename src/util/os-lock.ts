@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { open, readFile, stat } from 'node:fs/promises';
 
 /** Another process holds an OS file lock on the file; its pid where the kernel says. */
@@ -75,4 +75,44 @@ async function readRefused(path: string): Promise<boolean> {
     // ERROR_LOCK_VIOLATION, as libuv reports it.
     return (e as NodeJS.ErrnoException).code === 'EBUSY';
   }
+}
+
+/** An OS lock this process holds through a helper process; `release` lets go of it. */
+export interface HeldOsLock {
+  release: () => void;
+}
+
+/**
+ * Holds an exclusive OS lock (flock) on `path` for as long as this process lives, as the original
+ * worker holds `daemon.lock`, so an original daemon (or its tray) started beside this worker sees
+ * the config folder taken and does not run a second worker on it. Node cannot take such a lock, so
+ * util-linux's `flock` takes it and runs `cat` on a pipe from us: when this process ends, however it
+ * ends, the pipe closes, `cat` and `flock` exit and the kernel lets go. Where `flock` is missing
+ * (macOS, Windows, a bare container) nothing is held, and `onUnavailable` says why.
+ */
+export function holdOsLock(path: string, onUnavailable?: (why: string) => void): HeldOsLock {
+  if (process.platform === 'win32') {
+    onUnavailable?.('Windows has no flock');
+    return { release: () => undefined };
+  }
+  let child: ChildProcess;
+  try {
+    child = spawn('flock', ['--exclusive', '--nonblock', path, 'cat'], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+  } catch (e) {
+    onUnavailable?.(e instanceof Error ? e.message : String(e));
+    return { release: () => undefined };
+  }
+  child.on('error', (e) => onUnavailable?.(e.message));
+  child.stdin?.on('error', () => undefined);
+  // Neither keeps this process alive: its life is the lock's.
+  child.unref();
+  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return {
+    release: () => {
+      child.stdin?.end();
+      child.kill('SIGTERM');
+    },
+  };
 }

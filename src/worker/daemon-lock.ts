@@ -1,7 +1,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { acquireFileLock, FileLockHeldError } from '../util/index.js';
+import { acquireFileLock, FileLockHeldError, holdOsLock } from '../util/index.js';
 import type { FileLockOptions, HeldLock, LockRecord, OsLockHolder } from '../util/index.js';
 
 export type { HeldLock } from '../util/index.js';
@@ -53,9 +53,12 @@ export async function acquireDaemonLock(dir: string, opts: FileLockOptions = {})
     throw e;
   }
   await writeFile(join(dir, PID_FILE), `${process.pid}\n`, { mode: 0o600 }).catch(() => undefined);
+  // The OS lock the original takes too: an original daemon started beside this one finds it held.
+  const osLock = holdOsLock(lock.path);
   return {
     path: lock.path,
     release: async () => {
+      osLock.release();
       const ours = await lock.release();
       if (ours) await rm(join(dir, PID_FILE), { force: true });
       return ours;
