@@ -6,7 +6,6 @@ export { startLocalApi, MAX_BODY_BYTES, type LocalApi, type LocalApiOptions } fr
 export { CatalogStore, CatalogModelSchema, CATALOG_FILE, type CatalogModel } from './catalog.js';
 export {
   ModelLifecycle,
-  modelLifecycleFor,
   isLoadable,
   type CatalogModelView,
   type LifecycleAnswer,
@@ -42,3 +41,4 @@ export {
   type LocalJobRow,
   type LogsPage,
 } from './daemon-control.js';
+export type { GpuFreeReading } from './admission.js';

@@ -80,16 +80,8 @@ export function isLoadable(model: CatalogModel): boolean {
 export class ModelLifecycle {
   private readonly pending = new Map<string, Pending>();
   private readonly settled = new Map<string, Settled>();
-  private gpuFree: GpuFreeReading | undefined;
 
-  constructor(readonly deps: ModelLifecycleDeps) {
-    this.gpuFree = deps.gpuFree;
-  }
-
-  /** Takes the GPU reading a later user of this shared lifecycle has (see `modelLifecycleFor`). */
-  adoptGpuReading(gpuFree: GpuFreeReading | undefined): void {
-    if (gpuFree) this.gpuFree = gpuFree;
-  }
+  constructor(readonly deps: ModelLifecycleDeps) {}
 
   /** Every catalogue model with its state, in catalogue order. */
   async list(): Promise<CatalogModelView[]> {
@@ -137,7 +129,7 @@ export class ModelLifecycle {
       .filter((w) => w.state !== 'failed' && rivals.some((r) => r.id === w.model))
       .reduce((sum, w) => sum + w.bytes, 0);
     // A refused load changes nothing, residency included.
-    admitLoad(m, this.gpuFree, reclaimBytes);
+    admitLoad(m, this.deps.gpuFree, reclaimBytes);
     const release = gate.tryAcquire('local', `load-${m.id}`);
     if (!release)
       throw new ApiError(503, 'busy', BUSY_MESSAGE, { 'retry-after': String(RETRY_AFTER_SECONDS) });
@@ -255,17 +247,6 @@ export class ModelLifecycle {
     return m;
   }
 
-  /** Whether this lifecycle works on these stores and this gate (see `modelLifecycleFor`). */
-  serves(deps: ModelLifecycleDeps): boolean {
-    const own = this.deps;
-    return (
-      own.dispatcher === deps.dispatcher &&
-      own.catalog === deps.catalog &&
-      own.residency === deps.residency &&
-      own.gate === deps.gate
-    );
-  }
-
   private markUnloaded(id: string): void {
     this.settled.set(id, { state: 'unloaded', since: new Date().toISOString() });
   }
@@ -277,23 +258,6 @@ export class ModelLifecycle {
       if (this.pending.get(id) === entry) this.pending.delete(id);
     });
   }
-}
-
-const shared = new WeakMap<EngineDispatcher, ModelLifecycle>();
-
-/**
- * The one lifecycle of these engines and stores: the worker's dashboard and its local API share it,
- * so a load started from either reads `loading` in both.
- */
-export function modelLifecycleFor(deps: ModelLifecycleDeps): ModelLifecycle {
-  const found = shared.get(deps.dispatcher);
-  if (found?.serves(deps)) {
-    found.adoptGpuReading(deps.gpuFree);
-    return found;
-  }
-  const made = new ModelLifecycle(deps);
-  shared.set(deps.dispatcher, made);
-  return made;
 }
 
 function answer(status: 200 | 202, id: string, state: ModelState): LifecycleAnswer {

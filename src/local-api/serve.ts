@@ -5,6 +5,7 @@ import type { WorkerEventBus } from '../events/index.js';
 import type { JobGate } from '../runner/index.js';
 import { toError } from '../util/index.js';
 import type { CatalogStore } from './catalog.js';
+import type { ModelLifecycle } from './lifecycle.js';
 import type { DaemonSource } from './daemon-routes.js';
 import { ensureLocalApiToken, removeDiscovery, resolveLocalApiPort, writeDiscovery } from './discovery.js';
 import { startLocalApi } from './server.js';
@@ -31,6 +32,7 @@ export async function serveLocalApi(deps: {
   events?: WorkerEventBus | undefined;
   /** The worker behind `/daemon/*` (see daemon-routes.ts); those routes answer 503 without. */
   daemon?: DaemonSource | undefined;
+  lifecycle?: ModelLifecycle | undefined;
   env?: NodeJS.ProcessEnv;
   /** Overrides the env and config (tests: 0). */
   port?: number;

@@ -11,7 +11,7 @@ import { int, num, objectBody, opt, str, type Body } from './body.js';
 import { ApiError } from './errors.js';
 import { checkLocalRequest } from './guard.js';
 import { healthz, registerDaemonRoutes, type DaemonSource } from './daemon-routes.js';
-import { modelLifecycleFor } from './lifecycle.js';
+import { ModelLifecycle } from './lifecycle.js';
 import { chatTask, completionChunk, openAiError } from './openai.js';
 import { runLocalJob, type LocalJobDeps, type LocalResult } from './run-job.js';
 
@@ -44,6 +44,8 @@ export interface LocalApiOptions extends LocalJobDeps {
   modelsRoot?: string | undefined;
   /** The worker behind the `/daemon/*` routes (the dashboard's job history and logs); 503 without. */
   daemon?: DaemonSource | undefined;
+  /** The worker's model lifecycle, which its dashboard acts through too; without it, one of the API's own. */
+  lifecycle?: ModelLifecycle | undefined;
 }
 
 export interface LocalApi {
@@ -196,7 +198,7 @@ function registerJobRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
 }
 
 function registerModelRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
-  const lifecycle = modelLifecycleFor(opts);
+  const lifecycle = opts.lifecycle ?? new ModelLifecycle(opts);
   app.get('/models', () => lifecycle.list());
   app.post('/models', async (req) => {
     try {

@@ -10,7 +10,7 @@ export type { GpuReading, GpuProbeContext, GpuList } from './gpu.js';
 export { createCommandRunner } from './exec.js';
 export { ldconfigCache } from './ldconfig.js';
 export type { CommandResult, CommandRunner, RunnerOptions } from './exec.js';
-export { WORKER_NODE_FLAGS, currentTarget, gpuConfigDir, resolveEntryScript } from './target.js';
+export { WORKER_NODE_FLAGS, cliArgs, currentTarget, gpuConfigDir, resolveEntryScript } from './target.js';
 export type { ServiceTarget } from './target.js';
 export { servicePlan } from './plan.js';
 export type { PlannedCommand, ServicePlan } from './plan.js';

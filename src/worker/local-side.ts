@@ -3,9 +3,8 @@ import type { ConfigStore, ResidencyStore } from '../config/index.js';
 import type { EngineDispatcher } from '../engines/index.js';
 import type { WorkerEventBus } from '../events/index.js';
 import { LocalFirstModels } from '../generate/index.js';
-import type { CatalogStore, DaemonControl, ModelLifecycle, ServedLocalApi } from '../local-api/index.js';
-import type { GpuFreeReading } from '../local-api/admission.js';
-import { modelLifecycleFor, serveLocalApi } from '../local-api/index.js';
+import type { CatalogStore, DaemonControl, GpuFreeReading, ServedLocalApi } from '../local-api/index.js';
+import { ModelLifecycle, serveLocalApi } from '../local-api/index.js';
 import type { ModelCache } from '../models/index.js';
 import type { JobGate } from '../runner/index.js';
 import { toError } from '../util/index.js';
@@ -31,6 +30,7 @@ export class LocalSide {
   private api: ServedLocalApi | undefined;
   private problem: string | undefined;
   private daemon: DaemonControl | undefined;
+  private made: ModelLifecycle | undefined;
 
   constructor(private readonly deps: LocalSideDeps) {}
 
@@ -42,6 +42,7 @@ export class LocalSide {
         dispatcher,
         models: new LocalFirstModels(models, false),
         daemon: () => this.daemon,
+        lifecycle: this.lifecycle(dispatcher, models),
         ...(port !== undefined ? { port } : {}),
       });
       this.problem = undefined;
@@ -64,13 +65,14 @@ export class LocalSide {
     this.daemon = control;
   }
 
+  /** The catalogue models' lifecycle, made once the engines and the cache exist; the local API and the dashboard share it. */
   lifecycle(
     dispatcher: EngineDispatcher | undefined,
     models: ModelCache | undefined,
   ): ModelLifecycle | undefined {
     if (!dispatcher || !models) return undefined;
     const { gate, catalog, residency, log, gpuFree } = this.deps;
-    return modelLifecycleFor({
+    this.made ??= new ModelLifecycle({
       dispatcher,
       gpuFree,
       models: new LocalFirstModels(models, false),
@@ -79,6 +81,7 @@ export class LocalSide {
       residency,
       log,
     });
+    return this.made;
   }
 
   /** Loads the resident models again, in the background; what fails is said, never thrown. */

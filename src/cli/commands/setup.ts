@@ -3,7 +3,7 @@ import { openSync, closeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DISCOVERY_FILE } from '../../local-api/index.js';
-import { WORKER_NODE_FLAGS, resolveEntryScript } from '../../platform/index.js';
+import { cliArgs, currentTarget } from '../../platform/index.js';
 import { UserError, ExitCode, toError } from '../../util/index.js';
 import { configLocation, type CommandContext } from '../context.js';
 import { reconcileLoginEntries } from '../login-entries.js';
@@ -53,14 +53,8 @@ export function setupSummary(machineName: string, apiBaseUrl: string, discoveryP
 
 /** `ui` in its own process group, output appended to `log`, outliving this command. */
 function startUi(ctx: CommandContext, log: string, open: boolean): number {
-  const { configDir, configFile } = configLocation(ctx.store);
-  const args = [
-    ...WORKER_NODE_FLAGS,
-    resolveEntryScript(),
-    ...(configFile ? ['--config', configFile] : ['--config-dir', configDir]),
-    'ui',
-    ...(open ? [] : ['--no-open']),
-  ];
+  // The same command line a login entry or service gets: node flags, entry script, config.
+  const args = cliArgs(currentTarget(configLocation(ctx.store)), ['ui', ...(open ? [] : ['--no-open'])]);
   let fd: number;
   try {
     fd = openSync(log, 'a', 0o600);
