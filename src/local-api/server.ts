@@ -18,6 +18,13 @@ import { runLocalJob, type LocalJobDeps, type LocalResult } from './run-job.js';
 /** The original's limit on a request body. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
+/**
+ * The limit on the routes whose inputs may ride inline as `data:` URLs (an image edit's init image
+ * and mask, the audio to transcribe): a 1 MiB body cannot carry a photo. 32 MiB holds a 24 MiB file
+ * in base64.
+ */
+export const MAX_MEDIA_BODY_BYTES = 32 * 1024 * 1024;
+
 const CONTENT_TYPES: Record<string, string> = {
   webp: 'image/webp',
   png: 'image/png',
@@ -81,7 +88,7 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
     if (!verdict.ok) await sendError(req, reply, new ApiError(verdict.status, verdict.code, verdict.message));
   });
   app.setErrorHandler(async (error, req, reply) => {
-    await sendError(req, reply, toApiError(error));
+    await sendError(req, reply, toApiError(error, req.url.split('?')[0] ?? ''));
   });
   app.setNotFoundHandler(async (req, reply) => {
     await sendError(
@@ -131,7 +138,8 @@ function registerJobRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
     const result = await runLocalJob(opts, model, task(model, body), { signal: requestSignal(reply) });
     return sendResult(reply, result);
   };
-  app.post('/image', (req, reply) =>
+  const media = { bodyLimit: MAX_MEDIA_BODY_BYTES };
+  app.post('/image', media, (req, reply) =>
     job(req, reply, 'image', (m, b) => ({
       kind: 'image',
       prompt: str(b, 'prompt', true),
@@ -159,7 +167,7 @@ function registerJobRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
       ext: str(b, 'ext') ?? 'wav',
     })),
   );
-  app.post('/stt', (req, reply) =>
+  app.post('/stt', media, (req, reply) =>
     job(req, reply, 'audio_stt', (_m, b) => ({
       kind: 'audio_stt',
       inputUrl: str(b, 'inputUrl', true),
@@ -241,9 +249,15 @@ function registerOpenAiRoutes(app: FastifyInstance, opts: LocalApiOptions): void
     const body = objectBody(req.body);
     const model = await resolveModel(opts.catalog, 'llm', body['model']);
     const task = chatTask(body);
+    const deadline = chatDeadline(body);
+    const signal = deadline ? AbortSignal.any([requestSignal(reply), deadline.signal]) : requestSignal(reply);
     if (body['stream'] !== true) {
-      const result = await runLocalJob(opts, model, task, { signal: requestSignal(reply) });
-      return result.type === 'json' ? { ...(result.value as Body), model: model.id } : result;
+      try {
+        const result = await runLocalJob(opts, model, task, { signal });
+        return result.type === 'json' ? { ...(result.value as Body), model: model.id } : result;
+      } catch (e) {
+        throw deadline?.passed(e) ?? e;
+      }
     }
     // Server-sent events, as OpenAI streams: one chat.completion.chunk per piece of text, a last
     // chunk with finish_reason and usage, then [DONE]. Headers go out only once the job is taken.
@@ -272,7 +286,7 @@ function registerOpenAiRoutes(app: FastifyInstance, opts: LocalApiOptions): void
     };
     try {
       const result = await runLocalJob(opts, model, task, {
-        signal: requestSignal(reply),
+        signal,
         onText: (chunk) => send(think.push(chunk)),
       });
       send(think.finish());
@@ -287,13 +301,39 @@ function registerOpenAiRoutes(app: FastifyInstance, opts: LocalApiOptions): void
       write('[DONE]');
       reply.raw.end();
     } catch (e) {
-      if (!started) throw e;
+      const error = deadline?.passed(e) ?? e;
+      if (!started) throw error;
       // The stream has begun: the error is its last event (the original's shape).
-      reply.raw.write(`data: ${JSON.stringify({ error: { message: toError(e).message } })}\n\n`);
+      reply.raw.write(`data: ${JSON.stringify({ error: { message: toError(error).message } })}\n\n`);
       reply.raw.end();
     }
     return reply;
   });
+}
+
+/**
+ * A chat's `deadline_ms`: how many milliseconds from its arrival the caller waits for the answer
+ * (queueing for the model included). Past it the generation is stopped and the answer is 504
+ * `deadline_exceeded` (a stream that has begun ends with that error as its last event).
+ */
+function chatDeadline(
+  body: Body,
+): { signal: AbortSignal; passed: (e: unknown) => ApiError | undefined } | undefined {
+  const ms = int(body, 'deadline_ms');
+  if (ms === undefined) return undefined;
+  if (ms === 0) throw new ApiError(400, 'bad_request', 'bad input: "deadline_ms" must be at least 1');
+  const signal = AbortSignal.timeout(ms);
+  return {
+    signal,
+    passed: () =>
+      signal.aborted
+        ? new ApiError(
+            504,
+            'deadline_exceeded',
+            `no answer within deadline_ms (${ms} ms): the generation was stopped`,
+          )
+        : undefined,
+  };
 }
 
 async function resolveModel(catalog: CatalogStore, kind: TaskKind, id: unknown): Promise<CatalogModel> {
@@ -328,11 +368,14 @@ async function sendError(req: FastifyRequest, reply: FastifyReply, e: ApiError):
     .send(openAi ? openAiError(e) : { error: e.code, message: e.message, ...e.extra() });
 }
 
-function toApiError(error: unknown): ApiError {
+const MEDIA_ROUTES = new Set(['/image', '/stt']);
+
+function toApiError(error: unknown, path: string): ApiError {
   if (error instanceof ApiError) return error;
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new ApiError(413, 'body_too_large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    const limit = MEDIA_ROUTES.has(path) ? MAX_MEDIA_BODY_BYTES : MAX_BODY_BYTES;
+    return new ApiError(413, 'body_too_large', `request body exceeds ${limit} bytes`);
   }
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
     return new ApiError(e.statusCode, 'bad_request', `bad request: ${e.message ?? 'unreadable body'}`);

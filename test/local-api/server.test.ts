@@ -15,6 +15,7 @@ import { LocalFirstModels } from '../../src/generate/index.js';
 import { CatalogStore, serveLocalApi, type ServedLocalApi } from '../../src/local-api/index.js';
 import { ModelCache } from '../../src/models/index.js';
 import { JobGate } from '../../src/runner/index.js';
+import { encodeWavPcm16 } from '../../src/results/index.js';
 
 const MODEL = join(import.meta.dirname, '../../../shared/models/stories260K.gguf');
 const HAS_MODEL = existsSync(MODEL);
@@ -183,10 +184,41 @@ describe('the local API (real HTTP)', () => {
     expect((await fetch(`${api.url}/healthz`)).status).toBe(200); // the one open route
   });
 
-  it('refuses a body over 1 MiB with 413, and names a bad field with 400', async () => {
-    const big = await call('/image', {
+  it('takes an inline data: input over 1 MiB on the media routes (up to 32 MiB), and refuses beyond', async () => {
+    // 40 s of 16 kHz mono s16le: a 1.28 MB WAV, 1.7 MB as base64 in the body.
+    const wav = encodeWavPcm16(new Int16Array(16_000 * 40), 16_000, 1);
+    const body = JSON.stringify({ inputUrl: `data:audio/wav;base64,${Buffer.from(wav).toString('base64')}` });
+    expect(body.length).toBeGreaterThan(1024 * 1024);
+    const heard = await call('/stt', { method: 'POST', body });
+    expect(heard.status).toBe(200);
+    expect(((await heard.json()) as { duration: number }).duration).toBeCloseTo(40, 1);
+    const edit = await call('/image', {
       method: 'POST',
-      body: JSON.stringify({ prompt: 'x'.repeat(1024 * 1024 + 10) }),
+      body: JSON.stringify({
+        prompt: 'a red fox',
+        initImageUrl: `data:image/png;base64,${'A'.repeat(2 * 1024 * 1024)}`,
+        ext: 'png',
+      }),
+    });
+    expect(edit.status).toBe(200);
+    const huge = await call('/image', {
+      method: 'POST',
+      body: JSON.stringify({
+        prompt: 'x',
+        initImageUrl: `data:image/png;base64,${'A'.repeat(32 * 1024 * 1024)}`,
+      }),
+    });
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toEqual({
+      error: 'body_too_large',
+      message: 'request body exceeds 33554432 bytes',
+    });
+  });
+
+  it('refuses a body over 1 MiB with 413, and names a bad field with 400', async () => {
+    const big = await call('/tts', {
+      method: 'POST',
+      body: JSON.stringify({ text: 'x'.repeat(1024 * 1024 + 10) }),
     });
     expect(big.status).toBe(413);
     expect(await big.json()).toEqual({
@@ -314,6 +346,37 @@ describe.skipIf(!HAS_MODEL)(
       expect(finish).toMatch(/stop|length/);
       // A story has no thought: no reasoning delta.
       expect(pieces.join('')).not.toContain('<think>');
+    });
+
+    it('stops a chat at its deadline_ms with 504 deadline_exceeded, and answers within a deadline it meets', async () => {
+      const chat = (extra: Record<string, unknown>) =>
+        call('/v1/chat/completions', {
+          method: 'POST',
+          body: JSON.stringify({
+            model: 'stories',
+            messages: [{ role: 'user', content: 'Once upon a time' }],
+            max_tokens: 400,
+            ...extra,
+          }),
+        });
+      const late = await chat({ deadline_ms: 1 });
+      expect(late.status).toBe(504);
+      expect(await late.json()).toEqual({
+        error: {
+          message: 'no answer within deadline_ms (1 ms): the generation was stopped',
+          type: 'server_error',
+          code: 'deadline_exceeded',
+        },
+      });
+      // The gate is free again: a deadline that is met changes nothing.
+      const met = await chat({ deadline_ms: 120_000, max_tokens: 8 });
+      expect(met.status).toBe(200);
+      expect(((await met.json()) as { object: string }).object).toBe('chat.completion');
+      const bad = await chat({ deadline_ms: 'soon' });
+      expect(bad.status).toBe(400);
+      expect(((await bad.json()) as { error: { message: string } }).error.message).toBe(
+        'bad input: "deadline_ms" must be a number',
+      );
     });
 
     it('reports a wrong key as the OpenAI client’s authentication error', async () => {
