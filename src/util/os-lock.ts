@@ -11,7 +11,8 @@ export interface OsLockHolder {
  * original (Rust) worker holds `daemon.lock` that way for its whole life, and the kernel lets go
  * when it exits. Node cannot take such a lock, but it can see one: Linux lists them in /proc/locks
  * (only those of processes in our pid namespace), util-linux's or busybox's `flock` probes any
- * with a non-blocking shared lock (the same probe the original's tray makes), and on Windows,
+ * (or perl's flock() where it is missing) with a non-blocking shared lock (the same probe the
+ * original's tray makes), and on Windows,
  * where these locks are mandatory, a read of the locked file fails. Undefined when nothing holds
  * one, or nothing here can tell.
  */
@@ -53,14 +54,26 @@ async function procLocksHolder(path: string): Promise<OsLockHolder | undefined> 
   return undefined;
 }
 
-/** `flock -n -s <path> true`: 1 when another process holds the file locked (exclusively). */
+/**
+ * `flock -n -s <path> true`: 1 when another process holds the file locked (exclusively). Where
+ * flock(1) is missing (macOS), perl's flock() asks the same.
+ */
 function flockProbeRefused(path: string): Promise<boolean> {
   return new Promise((resolve) => {
-    execFile('flock', ['-n', '-s', path, 'true'], { timeout: 5000 }, (err) =>
-      resolve(err !== null && err.code === 1),
-    );
+    execFile('flock', ['-n', '-s', path, 'true'], { timeout: 5000 }, (err) => {
+      if ((err as NodeJS.ErrnoException | null)?.code !== 'ENOENT') {
+        resolve(err !== null && err.code === 1);
+        return;
+      }
+      execFile('perl', ['-e', PERL_PROBE, path], { timeout: 5000 }, (perlErr) =>
+        resolve(perlErr !== null && perlErr.code === 1),
+      );
+    });
   });
 }
+
+const PERL_PROBE =
+  'use Fcntl qw(:flock); open(my $f, "<", $ARGV[0]) or exit 2; exit(flock($f, LOCK_SH | LOCK_NB) ? 0 : 1);';
 
 async function readRefused(path: string): Promise<boolean> {
   try {
@@ -82,37 +95,65 @@ export interface HeldOsLock {
   release: () => void;
 }
 
+/** What takes the lock for us: util-linux's `flock`, or perl's flock() where that is missing (macOS). */
+export type OsLockHelper = 'flock' | 'perl';
+
+// Locks the file, then reads stdin until it closes: the lock lives exactly as long as our pipe.
+const PERL_HOLD =
+  'use Fcntl qw(:flock); open(my $f, "<", $ARGV[0]) or exit 2; flock($f, LOCK_EX | LOCK_NB) or exit 1; 1 while sysread(STDIN, my $b, 4096);';
+
+function helperCommand(helper: OsLockHelper, path: string): [string, string[]] {
+  return helper === 'flock'
+    ? ['flock', ['--exclusive', '--nonblock', path, 'cat']]
+    : ['perl', ['-e', PERL_HOLD, path]];
+}
+
 /**
  * Holds an exclusive OS lock (flock) on `path` for as long as this process lives, as the original
  * worker holds `daemon.lock`, so an original daemon (or its tray) started beside this worker sees
  * the config folder taken and does not run a second worker on it. Node cannot take such a lock, so
- * util-linux's `flock` takes it and runs `cat` on a pipe from us: when this process ends, however it
- * ends, the pipe closes, `cat` and `flock` exit and the kernel lets go. Where `flock` is missing
- * (macOS, Windows, a bare container) nothing is held, and `onUnavailable` says why.
+ * a helper takes it — util-linux's `flock` running `cat`, or where it is missing (macOS ships no
+ * flock(1)) perl's flock(), which every macOS and Debian has — and reads a pipe from us: when this
+ * process ends, however it ends, the pipe closes, the helper exits and the kernel lets go. On Windows
+ * (where the original's LockFileEx lock is mandatory and would refuse this worker's own reads of the
+ * file) and where neither helper runs, nothing is held, and `onUnavailable` says why.
  */
-export function holdOsLock(path: string, onUnavailable?: (why: string) => void): HeldOsLock {
+export function holdOsLock(
+  path: string,
+  onUnavailable?: (why: string) => void,
+  helper: OsLockHelper = process.platform === 'linux' ? 'flock' : 'perl',
+): HeldOsLock {
   if (process.platform === 'win32') {
     onUnavailable?.('Windows has no flock');
     return { release: () => undefined };
   }
-  let child: ChildProcess;
-  try {
-    child = spawn('flock', ['--exclusive', '--nonblock', path, 'cat'], {
-      stdio: ['pipe', 'ignore', 'ignore'],
+  let child: ChildProcess | undefined;
+  let released = false;
+  const start = (using: OsLockHelper) => {
+    const [command, args] = helperCommand(using, path);
+    try {
+      child = spawn(command, args, { stdio: ['pipe', 'ignore', 'ignore'] });
+    } catch (e) {
+      onUnavailable?.(e instanceof Error ? e.message : String(e));
+      return;
+    }
+    const started = child;
+    started.on('error', (e: NodeJS.ErrnoException) => {
+      // A Linux without util-linux's flock (a slim container): perl's flock() takes it instead.
+      if (using === 'flock' && e.code === 'ENOENT' && !released) start('perl');
+      else onUnavailable?.(`${command}: ${e.message}`);
     });
-  } catch (e) {
-    onUnavailable?.(e instanceof Error ? e.message : String(e));
-    return { release: () => undefined };
-  }
-  child.on('error', (e) => onUnavailable?.(e.message));
-  child.stdin?.on('error', () => undefined);
-  // Neither keeps this process alive: its life is the lock's.
-  child.unref();
-  (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    started.stdin?.on('error', () => undefined);
+    // Neither keeps this process alive: its life is the lock's.
+    started.unref();
+    (started.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  };
+  start(helper);
   return {
     release: () => {
-      child.stdin?.end();
-      child.kill('SIGTERM');
+      released = true;
+      child?.stdin?.end();
+      child?.kill('SIGTERM');
     },
   };
 }
