@@ -31,6 +31,7 @@ const { values: args } = parseArgs({
     json: { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     profile: { type: 'string' },
+    'jobs-only': { type: 'boolean', default: false },
   },
 });
 const jobs = args.quick ? 200 : 1000;
@@ -102,6 +103,16 @@ async function main(): Promise<void> {
     } finally {
       const code = await worker.stop();
       if (code !== 0) progress(`worker child exited with code ${code}`);
+    }
+    if (args['jobs-only']) {
+      // A quick look at the job path alone while working on it: no JSON, nothing else measured.
+      const shares = (q: number) =>
+        rounds.map((x) => round(percentile(x.worker.perJobMs, q) - percentile(x.baseline.perJobMs, q)));
+      progress(`worker share p50 per round: ${shares(50).join(', ')} ms; p99: ${shares(99).join(', ')} ms`);
+      progress(
+        `worker RSS after the rounds ${rssAfterRunMb} MB, after ${idleMs / 1000} s idle ${idleRssMb} MB`,
+      );
+      return;
     }
     progress('worker child, --log-level info (stderr to /dev/null)');
     const info = await infoRun(studio);

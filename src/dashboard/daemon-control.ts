@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { DEFAULT_CONFIG } from '../config/index.js';
 import type { ConfigStore, WorkerConfig } from '../config/index.js';
 import type {
@@ -14,7 +13,7 @@ import type {
 } from '../local-api/index.js';
 import type { WorkerLogger } from '../logs/index.js';
 import { promptFor, type Claim } from '../protocol/index.js';
-import { toError } from '../util/index.js';
+import { loadSharp, toError } from '../util/index.js';
 import { VERSION } from '../version.js';
 import type { Worker, WorkerStatus } from '../worker/index.js';
 import type { FinishedJob } from './api-types.js';
@@ -93,10 +92,7 @@ export function createDaemonControl(src: DaemonControlSource): DaemonControl & {
       starts.set(e.jobId, startedAt);
       bound(starts, STARTS_KEPT);
     }),
-    on('job:completed', (e) => {
-      forget(e.jobId);
-      thumbnailOf(e.jobId);
-    }),
+    on('job:completed', (e) => forget(e.jobId)),
     on('job:failed', (e) => forget(e.jobId)),
     on('job:rejected', (e) => forget(e.jobId)),
     on('session:reconnecting', (e) => (attempt = e.attempt)),
@@ -107,14 +103,20 @@ export function createDaemonControl(src: DaemonControlSource): DaemonControl & {
     ),
   ];
 
-  /** The history keeps an image result's bytes: a PNG of it is made once the job is done. */
-  const thumbnailOf = (jobId: string) => {
+  /**
+   * The history keeps an image result's bytes (the newest ones, within its budget): the PNG of one is
+   * made when it is first asked for, then kept, so no job pays for a thumbnail nobody looks at.
+   */
+  const thumbnailOf = (jobId: string): Promise<Buffer | undefined> | undefined => {
     const preview = history.preview(jobId);
-    if (!preview?.contentType.startsWith('image/')) return;
-    const made = sharp(preview.data)
-      .resize(THUMBNAIL_PX, THUMBNAIL_PX, { fit: 'inside', withoutEnlargement: true })
-      .png()
-      .toBuffer()
+    if (!preview?.contentType.startsWith('image/')) return undefined;
+    const made = loadSharp()
+      .then((sharp) =>
+        sharp(preview.data)
+          .resize(THUMBNAIL_PX, THUMBNAIL_PX, { fit: 'inside', withoutEnlargement: true })
+          .png()
+          .toBuffer(),
+      )
       .then(
         (png) => {
           thumbs.set(jobId, png);
@@ -128,8 +130,12 @@ export function createDaemonControl(src: DaemonControlSource): DaemonControl & {
       )
       .finally(() => making.delete(jobId));
     making.set(jobId, made);
+    return made;
   };
-  const hasThumbnail = (jobId: string) => thumbs.has(jobId) || making.has(jobId);
+  const hasThumbnail = (jobId: string) =>
+    thumbs.has(jobId) ||
+    making.has(jobId) ||
+    history.preview(jobId)?.contentType.startsWith('image/') === true;
 
   const finished = (j: FinishedJob): DaemonJob => ({
     jobId: j.jobId,
@@ -232,7 +238,7 @@ export function createDaemonControl(src: DaemonControlSource): DaemonControl & {
       })),
     jobLog: (jobId) => jobLogs.get(jobId),
     async thumbnail(jobId) {
-      return thumbs.get(jobId) ?? (await making.get(jobId));
+      return thumbs.get(jobId) ?? (await (making.get(jobId) ?? thumbnailOf(jobId)));
     },
     gpuRuntime: () => gpuRuntimeOf(worker.getStatus()),
     stop() {

@@ -81,7 +81,7 @@ export async function deliverWithRetry(opts: DeliverOptions): Promise<DeliveryOu
       await sleep(delayMs, signal);
       continue;
     }
-    await outbox.remove(jobId);
+    await outbox.forget(entry);
     log.info({ attempt, bytes: entry.bytes }, `result of job ${jobId} delivered`);
     return { outcome: 'delivered' };
   }

@@ -1,7 +1,16 @@
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { fsyncDir, fsyncFile, isNotFound, moveFileDurably, TEMP_PREFIX, writeFileAtomic } from './files.js';
+import {
+  fsyncDir,
+  fsyncFile,
+  isNotFound,
+  moveFileDurably,
+  TEMP_PREFIX,
+  writeFileAtomic,
+  writeFileAtomicSync,
+} from './files.js';
 import { checkExt, safeJobId } from './names.js';
 
 /** A binary result waiting on disk for its upload. */
@@ -18,9 +27,20 @@ export interface OutboxEntry {
   bytes: number;
   /** Why the last attempt failed. */
   lastError?: string | undefined;
+  /** The bytes, when this entry was just stored from memory: uploaded from here, not read back. */
+  data?: Uint8Array | undefined;
 }
 
-export type OutboxMeta = Omit<OutboxEntry, 'createdAt' | 'attempts' | 'filePath' | 'bytes' | 'lastError'>;
+export type OutboxMeta = Omit<
+  OutboxEntry,
+  'createdAt' | 'attempts' | 'filePath' | 'bytes' | 'lastError' | 'data'
+>;
+
+/**
+ * Results up to this size, stored without fsync, are written with synchronous calls (see
+ * `writeFileAtomicSync`); larger ones would hold the event loop for longer than the round trips cost.
+ */
+const SMALL_RESULT_BYTES = 1024 * 1024;
 
 /** Something in the outbox folder that is not a whole entry; kept on disk for the operator. */
 export interface OutboxProblem {
@@ -55,6 +75,8 @@ type Sidecar = z.infer<typeof SidecarSchema>;
  */
 export class Outbox {
   readonly rejectedDir: string;
+  /** The folder exists (made by this instance): the fast path skips the mkdir. */
+  private dirMade = false;
 
   constructor(readonly dir: string) {
     this.rejectedDir = join(dir, 'rejected');
@@ -73,7 +95,11 @@ export class Outbox {
   ): Promise<OutboxEntry> {
     const sync = opts.sync !== false;
     checkExt(meta.ext);
+    if ('data' in source && !sync && source.data.byteLength <= SMALL_RESULT_BYTES) {
+      return this.putSmall(meta, source.data);
+    }
     await mkdir(this.dir, { recursive: true });
+    this.dirMade = true;
     const stem = safeJobId(meta.jobId);
     const file = `${stem}.${meta.ext}`;
     const filePath = join(this.dir, file);
@@ -89,22 +115,43 @@ export class Outbox {
       // An engine's output keeps the mode it was made with; a result is this user's alone.
       await chmod(filePath, 0o600);
     }
-    const sidecar: Sidecar = {
-      version: 1,
-      jobId: meta.jobId,
-      workerId: meta.workerId,
-      apiBaseUrl: meta.apiBaseUrl,
-      ext: meta.ext,
-      ...(meta.prompt === undefined ? {} : { prompt: meta.prompt }),
-      createdAt: new Date().toISOString(),
-      attempts: 0,
-      bytes,
-      file,
-    };
+    const sidecar = newSidecar(meta, file, bytes);
     await this.writeSidecar(this.dir, stem, sidecar, sync);
     // The same job put again with another extension: its old bytes are now superseded.
     if (previous && previous.file !== file) await rm(join(this.dir, previous.file), { force: true });
     return toEntry(this.dir, sidecar);
+  }
+
+  /**
+   * `put` of a small result from memory without fsync (the runner's fast path, one per job): the
+   * same files in the same order, in synchronous calls, and the bytes kept on the entry so the
+   * upload sends them from memory.
+   */
+  private putSmall(meta: OutboxMeta, data: Uint8Array): OutboxEntry {
+    if (!this.dirMade) {
+      mkdirSync(this.dir, { recursive: true });
+      this.dirMade = true;
+    }
+    const stem = safeJobId(meta.jobId);
+    const file = `${stem}.${meta.ext}`;
+    let previous: Sidecar | undefined;
+    try {
+      previous = SidecarSchema.parse(JSON.parse(readFileSync(join(this.dir, `${stem}.json`), 'utf8')));
+    } catch {
+      // None (the usual case), or unreadable: replaced below either way.
+    }
+    try {
+      writeFileAtomicSync(join(this.dir, file), data);
+    } catch (e) {
+      // The folder was removed under us since it was made: make it again, once.
+      if (!isNotFound(e)) throw e;
+      mkdirSync(this.dir, { recursive: true });
+      writeFileAtomicSync(join(this.dir, file), data);
+    }
+    const sidecar = newSidecar(meta, file, data.byteLength);
+    writeFileAtomicSync(join(this.dir, `${stem}.json`), sidecarText(sidecar));
+    if (previous && previous.file !== file) rmSync(join(this.dir, previous.file), { force: true });
+    return { ...toEntry(this.dir, sidecar), data };
   }
 
   /** Whole entries, oldest first. */
@@ -158,6 +205,20 @@ export class Outbox {
     }
     if (sidecar.jobId !== jobId || !(await exists(join(this.dir, sidecar.file)))) return undefined;
     return toEntry(this.dir, sidecar);
+  }
+
+  /**
+   * Forgets a delivered entry this process stored or read (its file names are known): the sidecar,
+   * then the data, in synchronous calls for a small one. Idempotent.
+   */
+  async forget(entry: OutboxEntry): Promise<void> {
+    const sidecarPath = join(this.dir, `${safeJobId(entry.jobId)}.json`);
+    if (entry.bytes > SMALL_RESULT_BYTES || entry.filePath.startsWith(this.rejectedDir)) {
+      await this.remove(entry.jobId);
+      return;
+    }
+    rmSync(sidecarPath, { force: true });
+    rmSync(entry.filePath, { force: true });
   }
 
   /** Forgets a delivered entry. Idempotent. */
@@ -225,9 +286,28 @@ export class Outbox {
   }
 
   private async writeSidecar(dir: string, stem: string, sidecar: Sidecar, sync = true): Promise<void> {
-    await writeFileAtomic(join(dir, `${stem}.json`), `${JSON.stringify(sidecar, null, 2)}\n`, { sync });
+    await writeFileAtomic(join(dir, `${stem}.json`), sidecarText(sidecar), { sync });
     if (sync) await fsyncDir(dir);
   }
+}
+
+function newSidecar(meta: OutboxMeta, file: string, bytes: number): Sidecar {
+  return {
+    version: 1,
+    jobId: meta.jobId,
+    workerId: meta.workerId,
+    apiBaseUrl: meta.apiBaseUrl,
+    ext: meta.ext,
+    ...(meta.prompt === undefined ? {} : { prompt: meta.prompt }),
+    createdAt: new Date().toISOString(),
+    attempts: 0,
+    bytes,
+    file,
+  };
+}
+
+function sidecarText(sidecar: Sidecar): string {
+  return `${JSON.stringify(sidecar, null, 2)}\n`;
 }
 
 function toEntry(dir: string, s: Sidecar): OutboxEntry {

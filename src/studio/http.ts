@@ -32,6 +32,8 @@ export interface UploadResultOptions {
   jobId: string;
   authToken: string;
   filePath: string;
+  /** The file's bytes when they are at hand: sent from memory instead of read back from `filePath`. */
+  data?: Uint8Array | undefined;
   ext: string;
   prompt?: string | undefined;
   signal?: AbortSignal | undefined;
@@ -99,7 +101,8 @@ export class StudioHttp {
       const form = new FormData();
       form.set(COMPLETE_FIELDS.prompt, o.prompt ?? '');
       form.set(COMPLETE_FIELDS.ext, o.ext);
-      const file = await openAsBlob(o.filePath, { type: contentTypeForExt(o.ext) });
+      const type = contentTypeForExt(o.ext);
+      const file = o.data ? new Blob([o.data], { type }) : await openAsBlob(o.filePath, { type });
       form.set(COMPLETE_FIELDS.file, file, `${o.jobId}.${o.ext}`);
       return { method: 'POST', headers: { authorization: `Bearer ${o.authToken}` }, body: form };
     });

@@ -63,6 +63,7 @@ export function composeStudioSide(p: StudioSideParts): { session: Session; runne
             jobId: e.jobId,
             authToken: creds.authToken,
             filePath: e.filePath,
+            ...(e.data ? { data: e.data } : {}),
             ext: e.ext,
             ...(e.prompt !== undefined ? { prompt: e.prompt } : {}),
             signal,

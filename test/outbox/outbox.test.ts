@@ -1,4 +1,4 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
@@ -32,6 +32,42 @@ describe('Outbox', () => {
     expect(await outbox.list()).toEqual([]);
     expect(await readdir(join(dir, 'outbox'))).toEqual([]);
     await outbox.remove('j1');
+  });
+
+  it('stores a small result the fast way (no fsync) as the same files, owner-only, and keeps its bytes for the upload', async () => {
+    const dir = await tempDir();
+    const outbox = new Outbox(join(dir, 'outbox'));
+    const fast = await outbox.put(
+      { ...meta('fast'), prompt: 'a fox' },
+      { data: Buffer.from('FAST') },
+      { sync: false },
+    );
+    const slow = await outbox.put({ ...meta('slow'), prompt: 'a fox' }, { data: Buffer.from('SLOW') });
+    expect(Buffer.from(fast.data!).toString()).toBe('FAST');
+    expect(slow.data).toBeUndefined();
+    for (const name of ['fast.png', 'fast.json']) {
+      expect((await stat(join(dir, 'outbox', name))).mode & 0o777).toBe(0o600);
+    }
+    // The same sidecar shape as the durable path: a fresh Outbox reads both back alike.
+    const { data: _data, ...stored } = fast;
+    expect(await new Outbox(join(dir, 'outbox')).get('fast')).toEqual(stored);
+    const sidecar = (job: string) =>
+      JSON.parse(readFileSync(join(dir, 'outbox', `${job}.json`), 'utf8')) as object;
+    expect(Object.keys(sidecar('fast'))).toEqual(Object.keys(sidecar('slow')));
+    // Forgetting a delivered entry takes both files.
+    await outbox.forget(fast);
+    expect((await readdir(join(dir, 'outbox'))).sort()).toEqual(['slow.json', 'slow.png']);
+    await outbox.forget(fast);
+  });
+
+  it('makes the folder again when it was removed under a running outbox', async () => {
+    const dir = await tempDir();
+    const outbox = new Outbox(join(dir, 'outbox'));
+    await outbox.put(meta('a'), { data: Buffer.from('A') }, { sync: false });
+    await rm(join(dir, 'outbox'), { recursive: true });
+    const b = await outbox.put(meta('b'), { data: Buffer.from('B') }, { sync: false });
+    expect(await readFile(b.filePath, 'utf8')).toBe('B');
+    expect((await outbox.list()).map((e) => e.jobId)).toEqual(['b']);
   });
 
   it('lists nothing for a folder that does not exist yet', async () => {
