@@ -24,7 +24,14 @@ export function watchdogLimits(config: WorkerConfig): () => WatchdogLimits {
 
 /** `engine_max_rss_gb` in bytes; unset: 85 % of this machine's RAM. */
 export function engineMaxRssBytes(config: WorkerConfig): number {
-  return config.engineMaxRssGb !== undefined ? config.engineMaxRssGb * GIB : Math.floor(totalmem() * 0.85);
+  return config.engineMaxRssGb !== undefined ? config.engineMaxRssGb * GIB : defaultMaxRss();
+}
+
+let machineRam: number | undefined;
+/** 85 % of the RAM, read once: a machine's RAM does not change while the worker runs, and each job asks. */
+function defaultMaxRss(): number {
+  machineRam ??= totalmem();
+  return Math.floor(machineRam * 0.85);
 }
 
 /**

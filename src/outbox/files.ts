@@ -38,12 +38,15 @@ export async function writeFileAtomic(
 
 /**
  * `writeFileAtomic` without fsync, in synchronous calls: for a small file each call takes less time
- * than one round trip to libuv's thread pool, and a job's result makes a handful of them.
+ * than one round trip to libuv's thread pool, and a job's result makes a handful of them. `spare`,
+ * a temp file of this folder no longer needed (see `Outbox.forget`), is written over instead of a
+ * new file made: where creating an inode costs hundreds of microseconds (it does on this project's
+ * virtual disks), reusing one is ten times cheaper.
  */
-export function writeFileAtomicSync(path: string, data: Uint8Array | string): void {
-  const tmp = tempPathBeside(path);
+export function writeFileAtomicSync(path: string, data: Uint8Array | string, spare?: string): void {
+  const tmp = spare ?? tempPathBeside(path);
   try {
-    const fd = openSync(tmp, 'wx', 0o600);
+    const fd = openSync(tmp, spare ? 'w' : 'wx', 0o600);
     try {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
       for (let off = 0; off < bytes.byteLength;) off += writeSync(fd, bytes, off);
@@ -55,6 +58,11 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string): vo
     rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+/** A temp-file name in `dir` (removed at the next start if still there). */
+export function tempPathIn(dir: string): string {
+  return join(dir, `${TEMP_PREFIX}${randomUUID()}`);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -8,6 +8,7 @@ import {
   isNotFound,
   moveFileDurably,
   TEMP_PREFIX,
+  tempPathIn,
   writeFileAtomic,
   writeFileAtomicSync,
 } from './files.js';
@@ -41,6 +42,8 @@ export type OutboxMeta = Omit<
  * `writeFileAtomicSync`); larger ones would hold the event loop for longer than the round trips cost.
  */
 const SMALL_RESULT_BYTES = 1024 * 1024;
+/** Files of delivered small entries kept to be written over by the next ones (see `forget`). */
+const SPARES_KEPT = 4;
 
 /** Something in the outbox folder that is not a whole entry; kept on disk for the operator. */
 export interface OutboxProblem {
@@ -77,6 +80,8 @@ export class Outbox {
   readonly rejectedDir: string;
   /** The folder exists (made by this instance): the fast path skips the mkdir. */
   private dirMade = false;
+  /** Temp files of delivered entries, reused by the next small ones instead of new files. */
+  private readonly spares: string[] = [];
 
   constructor(readonly dir: string) {
     this.rejectedDir = join(dir, 'rejected');
@@ -141,15 +146,16 @@ export class Outbox {
       // None (the usual case), or unreadable: replaced below either way.
     }
     try {
-      writeFileAtomicSync(join(this.dir, file), data);
+      writeFileAtomicSync(join(this.dir, file), data, this.spares.pop());
     } catch (e) {
       // The folder was removed under us since it was made: make it again, once.
       if (!isNotFound(e)) throw e;
+      this.spares.length = 0;
       mkdirSync(this.dir, { recursive: true });
       writeFileAtomicSync(join(this.dir, file), data);
     }
     const sidecar = newSidecar(meta, file, data.byteLength);
-    writeFileAtomicSync(join(this.dir, `${stem}.json`), sidecarText(sidecar));
+    writeFileAtomicSync(join(this.dir, `${stem}.json`), sidecarText(sidecar), this.spares.pop());
     if (previous && previous.file !== file) rmSync(join(this.dir, previous.file), { force: true });
     return { ...toEntry(this.dir, sidecar), data };
   }
@@ -217,8 +223,29 @@ export class Outbox {
       await this.remove(entry.jobId);
       return;
     }
-    rmSync(sidecarPath, { force: true });
-    rmSync(entry.filePath, { force: true });
+    // Sidecar first: once it is gone the entry no longer exists, whatever happens next.
+    this.retire(sidecarPath);
+    this.retire(entry.filePath);
+  }
+
+  /** Removes the spare files kept for reuse (at a stop; a killed worker's go at the next start). */
+  dropSpares(): void {
+    for (const spare of this.spares.splice(0)) rmSync(spare, { force: true });
+  }
+
+  /** Keeps a delivered entry's file as a spare temp file to write over, or removes it. */
+  private retire(path: string): void {
+    try {
+      if (this.spares.length >= SPARES_KEPT) {
+        rmSync(path, { force: true });
+        return;
+      }
+      const spare = tempPathIn(this.dir);
+      renameSync(path, spare);
+      this.spares.push(spare);
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
   }
 
   /** Forgets a delivered entry. Idempotent. */

@@ -205,6 +205,15 @@ export class JobRunner {
    */
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
+    try {
+      await this.waitForRunning(graceMs);
+    } finally {
+      // Nothing more is stored: the delivered results' files kept for reuse can go.
+      this.opts.results.outbox.dropSpares();
+    }
+  }
+
+  private async waitForRunning(graceMs: number): Promise<void> {
     const running = this.running;
     if (!running) return;
     this.opts.log.info(

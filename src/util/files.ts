@@ -18,17 +18,37 @@ export function pidAlive(pid: number): boolean {
 export class CoalescedFileWriter {
   private writing: Promise<void> | undefined;
   private next: (() => string) | undefined;
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly path: string) {}
+  /**
+   * `delayMs`: a write waits this long, taking every change made meanwhile, so a file that changes
+   * with every job is written at most once per period instead of once per job.
+   */
+  constructor(
+    private readonly path: string,
+    private readonly delayMs = 0,
+  ) {}
 
   /** Schedules a write of what `render` returns when the write happens. */
   write(render: () => string): void {
     this.next = render;
-    this.writing ??= this.drain();
+    if (this.delayMs <= 0) {
+      this.writing ??= this.drain();
+      return;
+    }
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.writing ??= this.drain();
+    }, this.delayMs).unref();
   }
 
-  /** Resolves once everything scheduled so far is on disk (or has failed). */
+  /** Resolves once everything scheduled so far is on disk (or has failed); a delayed write goes now. */
   async flush(): Promise<void> {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.writing ??= this.drain();
+    }
     while (this.writing) await this.writing;
   }
 

@@ -9,6 +9,7 @@ export interface JobCounts {
 }
 
 const FILE = 'job-counts.json';
+const SAVE_DELAY_MS = 1000;
 const HOUR_MS = 60 * 60 * 1000;
 
 /**
@@ -21,7 +22,8 @@ export class PersistentJobCounts {
   private readonly file: CoalescedFileWriter;
 
   constructor(private readonly dir: string) {
-    this.file = new CoalescedFileWriter(join(dir, FILE));
+    // Written at most once a second: the counters change with every job.
+    this.file = new CoalescedFileWriter(join(dir, FILE), SAVE_DELAY_MS);
   }
 
   async load(): Promise<void> {

@@ -38,8 +38,13 @@ describe('results are never lost', () => {
     await completed;
     expect(retries).toEqual([1, 2]);
     expect(h.logText()).toMatch(/503/);
-    const left = (await readdir(join(h.configDir, 'outbox'))).filter((f) => !f.startsWith('rejected'));
+    // While it runs, the delivered result's files are kept as temp files to write the next one over.
+    const left = (await readdir(join(h.configDir, 'outbox'))).filter(
+      (f) => !f.startsWith('rejected') && !f.startsWith('.tmp-'),
+    );
     expect(left).toEqual([]);
+    await w.stop();
+    expect(await readdir(join(h.configDir, 'outbox'))).toEqual([]);
   });
 
   it('delivers a result left in the outbox by a killed worker when it starts again', async () => {

@@ -56,8 +56,27 @@ describe('Outbox', () => {
     expect(Object.keys(sidecar('fast'))).toEqual(Object.keys(sidecar('slow')));
     // Forgetting a delivered entry takes both files.
     await outbox.forget(fast);
-    expect((await readdir(join(dir, 'outbox'))).sort()).toEqual(['slow.json', 'slow.png']);
+    const left = (await readdir(join(dir, 'outbox'))).filter((n) => !n.startsWith('.tmp-'));
+    expect(left.sort()).toEqual(['slow.json', 'slow.png']);
     await outbox.forget(fast);
+  });
+
+  it('writes the next small results over the files of delivered ones (no new file per job), leaving no stray files', async () => {
+    const dir = await tempDir();
+    const outbox = new Outbox(join(dir, 'outbox'));
+    const first = await outbox.put(meta('one'), { data: Buffer.from('ONE') }, { sync: false });
+    const inodes = new Set([
+      (await stat(first.filePath)).ino,
+      (await stat(join(dir, 'outbox', 'one.json'))).ino,
+    ]);
+    await outbox.forget(first);
+    // Until reused they are temp files, which a start removes as half-written.
+    expect((await readdir(join(dir, 'outbox'))).every((n) => n.startsWith('.tmp-'))).toBe(true);
+    const second = await outbox.put(meta('two'), { data: Buffer.from('TWO!') }, { sync: false });
+    expect(inodes.has((await stat(second.filePath)).ino)).toBe(true);
+    expect(await readFile(second.filePath, 'utf8')).toBe('TWO!');
+    expect((await readdir(join(dir, 'outbox'))).sort()).toEqual(['two.json', 'two.png']);
+    expect(await new Outbox(join(dir, 'outbox')).get('two')).toMatchObject({ jobId: 'two', bytes: 4 });
   });
 
   it('makes the folder again when it was removed under a running outbox', async () => {
