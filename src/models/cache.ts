@@ -1,6 +1,6 @@
-import { copyFile, link, mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { ModelProvider, ProvisionedModel } from '../engines/types.js';
 import type { ModelDownloadProgress } from '../events/index.js';
@@ -21,7 +21,8 @@ import { DownloadProgress } from './progress.js';
 import { planPrune } from './prune.js';
 import type { CachedFile, PrunePlan } from './prune.js';
 import { SharedTasks } from './shared.js';
-import { judgeCached, statOrUndefined } from './verify.js';
+import { adoptFlatFile } from './adopt-flat.js';
+import { judgeCached, statOrUndefined, stillGood } from './verify.js';
 
 const TOUCH_INTERVAL_MS = 60_000;
 
@@ -60,6 +61,12 @@ export class ModelCache implements ModelProvider {
   private readonly inUse = new Map<string, number>();
   /** When this process last recorded a file's use in the index (see `provision`). */
   private readonly touchedAt = new Map<string, number>();
+  /** When this process last used each file (newer than the index's while a write is skipped). */
+  private readonly lastUsed = new Map<string, string>();
+  /** Files this process trusted or verified, as they were then (see `stillGood`). */
+  private readonly good = new Map<string, IndexEntry>();
+  /** Releases not yet written to the index (see `releaseOne`). */
+  private readonly pendingRelease = new Map<string, NodeJS.Timeout>();
   private readonly downloads = new SharedTasks<IndexEntry>();
   private http: ReturnType<typeof createHttpAgent> | undefined;
 
@@ -88,8 +95,13 @@ export class ModelCache implements ModelProvider {
       file: f,
       key: dir === undefined ? f.filename : `${dir}/${f.filename}`,
     }));
-    await mkdir(join(this.root, PARTIAL_DIR, dir ?? ''), { recursive: true });
-    if (dir !== undefined) await mkdir(join(this.root, dir), { recursive: true });
+    // A warm model's files, checked this run and unchanged since (one stat each): no folders to make,
+    // no index to read — what each job of a loaded model would otherwise pay in file-system calls.
+    const warm = keyed.every(({ file, key }) => stillGood(join(this.root, key), file, this.good.get(key)));
+    if (!warm) {
+      await mkdir(join(this.root, PARTIAL_DIR, dir ?? ''), { recursive: true });
+      if (dir !== undefined) await mkdir(join(this.root, dir), { recursive: true });
+    }
     const held: string[] = [];
     const release = () => {
       for (const name of held.splice(0)) this.releaseOne(name);
@@ -99,10 +111,12 @@ export class ModelCache implements ModelProvider {
         // Held before it is fetched, so a prune running meanwhile cannot take it away.
         this.acquire(key);
         held.push(key);
-        await this.ensure(f, key, signal);
+        if (!warm) this.good.set(key, await this.ensure(f, key, signal));
         // Rewriting the index on every job of a warm model costs milliseconds per job; "last used"
         // only orders pruning, so within a minute of the last write (our pid still recorded as a
         // user) the write is skipped.
+        // In memory at every use; the index gets it with its next write (below, or the release).
+        this.lastUsed.set(key, new Date().toISOString());
         const touched = this.touchedAt.get(key);
         if (touched !== undefined && Date.now() - touched < TOUCH_INTERVAL_MS) continue;
         await this.index.mutate((index) => {
@@ -195,6 +209,10 @@ export class ModelCache implements ModelProvider {
    * cache can still be listed and pruned after.
    */
   async close(): Promise<void> {
+    for (const [filename, timer] of this.pendingRelease) {
+      clearTimeout(timer);
+      this.writeRelease(filename);
+    }
     const http = this.http;
     this.http = undefined;
     await Promise.all([http?.close(), this.index.settled()]);
@@ -217,7 +235,7 @@ export class ModelCache implements ModelProvider {
     const dest = join(this.root, key);
     const entry = (await this.index.read()).files[key];
     const inModelDir = key !== file.filename;
-    if (inModelDir && !entry) await this.adoptFlatFile(file, dest, signal);
+    if (inModelDir && !entry) await adoptFlatFile(this.root, file, dest, signal, this.opts.log);
     // A file in the model's own folder that the index does not know was put there for this model
     // (by the original worker, or by hand): adopted, as the original uses it.
     const verdict = await judgeCached(dest, file, entry, signal, { adoptUnindexed: inModelDir });
@@ -250,46 +268,6 @@ export class ModelCache implements ModelProvider {
       return await this.download({ ...file, filename: key }, file, dest, signal);
     } finally {
       await lock.release();
-    }
-  }
-
-  /**
-   * Older caches (the original's before per-model folders, and this worker's before 0.5) keep
-   * files directly under the root, and the original's llama engine under `llm/`, where two
-   * models' files of one name collide. Such a file is reused for this model when the job names
-   * its sha256 and the file has it, or, as the original does when the row has no sha256, when its
-   * size is the declared `approxBytes` (or none is declared). It is linked (or copied) into the
-   * model's folder, and stays where it is for any other model.
-   */
-  private async adoptFlatFile(file: ModelFile, dest: string, signal: AbortSignal): Promise<void> {
-    if (await statOrUndefined(dest)) return;
-    const want = wantedSha256(file);
-    for (const flat of [join(this.root, file.filename), join(this.root, 'llm', file.filename)]) {
-      const st = await statOrUndefined(flat);
-      if (!st?.isFile()) continue;
-      let why: string;
-      if (want) {
-        if ((await judgeCached(flat, file, undefined, signal)).kind !== 'verified') continue;
-        why = 'its sha256 matches';
-      } else if (file.approxBytes !== undefined && file.approxBytes !== st.size) {
-        this.opts.log.info(
-          `not reusing ${flat} for ${dest}: it is ${st.size} bytes, the model's file ${file.approxBytes}`,
-        );
-        continue;
-      } else {
-        why =
-          file.approxBytes === undefined
-            ? 'same name; the model declares no sha256 or size, as the original reuses it'
-            : 'same name and size; the model declares no sha256';
-      }
-      await mkdir(dirname(dest), { recursive: true });
-      try {
-        await link(flat, dest);
-      } catch {
-        await copyFile(flat, dest);
-      }
-      this.opts.log.info(`reusing ${flat} for ${dest} (${why})`);
-      return;
     }
   }
 
@@ -346,8 +324,18 @@ export class ModelCache implements ModelProvider {
 
   private acquire(filename: string): void {
     this.inUse.set(filename, (this.inUse.get(filename) ?? 0) + 1);
+    const pending = this.pendingRelease.get(filename);
+    if (pending) {
+      clearTimeout(pending);
+      this.pendingRelease.delete(filename);
+    }
   }
 
+  /**
+   * The last user let go: the index says so a minute later, unless a job takes the file again
+   * before (a warm model's next job then costs no index write). Meanwhile other workers sharing
+   * the cache see it in use here, which only keeps them from pruning a file just used.
+   */
   private releaseOne(filename: string): void {
     const left = (this.inUse.get(filename) ?? 1) - 1;
     if (left > 0) {
@@ -355,11 +343,21 @@ export class ModelCache implements ModelProvider {
       return;
     }
     this.inUse.delete(filename);
+    const timer = setTimeout(() => this.writeRelease(filename), TOUCH_INTERVAL_MS);
+    timer.unref();
+    this.pendingRelease.set(filename, timer);
+  }
+
+  private writeRelease(filename: string): void {
+    this.pendingRelease.delete(filename);
     this.touchedAt.delete(filename);
     this.index
       .mutate((index) => {
         const entry = index.files[filename];
-        if (entry?.inUseBy) entry.inUseBy = entry.inUseBy.filter((pid) => pid !== process.pid);
+        if (!entry) return;
+        const used = this.lastUsed.get(filename);
+        if (used !== undefined && used > entry.lastUsedAt) entry.lastUsedAt = used;
+        if (entry.inUseBy) entry.inUseBy = entry.inUseBy.filter((pid) => pid !== process.pid);
       })
       .catch((e: unknown) =>
         this.opts.log.warn({ err: toError(e), filename }, 'could not update the model cache index'),
@@ -375,7 +373,9 @@ export class ModelCache implements ModelProvider {
         (this.inUse.get(filename) ?? 0) > 0 ||
         this.downloads.has(filename) ||
         (entry.inUseBy ?? []).some((pid) => pid !== process.pid && pidAlive(pid));
-      rows.push({ filename, bytes: st.size, sha256: entry.sha256, lastUsedAt: entry.lastUsedAt, inUse });
+      const used = this.lastUsed.get(filename);
+      const lastUsedAt = used !== undefined && used > entry.lastUsedAt ? used : entry.lastUsedAt;
+      rows.push({ filename, bytes: st.size, sha256: entry.sha256, lastUsedAt, inUse });
     }
     return rows;
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { ModelFile } from '../protocol/index.js';
@@ -67,4 +67,21 @@ async function hashFile(path: string, signal: AbortSignal): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path, { signal })) hash.update(chunk as Buffer);
   return hash.digest('hex');
+}
+
+/**
+ * Whether a file this process found good (`known`, its index entry then) is unchanged on disk —
+ * same size and mtime — and has the sha256 this job wants: one stat instead of the index read and
+ * checks of `judgeCached`, for each job of a warm model.
+ */
+export function stillGood(path: string, file: ModelFile, known: IndexEntry | undefined): boolean {
+  if (!known) return false;
+  const want = wantedSha256(file);
+  if (want && want !== known.sha256) return false;
+  try {
+    const st = statSync(path);
+    return st.isFile() && st.size === known.bytes && st.mtimeMs === known.mtimeMs;
+  } catch {
+    return false;
+  }
 }

@@ -25,6 +25,27 @@ async function useInOrder(cache: ModelCache, files: ModelFile[]): Promise<void> 
   }
 }
 
+describe('a warm model (provisioned again in the same run)', () => {
+  it('is used after one stat, the index left alone, and checked in full again once its file changes', async () => {
+    const a = rig.model('warm.gguf');
+    const cache = rig.cache();
+    (await cache.provision([a.file], never())).release();
+    await delay(100); // the release's index write
+    await rm(join(rig.root, INDEX_FILENAME));
+    // Unchanged on disk: trusted as found a moment ago, no index read or written.
+    const again = await cache.provision([a.file], never());
+    expect(again.path('model')).toBe(join(rig.root, 'warm.gguf'));
+    expect(existsSync(join(rig.root, INDEX_FILENAME))).toBe(false);
+    again.release();
+    // Changed (another size): judged in full, found stale against its sha256, fetched again.
+    await truncate(join(rig.root, 'warm.gguf'), 10);
+    const fetched = rig.server.requests.length;
+    (await cache.provision([a.file], never())).release();
+    expect(rig.server.requests.length).toBeGreaterThan(fetched);
+    expect(await readFile(join(rig.root, 'warm.gguf'))).toEqual(a.body);
+  });
+});
+
 describe('the cache index', () => {
   it('lists files least recently used first, with size, sha256, last use and whether in use', async () => {
     const a = rig.model('a.gguf');
