@@ -24,7 +24,9 @@
 #     (image_idle_unload_secs = 0);
 #   - (not with --image-only) llm with GPU offload (a small instruct GGUF; stories260K from
 #     ../shared/models when offline); speech to text on whisper.cpp (ggml tiny.en) of speech made by
-#     the TTS job; text to speech on sherpa-onnx (a Piper voice).
+#     the TTS job; text to speech on sherpa-onnx (a Piper voice); streaming speech to text through
+#     the LAN stream listener (scripts/stream-check.mjs) on the sherpa-onnx streaming transducer in
+#     STREAM_MODEL_DIR, when one is at hand (never downloaded; skipped with a message otherwise).
 # Then a table of the image timings and `engines` (what each engine runs on here). Results go to
 # ${OUT:-.}/gpu-run.md (append that to docs/gpu-runs.md); build and sd-server logs beside it when OUT
 # is set, else in .tmp/gpu-check/. Every step is time-limited, and none starts when DEADLINE seconds
@@ -43,7 +45,9 @@
 # (or WHISPER_URL), TTS_DIR (an unpacked sherpa-onnx voice, or TTS_URL), SD_CLI (use this sd-cli
 # instead of building or installing), SDCPP_BACKEND (cuda, vulkan or cpu: that one only),
 # SDCPP_CUDA_ARCH (default 90), SDCPP_CMAKE_ARGS (replaces -DGGML_CUDA_FA=OFF), SD_WIDTH / SD_HEIGHT /
-# SD_STEPS (default 512, 512, 20), TIMEOUT (per job, default 900 s), BUILD_TIMEOUT (default 450 s),
+# SD_STEPS (default 512, 512, 20), STREAM_MODEL_DIR (an unpacked sherpa-onnx streaming transducer:
+# *encoder*.onnx, *decoder*.onnx, *joiner*.onnx, tokens.txt), STREAM_WAV (a PCM16 WAV to stream;
+# default the TTS job's speech), TIMEOUT (per job, default 900 s), BUILD_TIMEOUT (default 450 s),
 # DEADLINE, OFFLINE=1 (no download attempts), GPU_PACK (default .tmp/gpu).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -549,6 +553,30 @@ if [ "$mode" = full ]; then
     log "  - transcript: $(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).text)' "$cfg/stt.json" 2>/dev/null)"
   else
     log "- audio_stt: skipped (${whisper:+no speech from the TTS job}${whisper:-no whisper model: set WHISPER_MODEL or allow downloads})"
+  fi
+
+  # Streaming speech to text through the stream listener, on a model already here: none is downloaded.
+  stream_dir="${STREAM_MODEL_DIR:-}"
+  if [ -z "$stream_dir" ] || [ ! -d "$stream_dir" ]; then
+    log "- streaming speech: skipped, no streaming model (set STREAM_MODEL_DIR to an unpacked sherpa-onnx streaming transducer; none is downloaded)"
+  elif [ "$(left 30)" -lt 10 ]; then
+    log "- streaming speech: skipped, the deadline is near"
+  else
+    limit="$(min "$timeout_s" "$(left 15)")"
+    stream_wav="${STREAM_WAV:-${speech:--}}"
+    say "streaming speech on sherpa-onnx ($(basename "$stream_dir"), at most $limit s)"
+    res="$(LOG_LEVEL=warn timeout "$limit" node scripts/stream-check.mjs "$app" "$stream_dir" "$stream_wav" "$cfg/stream" 2>"$cfg/stream.err")"
+    if [[ "$res" == \{* ]]; then
+      j() { node -e 'const v = JSON.parse(process.argv[1])[process.argv[2]]; console.log(v ?? "n/a")' "$res" "$1"; }
+      if [ "$stream_wav" = - ]; then
+        log "- streaming speech ($(basename "$stream_dir")): loaded in $(j load) s; nothing streamed (no speech: set STREAM_WAV or let the TTS job make one)"
+      else
+        log "- streaming speech ($(basename "$stream_dir"), CPU): loaded in $(j load) s; $(j audio) s of audio streamed in $(j stream) s, first partial after $(j firstPartialMs) ms, $(j partials) partials"
+        log "  - final: $(j final)"
+      fi
+    else
+      log "- streaming speech ($(basename "$stream_dir")): ${res:-FAILED (stopped after $limit s)} — $(tail -n 3 "$cfg/stream.err" | tr '\n' ' ' | cut -c1-300)"
+    fi
   fi
 
   llm="${LLM_GGUF:-$(fetch "$LLM_URL" "$models/$(basename "$LLM_URL")")}"

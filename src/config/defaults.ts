@@ -20,6 +20,7 @@ export const DEFAULT_CONFIG: Readonly<WorkerConfig> = Object.freeze({
   allowInsecureDownloads: false,
   dashboardPort: 7878,
   localApiPort: 4787,
+  streamPort: 4798,
   fsyncResults: false,
   onlyWhenIdle: false,
   // The original's default, so configs written before the key existed read true too.

@@ -112,6 +112,7 @@ export const FIELDS: readonly FieldSpec[] = [
   field({ key: 'startMinimised', toml: 'start_minimised', group: 'operator', schema: z.boolean() }),
   field({ key: 'fsyncResults', toml: 'fsync_results', group: 'operator', schema: z.boolean() }),
   field({ key: 'localApiPort', toml: 'local_api_port', group: 'operator', schema: port }),
+  field({ key: 'streamPort', toml: 'stream_port', group: 'operator', schema: port }),
   field({ key: 'localApiToken', toml: 'local_api_token', group: 'internal', schema: text, secret: true }),
   field({ key: 'workerId', toml: 'worker_id', group: 'internal', schema: text }),
   field({ key: 'authToken', toml: 'auth_token', group: 'internal', schema: text, secret: true }),

@@ -5,8 +5,11 @@ import { ConfigError, type ConfigProblem } from './errors.js';
 import { FIELDS, FIELDS_BY_TOML } from './fields.js';
 import type { WorkerConfig } from './types.js';
 
-/** Keys of the Rust original's config.toml that this worker does not use (yet); kept on every save. */
-export const ORIGINAL_ONLY_KEYS: ReadonlySet<string> = new Set(['stream_port']);
+/**
+ * Keys of the Rust original's config.toml that this worker does not use (yet); kept on every save,
+ * without a warning. None is left now that `stream_port` is served; the next one goes here.
+ */
+export const ORIGINAL_ONLY_KEYS: ReadonlySet<string> = new Set<string>();
 
 /** The snake_case TOML shape: every known key optional, unknown keys let through (and kept). */
 export const RawConfigSchema = z.looseObject(

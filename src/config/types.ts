@@ -46,6 +46,11 @@ export interface WorkerConfig {
   startMinimised: boolean;
   /** Port of the local API on 127.0.0.1 (the original's `local_api_port`, default 4787). */
   localApiPort: number;
+  /**
+   * Port of the LAN streaming speech listener on 0.0.0.0 (the original's `stream_port`, default
+   * 4798); `STUDIO_WORKER_STREAM_PORT` wins over it.
+   */
+  streamPort: number;
   /** Bearer token of the local API, generated once (the original's `local_api_token`). Internal. */
   localApiToken?: string | undefined;
   /** CPU threads an LLM may use (0 = one per core available). Ours, beyond the contract. */

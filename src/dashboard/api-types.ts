@@ -68,7 +68,14 @@ export interface StatusView {
     onlyWhenIdle: boolean;
   };
   /** The local API: its URL and where the token is, or why it is off. */
-  localApi: { on: boolean; url?: string; discoveryPath?: string; problem?: string };
+  localApi: {
+    on: boolean;
+    url?: string;
+    discoveryPath?: string;
+    problem?: string;
+    /** The LAN streaming speech listener beside it: host:port and its live sessions, or why it is off. */
+    stream?: { on: true; addr: string; path: string; sessions: number } | { on: false; problem: string };
+  };
   /** Models kept loaded between jobs, or kept by the operator, and where each is in its life. */
   models: ModelStateView[];
 }
@@ -105,8 +112,8 @@ export interface FinishedJob {
   preview: { mediaType: 'image' | 'audio' | 'video'; contentType: string } | undefined;
   /** The answer of an llm job, the transcript of an audio_stt job (the first 1000 characters). */
   resultText?: string | undefined;
-  /** `local`: a local API request, not a studio job. */
-  source?: 'studio' | 'local';
+  /** `local`: a local API request; `stream`: a streaming speech session; absent: a studio job. */
+  source?: 'studio' | 'local' | 'stream';
 }
 
 export interface JobsResponse {

@@ -11,6 +11,7 @@ import type {
   GpuRuntime,
   LocalJobRow,
 } from '../local-api/index.js';
+import type { JobSource } from '../events/index.js';
 import type { WorkerLogger } from '../logs/index.js';
 import { promptFor, type Claim } from '../protocol/index.js';
 import { loadSharp, toError } from '../util/index.js';
@@ -52,7 +53,7 @@ interface Running {
   kind: string;
   model: string;
   prompt: string;
-  source: 'studio' | 'local';
+  source: JobSource;
   startedAt: number;
 }
 
@@ -152,7 +153,9 @@ export function createDaemonControl(src: DaemonControlSource): DaemonControl & {
   const finishedRows = (local: boolean) =>
     history
       .snapshot()
-      .finished.filter((j) => j.outcome !== 'rejected' && (j.source === 'local') === local)
+      .finished.filter(
+        (j) => j.outcome !== 'rejected' && (j.source !== undefined && j.source !== 'studio') === local,
+      )
       .slice(0, JOB_RING_SIZE)
       .map(finished);
 

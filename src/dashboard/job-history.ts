@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { WorkerEvents } from '../events/index.js';
+import type { JobSource, WorkerEvents } from '../events/index.js';
 import type { Claim } from '../protocol/index.js';
 import { promptFor } from '../protocol/index.js';
 import type { Worker } from '../worker/index.js';
@@ -42,7 +42,7 @@ export class JobHistory {
   private readonly finished: FinishedJob[] = [];
   private readonly prompts = new Map<
     string,
-    { prompt: string | undefined; model: string; source: 'studio' | 'local' }
+    { prompt: string | undefined; model: string; source: JobSource }
   >();
   /** Oldest first (insertion order), so the budget drops the oldest. */
   private readonly previews = new Map<string, Preview>();
@@ -115,7 +115,7 @@ export class JobHistory {
     for (const off of this.offs.splice(0)) off();
   }
 
-  private remember(claim: Claim, source: 'studio' | 'local'): void {
+  private remember(claim: Claim, source: JobSource): void {
     this.prompts.set(claim.jobId, { prompt: promptOf(claim), model: claim.model, source });
     // Offers that were never answered with a finish event must not pile up.
     while (this.prompts.size > HISTORY_SIZE * 2) {
@@ -159,7 +159,7 @@ export class JobHistory {
         ? { mediaType: mediaTypeOf(preview.contentType), contentType: preview.contentType }
         : undefined,
       ...(resultText !== undefined ? { resultText } : {}),
-      ...(offered?.source === 'local' ? { source: 'local' as const } : {}),
+      ...(offered && offered.source !== 'studio' ? { source: offered.source } : {}),
     });
     if (result.outcome !== 'rejected') this.prompts.delete(jobId);
     for (const dropped of this.finished.splice(HISTORY_SIZE)) this.dropPreview(dropped.jobId);

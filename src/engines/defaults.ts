@@ -5,6 +5,7 @@ import type { WorkerConfig } from '../config/types.js';
 import { builtModulePath } from '../util/index.js';
 import { LLAMA_CPP_MISSING_MESSAGE, prebuiltBackends, type LlamaChildOptions } from './llama-cpp/index.js';
 import { OnnxEngine } from './onnx/index.js';
+import { ParakeetEngine } from './parakeet/index.js';
 import { SdCppEngine } from './sd-cpp/index.js';
 import { SyntheticEngine } from './synthetic/index.js';
 import { SupervisedEngine, type EngineCrash } from './supervise/index.js';
@@ -76,6 +77,7 @@ export function createEngines(opts: {
       log,
       ...(opts.onCrash ? { onCrash: opts.onCrash } : {}),
     }),
+    new ParakeetEngine({ log, ...(opts.onCrash ? { onCrash: opts.onCrash } : {}) }),
   ];
 }
 

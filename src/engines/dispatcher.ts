@@ -1,6 +1,7 @@
 import type { Claim, EngineName, ModelSource, TaskKind } from '../protocol/index.js';
 import { TASK_KINDS } from '../protocol/index.js';
 import type { Logger } from 'pino';
+import type { Transcriber } from '../stt-stream/index.js';
 import { isAbortError, toError, withProgressListener } from '../util/index.js';
 import { watchEngineMemory } from './memory-watch.js';
 import { DEFAULT_WATCHDOG_LIMITS, JobWatchdog, type WatchdogLimits } from './watchdog.js';
@@ -41,6 +42,7 @@ const WATCHDOG_UNWIND_MS = 10_000;
 export class EngineDispatcher {
   private readonly engines = new Map<EngineName, Engine>();
   private closing: Promise<void> | undefined;
+  private readonly unloadHooks = new Set<(modelId: string) => Promise<void>>();
 
   constructor(
     engines: Engine[],
@@ -66,8 +68,21 @@ export class EngineDispatcher {
     return [...this.engines.values()].flatMap((engine) => engine.warmModels?.() ?? []);
   }
 
+  /**
+   * Calls `hook` before any warm model is unloaded, whoever unloads it (an operator, a studio job
+   * that needs the memory): the stream listener ends the session on it first, so the session hears
+   * `model unloaded` rather than a failed step. Returns what removes the hook.
+   */
+  beforeUnload(hook: (modelId: string) => Promise<void>): () => void {
+    this.unloadHooks.add(hook);
+    return () => this.unloadHooks.delete(hook);
+  }
+
   /** Unloads these warm models (to make room for a job), leaving the engines' other warm models be. */
   async unloadWarm(models: readonly WarmModel[], reason: string): Promise<void> {
+    for (const { model } of models) {
+      for (const hook of this.unloadHooks) await hook(model);
+    }
     for (const engine of this.engines.values()) {
       const mine = models.filter((m) => m.engine === engine.name).map((m) => m.model);
       if (mine.length === 0 || !engine.unloadWarm) continue;
@@ -100,6 +115,15 @@ export class EngineDispatcher {
     await this.watched(engine.name, signal, (watchdog) =>
       preload(modelId, modelSource, models, watchdog.signal, (p) => watchdog.progress(p.message)),
     );
+  }
+
+  /** A streaming transcription on a loaded model of an engine that streams (parakeet). */
+  openStream(modelId: string, modelSource: ModelSource): Promise<Transcriber> {
+    const engine = this.engines.get(modelSource.engine);
+    if (!engine?.openStream) {
+      return Promise.reject(new EngineError(`engine "${modelSource.engine}" does not stream`, false));
+    }
+    return engine.openStream(modelId);
   }
 
   /** The loaded model's tokens for `text` (llama-cpp), or undefined when it is not loaded. */

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Transcriber } from '../stt-stream/index.js';
 import type {
   Claim,
   EngineName,
@@ -107,6 +108,11 @@ export interface Engine {
     signal: AbortSignal,
     onProgress?: (progress: EngineProgress) => void,
   ): Promise<void>;
+  /**
+   * A fresh streaming transcription (one utterance's state) on a model this engine has loaded, for
+   * the LAN stream listener (engines that stream: parakeet). Rejects when the model is not loaded.
+   */
+  openStream?(modelId: string): Promise<Transcriber>;
   /** The loaded model's tokens for `text`; undefined when that model is not the loaded one. */
   tokenize?(
     modelId: string,

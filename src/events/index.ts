@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 import type { Claim, TaskKind } from '../protocol/index.js';
 import { toError } from '../util/index.js';
 
+/** Where a job came from: the studio, the local API, or the LAN streaming speech listener. */
+export type JobSource = 'studio' | 'local' | 'stream';
+
 /**
  * Everything observers (logs, dashboard, tray, tests) can see happen, named `noun:verb`.
  * Payloads are plain data so a listener can serialise them as they are.
@@ -14,8 +17,8 @@ export interface WorkerEvents {
   'session:welcomed': { workerId: string };
   'session:closed': { code: number; reason: string };
   'session:reconnecting': { attempt: number; delayMs: number };
-  /** `source: 'local'`: a local API request (see local-api/), not a studio offer. */
-  'job:offered': { claim: Claim; source?: 'studio' | 'local' };
+  /** `local`: a local API request (see local-api/); `stream`: a streaming speech session; else a studio offer. */
+  'job:offered': { claim: Claim; source?: JobSource };
   'job:accepted': { jobId: string; kind: TaskKind; model: string };
   'job:rejected': { jobId: string; reason: string; kind?: TaskKind };
   'job:progress': { jobId: string; fraction?: number; message?: string };

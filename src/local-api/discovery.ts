@@ -6,6 +6,7 @@ import { writeAtomic } from '../config/store.js';
 
 export const DISCOVERY_FILE = 'local-api.json';
 export const LOCAL_API_PORT_ENV = 'STUDIO_WORKER_LOCAL_API_PORT';
+export const STREAM_PORT_ENV = 'STUDIO_WORKER_STREAM_PORT';
 
 /** The port: `STUDIO_WORKER_LOCAL_API_PORT` when it is a port number, else `local_api_port` (4787). */
 export function resolveLocalApiPort(
@@ -13,11 +14,32 @@ export function resolveLocalApiPort(
   configured: number,
   warn: (msg: string) => void,
 ): number {
-  const raw = env[LOCAL_API_PORT_ENV]?.trim();
+  return resolvePort(LOCAL_API_PORT_ENV, env, configured, warn);
+}
+
+/**
+ * The LAN stream listener's port: `STUDIO_WORKER_STREAM_PORT` when it is a port number, else
+ * `stream_port` (4798), as the original resolves both ports.
+ */
+export function resolveStreamPort(
+  env: NodeJS.ProcessEnv,
+  configured: number,
+  warn: (msg: string) => void,
+): number {
+  return resolvePort(STREAM_PORT_ENV, env, configured, warn);
+}
+
+function resolvePort(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  configured: number,
+  warn: (msg: string) => void,
+): number {
+  const raw = env[name]?.trim();
   if (!raw) return configured;
   const port = Number(raw);
   if (Number.isInteger(port) && port >= 0 && port <= 65535) return port;
-  warn(`${LOCAL_API_PORT_ENV}=${JSON.stringify(raw)} is not a port number; using ${configured}`);
+  warn(`${name}=${JSON.stringify(raw)} is not a port number; using ${configured}`);
   return configured;
 }
 

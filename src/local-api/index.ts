@@ -16,8 +16,10 @@ export {
 export {
   DISCOVERY_FILE,
   LOCAL_API_PORT_ENV,
+  STREAM_PORT_ENV,
   ensureLocalApiToken,
   resolveLocalApiPort,
+  resolveStreamPort,
   writeDiscovery,
   removeDiscovery,
 } from './discovery.js';
@@ -25,6 +27,14 @@ export { checkLocalRequest, isLoopbackHostHeader } from './guard.js';
 export { ApiError } from './errors.js';
 export { BUSY_MESSAGE, RETRY_AFTER_SECONDS } from './run-job.js';
 export { serveLocalApi, type ServedLocalApi } from './serve.js';
+export {
+  startStreamService,
+  STREAM_DRAIN_MS,
+  type StreamService,
+  type StreamServiceDeps,
+  type StreamListenerStatus,
+} from './stream.js';
+export { STREAM_ENGINE, type StreamGrantAnswer, type StreamTokenSource } from './stream-routes.js';
 export { registerDaemonRoutes, healthz, type DaemonSource } from './daemon-routes.js';
 export {
   parseEditableConfig,

@@ -65,9 +65,15 @@ interface Settled {
   error?: string;
 }
 
-/** Whether a catalogue model can be loaded ahead (only llama-cpp has an in-process loader here). */
+/** Engines with a loader that keeps a model loaded between uses (the others load per job). */
+const LOADABLE_ENGINES: ReadonlySet<string> = new Set(['llama-cpp', 'parakeet']);
+
+/**
+ * Whether a catalogue model can be loaded ahead: an LLM (llama-cpp), or a streaming speech model
+ * (parakeet), which serves the stream listener only while it is loaded.
+ */
 export function isLoadable(model: CatalogModel): boolean {
-  return model.source.engine === 'llama-cpp';
+  return LOADABLE_ENGINES.has(model.source.engine);
 }
 
 /**
@@ -114,7 +120,7 @@ export class ModelLifecycle {
       throw new ApiError(
         400,
         'not_loadable',
-        `model '${m.id}' runs on ${m.source.engine}, which loads its model per job; only llama-cpp models can be loaded ahead`,
+        `model '${m.id}' runs on ${m.source.engine}, which loads its model per job; only llama-cpp and parakeet models can be loaded ahead`,
       );
     }
     const { residency, gate, dispatcher, models, log } = this.deps;

@@ -5,21 +5,31 @@ import type { WorkerEventBus } from '../events/index.js';
 import type { JobGate } from '../runner/index.js';
 import { toError } from '../util/index.js';
 import type { CatalogStore } from './catalog.js';
-import type { ModelLifecycle } from './lifecycle.js';
+import { ModelLifecycle } from './lifecycle.js';
 import type { DaemonSource } from './daemon-routes.js';
-import { ensureLocalApiToken, removeDiscovery, resolveLocalApiPort, writeDiscovery } from './discovery.js';
-import { startLocalApi } from './server.js';
+import {
+  ensureLocalApiToken,
+  removeDiscovery,
+  resolveLocalApiPort,
+  resolveStreamPort,
+  writeDiscovery,
+} from './discovery.js';
+import { startLocalApi, type LocalApi } from './server.js';
 import { sweepLocalScratch } from './run-job.js';
+import { startStreamService, type StreamListenerStatus } from './stream.js';
 
 export interface ServedLocalApi {
   url: string;
   discoveryPath: string;
+  /** The LAN stream listener beside it: where it listens, or why it does not. */
+  stream: () => StreamListenerStatus;
   close: () => Promise<void>;
 }
 
 /**
  * Starts the local API for a config folder: the port (env, then config), the token (generated
- * once into config.toml), the server, and `local-api.json` for local programs (removed on close).
+ * once into config.toml), the server, `local-api.json` for local programs (removed on close), and
+ * the LAN stream listener whose tokens it mints (a port it cannot bind is a warning, not fatal).
  */
 export async function serveLocalApi(deps: {
   store: ConfigStore;
@@ -34,8 +44,15 @@ export async function serveLocalApi(deps: {
   daemon?: DaemonSource | undefined;
   lifecycle?: ModelLifecycle | undefined;
   env?: NodeJS.ProcessEnv;
-  /** Overrides the env and config (tests: 0). */
+  /**
+   * Overrides the env and config (tests: 0). 0 puts the stream listener on any free port too
+   * (unless `streamPort` says otherwise), so a test never takes the LAN's 4798.
+   */
   port?: number;
+  /** The stream listener's port; overrides STUDIO_WORKER_STREAM_PORT and stream_port. */
+  streamPort?: number;
+  /** The stream listener's address: 0.0.0.0 (the LAN, on purpose: a phone streams to it) by default. */
+  streamHost?: string;
 }): Promise<ServedLocalApi> {
   const log = deps.log.child({ category: 'local-api' });
   const swept = await sweepLocalScratch().catch(() => []);
@@ -45,7 +62,32 @@ export async function serveLocalApi(deps: {
   const port =
     deps.port ?? resolveLocalApiPort(deps.env ?? process.env, config.localApiPort, (m) => log.warn(m));
   const token = await ensureLocalApiToken(deps.store, (m) => log.warn(m));
-  const api = await startLocalApi({ ...deps, port, token, log, modelsRoot: expandHome(config.modelsRoot) });
+  const lifecycle = deps.lifecycle ?? new ModelLifecycle({ ...deps, log });
+  // The listener first, as the original's: a port of its own that cannot be bound is only a warning.
+  const streamPort =
+    deps.streamPort ??
+    (deps.port === 0 ? 0 : resolveStreamPort(deps.env ?? process.env, config.streamPort, (m) => log.warn(m)));
+  const stream = await startStreamService({
+    ...deps,
+    lifecycle,
+    port: streamPort,
+    ...(deps.streamHost !== undefined ? { host: deps.streamHost } : {}),
+  });
+  let api: LocalApi;
+  try {
+    api = await startLocalApi({
+      ...deps,
+      port,
+      token,
+      log,
+      lifecycle,
+      stream: () => stream,
+      modelsRoot: expandHome(config.modelsRoot),
+    });
+  } catch (e) {
+    await stream.close();
+    throw e;
+  }
   let discoveryPath = '';
   try {
     discoveryPath = await writeDiscovery(deps.store.dir, api.url, token);
@@ -56,7 +98,10 @@ export async function serveLocalApi(deps: {
   return {
     url: api.url,
     discoveryPath,
+    stream: () => stream.status(),
     close: async () => {
+      // The sessions first: they end on their own terms before the engines go.
+      await stream.close();
       await api.close();
       await removeDiscovery(deps.store.dir).catch(() => undefined);
     },

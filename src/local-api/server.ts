@@ -14,6 +14,7 @@ import { healthz, registerDaemonRoutes, type DaemonSource } from './daemon-route
 import { ModelLifecycle } from './lifecycle.js';
 import { chatTask, completionChunk, openAiError } from './openai.js';
 import { runLocalJob, type LocalJobDeps, type LocalResult } from './run-job.js';
+import { registerStreamRoutes, type StreamTokenSource } from './stream-routes.js';
 
 /** The original's limit on a request body. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -53,6 +54,8 @@ export interface LocalApiOptions extends LocalJobDeps {
   daemon?: DaemonSource | undefined;
   /** The worker's model lifecycle, which its dashboard acts through too; without it, one of the API's own. */
   lifecycle?: ModelLifecycle | undefined;
+  /** The LAN stream listener `POST /stream-tokens` mints for; without it, that route answers 503. */
+  stream?: (() => StreamTokenSource | undefined) | undefined;
 }
 
 export interface LocalApi {
@@ -103,6 +106,7 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
   registerJobRoutes(app, opts);
   registerModelRoutes(app, opts);
   registerOpenAiRoutes(app, opts);
+  registerStreamRoutes(app, opts.catalog, opts.stream ?? (() => undefined), opts.log);
   registerDaemonRoutes(app, opts.daemon ?? (() => undefined), () => opts.gate.holder !== undefined);
 
   await listen(app, opts.port);

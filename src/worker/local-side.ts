@@ -9,7 +9,7 @@ import type { ModelCache } from '../models/index.js';
 import type { JobGate } from '../runner/index.js';
 import { toError } from '../util/index.js';
 import { restoreResidents } from './restore-residents.js';
-import type { WorkerStatus } from './status.js';
+import type { StreamListenerView, WorkerStatus } from './status.js';
 
 export interface LocalSideDeps {
   store: ConfigStore;
@@ -23,8 +23,9 @@ export interface LocalSideDeps {
 }
 
 /**
- * The worker's side that serves this machine rather than the studio: the local API, the daemon
- * control its `/daemon/*` routes answer through, and the catalogue models' lifecycle.
+ * The worker's side that serves this machine rather than the studio: the local API, the LAN
+ * stream listener beside it, the daemon control its `/daemon/*` routes answer through, and the
+ * catalogue models' lifecycle.
  */
 export class LocalSide {
   private api: ServedLocalApi | undefined;
@@ -34,8 +35,15 @@ export class LocalSide {
 
   constructor(private readonly deps: LocalSideDeps) {}
 
-  /** Serves the local API; a failure is said and kept for the status, and the worker goes on without it. */
-  async start(dispatcher: EngineDispatcher, models: ModelCache, port: number | undefined): Promise<void> {
+  /**
+   * Serves the local API and the stream listener beside it; a failure is said and kept for the
+   * status, and the worker goes on without it.
+   */
+  async start(
+    dispatcher: EngineDispatcher,
+    models: ModelCache,
+    ports: { port?: number; streamPort?: number },
+  ): Promise<void> {
     try {
       this.api = await serveLocalApi({
         ...this.deps,
@@ -43,7 +51,8 @@ export class LocalSide {
         models: new LocalFirstModels(models, false),
         daemon: () => this.daemon,
         lifecycle: this.lifecycle(dispatcher, models),
-        ...(port !== undefined ? { port } : {}),
+        ...(ports.port !== undefined ? { port: ports.port } : {}),
+        ...(ports.streamPort !== undefined ? { streamPort: ports.streamPort } : {}),
       });
       this.problem = undefined;
     } catch (e) {
@@ -95,8 +104,11 @@ export class LocalSide {
   }
 
   status(): WorkerStatus['localApi'] {
-    return this.api
-      ? { on: true, url: this.api.url, discoveryPath: this.api.discoveryPath }
-      : { on: false, ...(this.problem ? { problem: this.problem } : {}) };
+    if (!this.api) return { on: false, ...(this.problem ? { problem: this.problem } : {}) };
+    const s = this.api.stream();
+    const stream: StreamListenerView = s.on
+      ? { on: true, addr: `${s.host}:${s.port}`, path: s.path, sessions: s.sessions }
+      : s;
+    return { on: true, url: this.api.url, discoveryPath: this.api.discoveryPath, stream };
   }
 }

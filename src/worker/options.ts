@@ -35,8 +35,10 @@ export interface WorkerOptions {
   /** Reads the input-idle time (default: the OS's, see platform/presence.ts); tests play a person with it. */
   idleProbe?: () => Promise<IdleReading | { reason: string }>;
   /**
-   * Serve the local API while the worker runs (`run` and `ui` do; default off, so tests and embedders
-   * choose). `port` overrides STUDIO_WORKER_LOCAL_API_PORT and local_api_port (0 = any free port).
+   * Serve the local API (and the LAN stream listener beside it) while the worker runs (`run` and
+   * `ui` do; default off, so tests and embedders choose). `port` overrides
+   * STUDIO_WORKER_LOCAL_API_PORT and local_api_port (0 = any free port, the stream listener's too);
+   * `streamPort` overrides STUDIO_WORKER_STREAM_PORT and stream_port.
    */
-  localApi?: { port?: number } | false;
+  localApi?: { port?: number; streamPort?: number } | false;
 }

@@ -4,6 +4,10 @@ import type { RegistrationState } from '../registration/index.js';
 import type { Availability } from '../runner/index.js';
 import type { SessionState } from '../session/index.js';
 
+/** The stream listener as a status shows it: `addr` is host:port, `sessions` those streaming now. */
+export type StreamListenerView =
+  { on: true; addr: string; path: string; sessions: number } | { on: false; problem: string };
+
 /** A snapshot of everything a status line, the dashboard or a test wants to show. */
 export interface WorkerStatus {
   state: WorkerLifecycleState;
@@ -57,7 +61,14 @@ export interface WorkerStatus {
     onlyWhenIdle: boolean;
   };
   /** The local API: its URL and where the token is, or why it is off. */
-  localApi: { on: boolean; url?: string; discoveryPath?: string; problem?: string };
+  localApi: {
+    on: boolean;
+    url?: string;
+    discoveryPath?: string;
+    problem?: string;
+    /** The LAN streaming speech listener beside it (while the local API is on): where, or why not. */
+    stream?: StreamListenerView;
+  };
   /** Models loaded between jobs or kept by the operator, and where each is in its life. */
   models: {
     model: string;

@@ -152,7 +152,7 @@ export class Worker {
         allowInsecure: config.allowInsecureDownloads,
       }));
       // Before registration, as the original: local programs need no studio.
-      if (this.opts.localApi) await this.local.start(dispatcher, models, this.opts.localApi.port);
+      if (this.opts.localApi) await this.local.start(dispatcher, models, this.opts.localApi);
       // The original's start: resident models loaded again, beside registration (flows.md §15).
       this.local.restoreResidents(dispatcher, models, signal);
       const catalogSync = syncCatalogFromOffers(this.events, this.catalog, log);

@@ -185,6 +185,10 @@ describe.skipIf(!haveChromium)(
       expect(await page.locator('[data-testid=local-api-url]').textContent()).toMatch(
         /^http:\/\/127\.0\.0\.1:\d+$/,
       );
+      // The LAN stream listener beside it (on any free port, as the local API's port 0 asks).
+      expect(await page.locator('[data-testid=stream-listener]').textContent()).toMatch(
+        /^listening on 0\.0\.0\.0:\d+ \(0 streaming now\)$/,
+      );
       await new ResidencyStore(h.configDir).set('z-image-turbo', false);
     });
 

@@ -89,7 +89,7 @@ describe('the dashboard Models tab API (real worker, real dev studio, no local A
     expect(res.status).toBe(400);
     expect(res.body.error).toBe('not_loadable');
     expect(res.body.message).toBe(
-      "model 'synthetic-image' runs on synthetic, which loads its model per job; only llama-cpp models can be loaded ahead",
+      "model 'synthetic-image' runs on synthetic, which loads its model per job; only llama-cpp and parakeet models can be loaded ahead",
     );
     expect(await entry('synthetic-image')).toMatchObject({ state: 'unloaded', resident: false });
   });

@@ -287,7 +287,15 @@ describe('newcomer commands', () => {
     };
     expect(engines.find((e) => e.engine === 'synthetic')).toMatchObject({ ready: true });
     expect(engines.find((e) => e.engine === 'sd-cpp')).toMatchObject({ ready: vulkan });
-    expect(engines.map((e) => e.engine).sort()).toEqual(['llama-cpp', 'onnx', 'sd-cpp', 'synthetic']);
+    expect(engines.map((e) => e.engine).sort()).toEqual([
+      'llama-cpp',
+      'onnx',
+      'parakeet',
+      'sd-cpp',
+      'synthetic',
+    ]);
+    // Streaming speech serves the LAN listener only: it offers the studio no task kind.
+    expect(engines.find((e) => e.engine === 'parakeet')).toMatchObject({ ready: true, taskKinds: [] });
   });
 
   it('refuses an absurd VRAM threshold and saves nothing', async () => {

@@ -14,13 +14,16 @@ afterEach(async () => {
 describe('a config with keys this worker does not use', () => {
   it("warns once per unknown key at start, says nothing of the original's own keys, and keeps them all", async () => {
     h = await startHarness();
-    // stream_port is the original's only (its streaming listener); start_minimised is told to the studio.
+    // stream_port is the original's too (its streaming listener, served here as well); start_minimised
+    // is told to the studio.
     const written = await readFile(h.store.path, 'utf8');
     expect(written).toContain('start_minimised = true');
+    expect(written).toContain('stream_port = 4798');
     await writeFile(
       h.store.path,
-      written.replace('start_minimised = true', 'start_minimised = false') +
-        'future_flag = 1\nstream_port = 4791\n',
+      written
+        .replace('start_minimised = true', 'start_minimised = false')
+        .replace('stream_port = 4798', 'stream_port = 4791') + 'future_flag = 1\n',
     );
     const w = h.startWorker();
     const { workerId } = await w.next('session:welcomed');

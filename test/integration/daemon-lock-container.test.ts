@@ -51,7 +51,13 @@ function container(name: string, configDir: string, env: NodeJS.ProcessEnv = {})
       'run',
     ],
     {
-      env: { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0', ...env },
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'warn',
+        STUDIO_WORKER_LOCAL_API_PORT: '0',
+        STUDIO_WORKER_STREAM_PORT: '0',
+        ...env,
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );

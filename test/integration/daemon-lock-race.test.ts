@@ -105,7 +105,12 @@ describe('two workers started at once on one config: exactly one runs', () => {
   it('two `run`s started together, three times over: one runs, the other exits 7 naming it', async () => {
     h = await startHarness();
     await h.register();
-    const env = { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' };
+    const env = {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      STUDIO_WORKER_LOCAL_API_PORT: '0',
+      STUDIO_WORKER_STREAM_PORT: '0',
+    };
     for (let round = 0; round < 3; round++) {
       const runs = [0, 1].map(() => {
         const child = spawn(process.execPath, [CLI, '--config-dir', h!.configDir, 'run'], {

@@ -206,7 +206,12 @@ describe('one worker per config folder (daemon.lock)', () => {
       await h.register();
       // Earlier versions of the original wrote their pid into daemon.lock too.
       const original = await originalDaemon(h.configDir, `${process.ppid}\n`);
-      const env = { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' };
+      const env = {
+        ...process.env,
+        LOG_LEVEL: 'warn',
+        STUDIO_WORKER_LOCAL_API_PORT: '0',
+        STUDIO_WORKER_STREAM_PORT: '0',
+      };
       const refused = await new Promise<{ code: number; stderr: string }>((resolve) =>
         execFile(
           process.execPath,
@@ -238,7 +243,12 @@ describe('one worker per config folder (daemon.lock)', () => {
   it('two `run`s on one config cannot both take jobs: the second exits 7; after a kill -9 the next one takes over', async () => {
     h = await startHarness();
     const workerId = await h.register();
-    const env = { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' };
+    const env = {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      STUDIO_WORKER_LOCAL_API_PORT: '0',
+      STUDIO_WORKER_STREAM_PORT: '0',
+    };
     const first = spawn(process.execPath, [CLI, '--config-dir', h.configDir, 'run'], {
       env,
       stdio: 'ignore',
@@ -291,7 +301,12 @@ describe('one worker per config folder (daemon.lock)', () => {
   it('a SIGTERM the moment daemon.lock appears (the worker still starting) leaves no lock behind', async () => {
     h = await startHarness();
     await h.register();
-    const env = { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0' };
+    const env = {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      STUDIO_WORKER_LOCAL_API_PORT: '0',
+      STUDIO_WORKER_STREAM_PORT: '0',
+    };
     const lockPath = join(h.configDir, 'daemon.lock');
     for (let i = 0; i < 3; i++) {
       const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, 'run'], {

@@ -148,7 +148,7 @@ describe('offers the worker must refuse', () => {
     }
   });
 
-  it('rejects a job for an engine this worker does not have, saying which engines it has', async () => {
+  it('rejects a parakeet job, saying that engine serves the streaming speech listener only', async () => {
     const done = await runToEnd({
       task: { kind: 'audio_stt', inputUrl: h.studio.admin.sampleAudioUrl },
       model: 'parakeet-tdt',
@@ -159,8 +159,8 @@ describe('offers the worker must refuse', () => {
       },
     });
     expect(done.status).toBe('rejected');
-    expect(done.rejectReason).toContain('parakeet');
-    expect(done.rejectReason).toContain('synthetic');
+    expect(done.rejectReason).toContain('engine "parakeet" serves streaming speech-to-text');
+    expect(done.rejectReason).toContain('POST /stream-tokens');
   });
 
   it('rejects an sd-cpp job when sd-cli is not installed, saying how to install it', async () => {

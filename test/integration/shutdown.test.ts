@@ -26,7 +26,7 @@ describe('stopping a running worker process with SIGTERM', () => {
     const child = spawn(process.execPath, [CLI, '--config-dir', h.configDir, '--log-level', 'info', 'run'], {
       stdio: ['ignore', 'ignore', 'pipe'],
       // Any free port: other tests' workers may hold 4787.
-      env: { ...process.env, STUDIO_WORKER_LOCAL_API_PORT: '0' },
+      env: { ...process.env, STUDIO_WORKER_LOCAL_API_PORT: '0', STUDIO_WORKER_STREAM_PORT: '0' },
     });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));

@@ -31,6 +31,7 @@ describe('ui while a worker already runs on the config', () => {
       await expect.poll(() => existsSync(join(dir, 'dashboard.json')), { timeout: 20_000 }).toBe(true);
       const ui = await runCli(['--config-dir', dir, 'ui', '--no-open'], {
         STUDIO_WORKER_LOCAL_API_PORT: '0',
+        STUDIO_WORKER_STREAM_PORT: '0',
       });
       expect(ui.stderr).toBe('');
       expect(ui.code).toBe(0);
@@ -64,6 +65,7 @@ describe('ui while a worker already runs on the config', () => {
     try {
       const ui = await runCli(['--config-dir', h!.configDir, 'ui', '--no-open'], {
         STUDIO_WORKER_LOCAL_API_PORT: '0',
+        STUDIO_WORKER_STREAM_PORT: '0',
       });
       expect(ui.code).toBe(7);
       expect(ui.stderr).toContain(`another studio-worker (pid ${worker.pid}`);

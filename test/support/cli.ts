@@ -34,10 +34,19 @@ export interface RunProcess {
   stop: () => Promise<void>;
 }
 
-/** `run` as a worker process on `configDir`, its local API on any free port; `env` adds to this process's. */
+/**
+ * `run` as a worker process on `configDir`, its local API and its stream listener on any free port
+ * (tests run side by side); `env` adds to this process's.
+ */
 export function startRun(configDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunProcess {
   const child = spawn(process.execPath, [CLI, '--config-dir', configDir, 'run', ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', STUDIO_WORKER_LOCAL_API_PORT: '0', ...env },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      STUDIO_WORKER_LOCAL_API_PORT: '0',
+      STUDIO_WORKER_STREAM_PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

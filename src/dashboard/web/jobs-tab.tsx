@@ -90,6 +90,11 @@ function Finished({ job }: { job: FinishedJob }) {
             local
           </span>
         )}
+        {job.source === 'stream' && (
+          <span class="pill muted" title="a streaming speech session" data-testid={`stream-${job.jobId}`}>
+            stream
+          </span>
+        )}
       </td>
       <td>{job.kind ?? '–'}</td>
       <td class="ellipsis">{job.model ?? '–'}</td>

@@ -109,6 +109,15 @@ export function StatusTab({ live }: { live: Live }) {
             Off{s.localApi.problem ? `: ${s.localApi.problem}` : ''}.
           </p>
         )}
+        {s.localApi.stream && (
+          <Row label="Streaming speech">
+            <span data-testid="stream-listener">
+              {s.localApi.stream.on
+                ? `listening on ${s.localApi.stream.addr} (${s.localApi.stream.sessions} streaming now)`
+                : `off: ${s.localApi.stream.problem}`}
+            </span>
+          </Row>
+        )}
       </Card>
       <Card title="GPU now">
         {s.gpu ? (

@@ -6,6 +6,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import pino, { type Logger } from 'pino';
+import type { Transcriber } from '../../stt-stream/index.js';
 import { toError } from '../../util/index.js';
 import { abortError } from '../abort.js';
 import { EngineError, type Engine, type ModelProvider, type ProvisionedModel } from '../types.js';
@@ -34,6 +35,9 @@ let settings: Record<string, unknown> = {};
 const running = new Map<number, AbortController>();
 const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 let nextCall = 1;
+/** Streaming transcriptions open in here (the LAN listener's sessions), by the handle the parent holds. */
+const streams = new Map<number, Transcriber>();
+let nextStream = 1;
 
 function call(body: ParentCall): Promise<unknown> {
   const id = nextCall++;
@@ -122,6 +126,35 @@ async function serve(id: number, request: ChildRequest, signal: AbortSignal): Pr
       );
     case 'unload':
       await engine.unloadWarm?.(request.reason, new Set(request.keep));
+      return undefined;
+    default:
+      return serveStream(engine, request);
+  }
+}
+
+/** The stream requests: one utterance's transcriber per handle, stepped one chunk at a time. */
+async function serveStream(
+  engine: Engine,
+  request: Extract<ChildRequest, { type: `stream-${string}` }>,
+): Promise<unknown> {
+  if (request.type === 'stream-open') {
+    if (!engine.openStream) throw new EngineError(`engine "${engine.name}" does not stream`, false);
+    const transcriber = await engine.openStream(request.modelId);
+    const stream = nextStream++;
+    streams.set(stream, transcriber);
+    return { stream, chunkSamples: transcriber.chunkSamples };
+  }
+  const transcriber = streams.get(request.stream);
+  if (!transcriber) throw new Error(`stream ${request.stream} is not open in the engine process`);
+  switch (request.type) {
+    case 'stream-step':
+      return transcriber.step(request.samples);
+    case 'stream-reset':
+      await transcriber.reset();
+      return undefined;
+    case 'stream-close':
+      streams.delete(request.stream);
+      await transcriber.close?.();
       return undefined;
   }
 }

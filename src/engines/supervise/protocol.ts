@@ -30,7 +30,19 @@ export type ChildRequest =
     }
   | { type: 'preload'; modelId: string; modelSource: ModelSource; settings: Record<string, unknown> }
   | { type: 'tokenize'; modelId: string; text: string; addSpecial: boolean }
-  | { type: 'unload'; reason: string; keep: string[] };
+  | { type: 'unload'; reason: string; keep: string[] }
+  /** Opens a streaming transcription on a loaded model; answers a `StreamOpened`. */
+  | { type: 'stream-open'; modelId: string }
+  /** Feeds one chunk of 16 kHz samples to an open stream; answers the text it adds. */
+  | { type: 'stream-step'; stream: number; samples: Float32Array }
+  | { type: 'stream-reset'; stream: number }
+  | { type: 'stream-close'; stream: number };
+
+/** A stream the child opened: its handle for the next requests, and the samples it takes per step. */
+export interface StreamOpened {
+  stream: number;
+  chunkSamples: number;
+}
 
 export type ToChild =
   | { type: 'init'; module: string; options: Record<string, unknown>; logLevel: string }
@@ -46,7 +58,12 @@ export type ParentCall =
 
 export type FromChild =
   | { type: 'ready'; capabilities: EngineCapabilities }
-  | { type: 'done'; id: number; ok: true; value: EngineResult | number[] | undefined | null }
+  | {
+      type: 'done';
+      id: number;
+      ok: true;
+      value: EngineResult | number[] | StreamOpened | string | undefined | null;
+    }
   | { type: 'done'; id: number; ok: false; error: WireError }
   | { type: 'progress'; id: number; fraction?: number; message?: string }
   | { type: 'text'; id: number; chunk: string }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Claim, EngineName, ModelSource, Task } from '../../protocol/index.js';
+import type { Transcriber } from '../../stt-stream/index.js';
 import { currentProgressListener, isAbortError, toError } from '../../util/index.js';
 import { abortError, throwIfAborted } from '../abort.js';
 import {
@@ -18,6 +19,7 @@ import { crashOf, EngineCrashError, type EngineCrash } from './crash.js';
 import { EngineProcess, ProcessExitError } from './engine-process.js';
 import { ModelCalls, type RequestContext } from './model-calls.js';
 import type { ChildRequest } from './protocol.js';
+import { openRemoteStream } from './stream-proxy.js';
 
 export { EngineCrashError, type EngineCrash } from './crash.js';
 
@@ -181,6 +183,17 @@ export class SupervisedEngine implements Engine {
       'tokenizing',
     );
     return Array.isArray(tokens) ? (tokens as number[]) : undefined;
+  }
+
+  /** A streaming transcription on a model the engine process has loaded (see stream-proxy.ts). */
+  async openStream(modelId: string): Promise<Transcriber> {
+    const proc = this.proc;
+    if (!proc?.alive || !proc.warm.some((w) => w.model === modelId && w.state === 'loaded')) {
+      throw new EngineError(`model ${modelId} is not loaded in the ${this.name} engine process`, false);
+    }
+    const ask = (request: ChildRequest, phase: string, signal: AbortSignal) =>
+      this.ask(proc, request, signal, undefined, phase);
+    return openRemoteStream(modelId, ask, () => proc.alive);
   }
 
   async unloadWarm(reason: string, keep?: ReadonlySet<string>): Promise<void> {
