@@ -37,3 +37,33 @@ Examples:
   # any task as JSON (the contract's task object)
   studio-worker generate --engine synthetic --kind llm --task '{"kind":"llm","messages":[{"role":"user","content":"hi"}]}'
 `;
+
+export const TRANSCRIBE_HELP = `
+Examples:
+  # a WAV file, on a streaming model of the worker running here (run, ui or serve)
+  studio-worker transcribe --stream speech.wav --model parakeet-eou-120m
+  # the microphone, live (Linux); stop talking and the final comes after 1.5 s of silence
+  arecord -f S16_LE -r 16000 -c 1 | studio-worker transcribe --stream - --model <id>
+  # another machine's listener, with a token minted there (POST /stream-tokens on its local API)
+  studio-worker transcribe --stream speech.wav --url "ws://192.168.1.20:4798/transcribe?token=$TOKEN"
+  # other audio: convert it first
+  ffmpeg -i in.mp3 -ar 16000 -ac 1 -c:a pcm_s16le out.wav
+  # the final alone, for a script
+  studio-worker transcribe --stream speech.wav --model <id> --json | jq -r 'select(.final) | .text'
+
+\`--stream -\` reads raw 16 kHz mono s16le PCM on stdin (no WAV header), as arecord or
+\`ffmpeg -f s16le -\` write it. The audio goes out in 100 ms frames, then \`end\`; partial
+transcripts print as they grow (one rewritten line on a terminal, a line each otherwise), then the
+final. A stream is one utterance: after speech, 1.5 s of silence ends it by itself. With --model
+the token is minted through the local API named in local-api.json beside config.toml (so
+--config-dir picks the worker).
+
+Exit codes:
+  0    the final transcript was printed
+  2    input or target to fix: audio that is not 16 kHz mono s16le, no worker running here, an
+       unknown or non-streaming model, a token (401) or path (404) the listener refused
+  5    the stream failed: the listener's error (model not loaded, busy, transcription failed),
+       a close before the final, or a stream listener that is down
+  6    the WAV file cannot be read (missing, permission denied)
+  130  Ctrl+C: \`cancel\` was sent and no final printed
+`;

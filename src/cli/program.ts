@@ -2,8 +2,10 @@ import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
 import type { GenerateOptions } from './commands/generate.js';
 import type { RunOptions } from './commands/run.js';
-import { EXIT_CODES, GENERATE_EXAMPLES } from './help-text.js';
+import type { TranscribeOptions } from './commands/transcribe.js';
+import { EXIT_CODES, GENERATE_EXAMPLES, TRANSCRIBE_HELP } from './help-text.js';
 import { makeContext } from './make-context.js';
+import { addModelsCommands } from './program-models.js';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -167,49 +169,7 @@ export function buildProgram(): Command {
       (await import('./commands/generate.js')).generateCommand(makeContext(program), o),
     );
 
-  const models = program
-    .command('models')
-    .description('the model cache under models_root')
-    .addHelpText(
-      'after',
-      '\nExamples:\n  studio-worker models list\n  studio-worker models prune --max-gb 40 --dry-run',
-    );
-  models
-    .command('list')
-    .description('cached model files: size, sha256, last used, in use')
-    .option('--json', 'print JSON')
-    .addHelpText('after', '\nExamples:\n  studio-worker models list\n  studio-worker models list --json')
-    .action(async (o: { json?: boolean }) =>
-      (await import('./commands/models.js')).modelsListCommand(makeContext(program, 'warn'), o),
-    );
-  models
-    .command('prune')
-    .description('delete least recently used model files until the cache fits --max-gb (never a file in use)')
-    .option('--max-gb <gb>', 'keep at most this many GB (default 0: every file not in use)')
-    .option('--dry-run', 'only say what would be deleted')
-    .addHelpText('after', '\nExample:\n  studio-worker models prune --max-gb 40')
-    .action(async (o: { maxGb?: string; dryRun?: boolean }) =>
-      (await import('./commands/models.js')).modelsPruneCommand(makeContext(program, 'warn'), o),
-    );
-  models
-    .command('keep')
-    .description('keep a model loaded once it is loaded: never unloaded when idle or to make room')
-    .argument('<model>', 'the model id, as the studio offers it')
-    .addHelpText(
-      'after',
-      '\nExample:\n  studio-worker models keep z-image-turbo   # undo: models release z-image-turbo',
-    )
-    .action(async (model: string) =>
-      (await import('./commands/models.js')).modelsKeepCommand(makeContext(program, 'warn'), model, true),
-    );
-  models
-    .command('release')
-    .description('stop keeping a model loaded (it unloads when idle again)')
-    .argument('<model>', 'the model id')
-    .addHelpText('after', '\nExample:\n  studio-worker models release z-image-turbo')
-    .action(async (model: string) =>
-      (await import('./commands/models.js')).modelsKeepCommand(makeContext(program, 'warn'), model, false),
-    );
+  addModelsCommands(program);
 
   program
     .command('ui')
@@ -281,6 +241,25 @@ Example:
     .addHelpText('after', '\nExamples:\n  studio-worker local-api\n  studio-worker local-api --json')
     .action(async (o: { json?: boolean }) =>
       (await import('./commands/local-api.js')).localApiCommand(makeContext(program, 'warn'), o),
+    );
+
+  program
+    .command('transcribe')
+    .description("stream speech to a worker's live transcription listener; print the transcript as it grows")
+    .requiredOption(
+      '--stream <wav|->',
+      "a 16 kHz mono 16-bit PCM WAV file, or - for raw 16 kHz mono s16le PCM on stdin (a recorder's pipe)",
+    )
+    .option('--model <id>', 'the streaming speech model; the worker running on this config mints the token')
+    .option('--url <ws-url>', 'another listener: ws://host:4798/transcribe?token=<token minted there>')
+    .option(
+      '--realtime',
+      'send 100 ms of audio every 100 ms, as a microphone does (default: as fast as taken)',
+    )
+    .option('--json', 'print each message from the listener as a JSON line')
+    .addHelpText('after', TRANSCRIBE_HELP)
+    .action(async (o: TranscribeOptions) =>
+      (await import('./commands/transcribe.js')).transcribeCommand(makeContext(program, 'warn'), o),
     );
 
   const engines = program
