@@ -1,3 +1,5 @@
+import { linkSignals } from '../util/index.js';
+
 /** How long a job may go without progress, and how long it may run at all. */
 export interface WatchdogLimits {
   /** `job_stall_timeout_secs`, in ms. */
@@ -32,12 +34,15 @@ export class JobWatchdog {
   private readonly started = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private stopped: WatchdogStop | undefined;
+  private readonly unlink: () => void;
 
   constructor(
     private readonly limits: WatchdogLimits,
     outer: AbortSignal,
   ) {
-    this.signal = AbortSignal.any([outer, this.controller.signal]);
+    const link = linkSignals(outer, this.controller.signal);
+    this.signal = link.signal;
+    this.unlink = link.unlink;
     this.arm();
   }
 
@@ -63,6 +68,7 @@ export class JobWatchdog {
   dispose(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    this.unlink();
   }
 
   private arm(): void {

@@ -4,7 +4,7 @@ import type { EngineResult, WarmModel } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
 import type { StoredResult } from '../outbox/index.js';
 import type { Claim, RejectCode } from '../protocol/index.js';
-import { isAbortError, toError } from '../util/index.js';
+import { isAbortError, linkSignals, toError } from '../util/index.js';
 import { admit } from './admission.js';
 import { availability, type Availability } from './availability.js';
 import { holderName } from './gate.js';
@@ -109,9 +109,8 @@ export class JobRunner {
 
   /** Decides on an offer; an accepted job starts running in the background. */
   offer(claim: Claim, diskRechecked = false): void {
-    // The studio offers the next job as soon as it has the previous result, which for an upload
-    // can be before our HTTP client has read the response. Such an offer waits for that moment
-    // instead of being rejected as "busy".
+    // The studio offers the next job once it has the previous result, maybe before our HTTP client
+    // has read its answer: such an offer waits for that moment instead of being turned down.
     if (this.current?.phase === 'uploading' && this.heldOffer === undefined && !this.draining) {
       this.opts.log.debug(
         `job ${claim.jobId} offered while the result of job ${this.current.jobId} is still uploading; it starts once that is delivered`,
@@ -342,16 +341,17 @@ export class JobRunner {
     }
     const current = this.current;
     const lost = current?.holding.lost.signal;
+    const link = linkSignals(this.abort.signal, ...(lost ? [lost] : []));
     const outcome = await handOver(jobId, stored, {
       io: this.io,
       log,
       holds: () => this.holds(jobId),
-      signal: lost ? AbortSignal.any([lost, this.abort.signal]) : this.abort.signal,
+      signal: link.signal,
       stopReason: () => (this.abort.signal.aborted ? 'the worker is stopping' : 'its studio session ended'),
       onUploading: () => {
         if (current?.jobId === jobId) current.phase = 'uploading';
       },
-    });
+    }).finally(link.unlink);
     if ((outcome.kind === 'completed' || outcome.kind === 'fail') && outcome.forget)
       this.stored.delete(jobId);
     if (outcome.kind === 'completed') this.completed(claim, started, log, outcome.bytes);

@@ -12,6 +12,7 @@ import type { Capabilities } from '../protocol/index.js';
 import { JobRunner, type JobGate } from '../runner/index.js';
 import { Session } from '../session/index.js';
 import type { StudioHttp } from '../studio/index.js';
+import { linkSignals } from '../util/index.js';
 import { USER_AGENT } from '../version.js';
 import type { DiskWatch } from './disk-watch.js';
 import type { WorkerOptions } from './options.js';
@@ -47,12 +48,13 @@ export function composeStudioSide(p: StudioSideParts): { session: Session; runne
   const { opts, events, signal, config, creds, studio, dispatcher } = p;
   const outbox = new Outbox(join(opts.store.dir, 'outbox'));
   const results = new StoredResults(outbox, opts.log.child({ category: 'outbox' }));
-  const deliver = (entry: OutboxEntry, jobSignal: AbortSignal) =>
-    deliverWithRetry({
+  const deliver = (entry: OutboxEntry, jobSignal: AbortSignal) => {
+    const link = linkSignals(jobSignal, signal);
+    return deliverWithRetry({
       entry,
       outbox,
       log: opts.log.child({ category: 'outbox', jobId: entry.jobId }),
-      signal: AbortSignal.any([jobSignal, signal]),
+      signal: link.signal,
       ...(opts.uploadBackoff ? { backoff: opts.uploadBackoff } : {}),
       ...(opts.uploadGiveUpMs !== undefined ? { giveUpAfterMs: opts.uploadGiveUpMs } : {}),
       onRetry: (attempt) => events.emit('upload:retrying', { jobId: entry.jobId, attempt }),
@@ -69,7 +71,8 @@ export function composeStudioSide(p: StudioSideParts): { session: Session; runne
             signal,
           })
           .then(() => undefined),
-    });
+    }).finally(link.unlink);
+  };
 
   const session = new Session({
     apiBaseUrl: config.apiBaseUrl,

@@ -6,7 +6,7 @@ import {
   registrationState,
   resetRegistration,
 } from '../registration/index.js';
-import { sleep } from '../util/index.js';
+import { linkSignals, sleep } from '../util/index.js';
 
 /** How often a rejected worker looks whether `register --reset` (another process) cleared the rejection. */
 const RESET_POLL_MS = 2000;
@@ -32,12 +32,15 @@ export class RegistrationReset {
     while (!this.requested) {
       const wakeUp = new AbortController();
       this.wake = () => wakeUp.abort();
+      // Linked, not AbortSignal.any: a wait can last days, a poll every 2 s.
+      const link = linkSignals(wakeUp.signal, ...(signal ? [signal] : []));
       try {
-        await sleep(pollMs, signal ? AbortSignal.any([signal, wakeUp.signal]) : wakeUp.signal);
+        await sleep(pollMs, link.signal);
       } catch (e) {
         signal?.throwIfAborted();
         if (!wakeUp.signal.aborted) throw e;
       } finally {
+        link.unlink();
         this.wake = undefined;
       }
       if (!this.requested && registrationState(await store.load()).state !== 'rejected') return;
