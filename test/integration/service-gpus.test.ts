@@ -130,6 +130,7 @@ describe('install-service --gpus: one worker per GPU', () => {
         gpu: n,
         dashboard_port: 7879 + n,
         local_api_port: 4788 + n,
+        stream_port: 4799 + n,
       });
       for (const key of ['worker_id', 'auth_token', 'install_id']) expect(config[key]).toBeUndefined();
     }

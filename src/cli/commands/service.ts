@@ -96,6 +96,7 @@ function gpuWorkerConfig(base: WorkerConfig, gpu: number): WorkerConfig {
     gpu,
     dashboardPort: offset(base.dashboardPort),
     localApiPort: offset(base.localApiPort),
+    streamPort: offset(base.streamPort),
     workerId: undefined,
     authToken: undefined,
     installId: undefined,
@@ -123,7 +124,7 @@ async function seedGpuConfigs(ctx: CommandContext, plan: ServicePlan, dryRun: bo
     const config = gpuWorkerConfig(base, w.gpu);
     if (dryRun) {
       ctx.out(
-        `would write ${store.path}: this config's settings with gpu = ${w.gpu}, dashboard_port = ${config.dashboardPort}, local_api_port = ${config.localApiPort}, no registration`,
+        `would write ${store.path}: this config's settings with gpu = ${w.gpu}, dashboard_port = ${config.dashboardPort}, local_api_port = ${config.localApiPort}, stream_port = ${config.streamPort}, no registration`,
       );
       continue;
     }
