@@ -35,6 +35,10 @@ describe('studio-worker serve and local-api', () => {
       token: string;
     };
     expect(discovery.url).toBe(url);
+    // The LAN streaming speech listener beside it, and where.
+    await expect
+      .poll(() => out)
+      .toMatch(/streaming speech on ws:\/\/0\.0\.0\.0:\d+\/transcribe \(tokens: POST \/stream-tokens\)/);
     const models = await fetch(`${url}/v1/models`, {
       headers: { authorization: `Bearer ${discovery.token}` },
     });

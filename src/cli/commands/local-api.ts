@@ -62,6 +62,12 @@ export async function serveCommand(ctx: CommandContext, opts: { port?: string })
     throw e;
   }
   ctx.out(`local API on ${served.url}`);
+  const stream = served.stream();
+  ctx.out(
+    stream.on
+      ? `streaming speech on ws://${stream.host}:${stream.port}${stream.path} (tokens: POST /stream-tokens)`
+      : `streaming speech off: ${stream.problem}`,
+  );
   ctx.out(`token: in ${served.discoveryPath} (owner-only); Ctrl+C stops`);
   let off: (() => void) | undefined;
   await new Promise<void>((resolve) => {
