@@ -45,6 +45,12 @@ export async function hostWorker(
     secrets: [config.authToken, config.registrationSecret].filter((s): s is string => s !== undefined),
   });
   let logTrim: NodeJS.Timeout | undefined;
+  // One signal handler for the host's whole life once it runs workers, relayed to whatever runs now
+  // (the lock being taken, then the worker): taking a handler off and putting another on loses a
+  // signal the OS delivered in between, and the worker then never hears it.
+  const interrupted = new AbortController();
+  let stopNow: (() => Promise<void>) | undefined;
+  let offSignals = (): void => undefined;
   try {
     const delegated = await launchInstalledUpdate({
       version: VERSION,
@@ -57,10 +63,16 @@ export async function hostWorker(
       return;
     }
     logTrim = startLogTrim(ctx, opts.gpu, opts.logFile);
+    const relaySignals = () =>
+      onShutdownSignal(async () => {
+        interrupted.abort(new Error('interrupted'));
+        await stopNow?.();
+      }, ctx.log);
+    offSignals = relaySignals();
     for (;;) {
       // One worker per config folder, held while this worker runs and handed back before an update
       // starts the new version (which takes it in turn).
-      const lock = await takeLock(ctx, opts.waitForLock ?? false, opts.onLockHeld);
+      const lock = await takeLock(ctx, opts.waitForLock ?? false, opts.onLockHeld, interrupted.signal);
       if (!lock) return;
       const worker = new Worker({
         store: ctx.store,
@@ -71,7 +83,8 @@ export async function hostWorker(
         ...(opts.gpu !== undefined ? { gpu: opts.gpu } : {}),
       });
       // From here on a SIGTERM stops the worker cleanly, lock released, even while it is starting.
-      const offSignals = onShutdownSignal(() => worker.stop(), ctx.log);
+      stopNow = () => worker.stop();
+      if (interrupted.signal.aborted) void worker.stop();
       const offToken = worker.events.on('session:welcomed', () => {
         const token = worker.currentConfig?.authToken;
         if (token) telemetry?.addSecret(token);
@@ -102,9 +115,10 @@ export async function hostWorker(
         await metrics?.close();
         workerMetrics?.stop();
         await lock.release();
-        // Only now: a SIGTERM while the above tidies up must not kill the process with the lock held.
-        offSignals();
+        stopNow = undefined;
       }
+      // The lock is handed back: a new version started now forwards signals to itself.
+      offSignals();
       const handoff = await updater.handoff();
       if (!handoff) return;
       if (handoff.outcome === 'exited') {
@@ -112,8 +126,10 @@ export async function hostWorker(
         return;
       }
       ctx.log.warn(`update to ${handoff.version} failed to start; running ${VERSION} again`);
+      offSignals = relaySignals();
     }
   } finally {
+    offSignals();
     clearInterval(logTrim);
     await telemetry?.close();
   }
@@ -139,26 +155,21 @@ function startLogTrim(ctx: CommandContext, gpu: number | undefined, own?: string
   return timer;
 }
 
+/**
+ * A SIGTERM while the lock is being taken (the file written, the pid file not yet) must not kill
+ * the process with the lock left behind: `interrupted` says it came, and the lock is handed back.
+ */
 async function takeLock(
   ctx: CommandContext,
   wait: boolean,
   onLockHeld: ((holder: LockRecord) => Promise<boolean>) | undefined,
+  interrupted: AbortSignal,
 ): Promise<HeldLock | undefined> {
-  // A SIGTERM while the lock is being taken (the file written, the pid file not yet) must not kill
-  // the process with the lock left behind: it is remembered, and the lock handed back at once.
-  const controller = new AbortController();
-  const offSignals = onShutdownSignal(
-    () => {
-      controller.abort(new Error('interrupted'));
-      return Promise.resolve();
-    },
-    ctx.log,
-    null,
-  );
+  if (interrupted.aborted) return undefined;
   try {
     const lock = await acquireDaemonLock(ctx.store.dir, {
       wait,
-      signal: controller.signal,
+      signal: interrupted,
       onStale: (r, reason) =>
         ctx.log.warn(
           `taking over ${LOCK_FILE} from pid ${r.pid} on ${r.hostname} (started ${r.startedAt}): ${reason}`,
@@ -169,7 +180,7 @@ async function takeLock(
           `another studio-worker (pid ${r.pid}) runs on this config; waiting for it to stop (--wait-for-lock)`,
         ),
     });
-    if (!controller.signal.aborted) return lock;
+    if (!interrupted.aborted) return lock;
     await lock.release();
     ctx.log.warn('stopped before the worker started');
     return undefined;
@@ -178,14 +189,12 @@ async function takeLock(
       if (await onLockHeld?.(e.holder)) return undefined;
       throw new UserError(e.message, ExitCode.locked);
     }
-    if (controller.signal.aborted)
+    if (interrupted.aborted)
       throw new UserError(
         wait ? 'stopped while waiting for the other worker' : 'stopped before the worker started',
         ExitCode.ok,
       );
     throw e;
-  } finally {
-    offSignals();
   }
 }
 
