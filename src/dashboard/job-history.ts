@@ -47,7 +47,6 @@ export class JobHistory {
   /** Oldest first (insertion order), so the budget drops the oldest. */
   private readonly previews = new Map<string, Preview>();
   private previewBytes = 0;
-  private saveTimer: NodeJS.Timeout | undefined;
   private readonly pendingPreview = new Map<string, Preview>();
   private readonly pendingText = new Map<string, string>();
   private readonly offs: (() => void)[];
@@ -59,7 +58,7 @@ export class JobHistory {
     private readonly file?: string,
   ) {
     if (file) this.finished.push(...loadHistory(file));
-    this.writer = file === undefined ? undefined : new CoalescedFileWriter(file);
+    this.writer = file === undefined ? undefined : new CoalescedFileWriter(file, SAVE_INTERVAL_MS);
     const on = worker.events.on.bind(worker.events);
     this.offs = [
       on('job:offered', ({ claim, source }) => this.remember(claim, source ?? 'studio')),
@@ -169,25 +168,14 @@ export class JobHistory {
 
   /** Resolves once the history so far is on disk. */
   async flush(): Promise<void> {
-    if (this.saveTimer) {
-      clearTimeout(this.saveTimer);
-      this.saveTimer = undefined;
-      this.writeNow();
-    }
     await this.writer?.flush();
   }
 
-  /** Previews stay in memory only (they are gone after a restart). */
+  /**
+   * Written at most once a second (the writer's delay): the history changes with every job.
+   * Previews stay in memory only (they are gone after a restart).
+   */
   private save(): void {
-    if (!this.writer || this.saveTimer) return;
-    this.saveTimer = setTimeout(() => {
-      this.saveTimer = undefined;
-      this.writeNow();
-    }, SAVE_INTERVAL_MS);
-    this.saveTimer.unref();
-  }
-
-  private writeNow(): void {
     this.writer?.write(() => {
       const rows = this.finished.map((j) => ({ ...j, preview: undefined }));
       return `${JSON.stringify({ version: 1, jobs: rows })}\n`;

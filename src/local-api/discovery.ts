@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ConfigStore } from '../config/index.js';
 import { writeAtomic } from '../config/store.js';
@@ -73,4 +73,27 @@ export async function writeDiscovery(configDir: string, url: string, token: stri
 
 export async function removeDiscovery(configDir: string): Promise<void> {
   await rm(join(configDir, DISCOVERY_FILE), { force: true });
+}
+
+/**
+ * What `local-api.json` publishes: the running worker's URL and token; `absent` when no worker
+ * publishes one, `unreadable` when the file is not one this worker wrote.
+ */
+export async function readDiscovery(
+  configDir: string,
+): Promise<{ url: string; token: string } | 'absent' | 'unreadable'> {
+  let text: string;
+  try {
+    text = await readFile(join(configDir, DISCOVERY_FILE), 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw e;
+  }
+  try {
+    const j = JSON.parse(text) as { url?: unknown; token?: unknown };
+    if (typeof j.url === 'string' && typeof j.token === 'string') return { url: j.url, token: j.token };
+  } catch {
+    // Not JSON: reported as unreadable.
+  }
+  return 'unreadable';
 }

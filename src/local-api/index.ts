@@ -18,6 +18,7 @@ export {
   LOCAL_API_PORT_ENV,
   STREAM_PORT_ENV,
   ensureLocalApiToken,
+  readDiscovery,
   resolveLocalApiPort,
   resolveStreamPort,
   writeDiscovery,

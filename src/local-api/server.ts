@@ -91,7 +91,7 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
     if (!verdict.ok) await sendError(req, reply, new ApiError(verdict.status, verdict.code, verdict.message));
   });
   app.setErrorHandler(async (error, req, reply) => {
-    await sendError(req, reply, toApiError(error, req.url.split('?')[0] ?? ''));
+    await sendError(req, reply, toApiError(error, req.routeOptions.bodyLimit ?? MAX_BODY_BYTES));
   });
   app.setNotFoundHandler(async (req, reply) => {
     await sendError(
@@ -372,14 +372,12 @@ async function sendError(req: FastifyRequest, reply: FastifyReply, e: ApiError):
     .send(openAi ? openAiError(e) : { error: e.code, message: e.message, ...e.extra() });
 }
 
-const MEDIA_ROUTES = new Set(['/image', '/stt']);
-
-function toApiError(error: unknown, path: string): ApiError {
+/** `bodyLimit`: the limit of the route the request was for (the media routes' is larger). */
+function toApiError(error: unknown, bodyLimit: number): ApiError {
   if (error instanceof ApiError) return error;
   const e = error as { statusCode?: number; code?: string; message?: string };
   if (e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    const limit = MEDIA_ROUTES.has(path) ? MAX_MEDIA_BODY_BYTES : MAX_BODY_BYTES;
-    return new ApiError(413, 'body_too_large', `request body exceeds ${limit} bytes`);
+    return new ApiError(413, 'body_too_large', `request body exceeds ${bodyLimit} bytes`);
   }
   if (e.statusCode !== undefined && e.statusCode >= 400 && e.statusCode < 500) {
     return new ApiError(e.statusCode, 'bad_request', `bad request: ${e.message ?? 'unreadable body'}`);

@@ -219,11 +219,12 @@ export class Outbox {
    */
   async forget(entry: OutboxEntry): Promise<void> {
     const sidecarPath = join(this.dir, `${safeJobId(entry.jobId)}.json`);
-    if (entry.bytes > SMALL_RESULT_BYTES || entry.filePath.startsWith(this.rejectedDir)) {
-      await this.remove(entry.jobId);
+    // Sidecar first: once it is gone the entry no longer exists, whatever happens next.
+    if (entry.bytes > SMALL_RESULT_BYTES) {
+      await rm(sidecarPath, { force: true });
+      await rm(entry.filePath, { force: true });
       return;
     }
-    // Sidecar first: once it is gone the entry no longer exists, whatever happens next.
     this.retire(sidecarPath);
     this.retire(entry.filePath);
   }

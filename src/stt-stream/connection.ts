@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import WebSocket, { type RawData } from 'ws';
-import { toError } from '../util/index.js';
-import { errorChain } from './error-chain.js';
+import { messageWithCause, toError } from '../util/index.js';
 import { wireText, type ServerFrame } from './frames.js';
 import { IDLE_CLOSE_CODE, idleMessage } from './limits.js';
 import { StreamSession, type SessionOutcome } from './session.js';
@@ -140,7 +139,7 @@ export class StreamConnection {
     try {
       opened = await open(model);
     } catch (e) {
-      opened = new Error(`could not open a stream: ${errorChain(e)}`);
+      opened = new Error(`could not open a stream: ${messageWithCause(e)}`);
     }
     if (typeof opened === 'string') {
       // A refusal (not loaded, unloading) is no session and no job, as the original's.
@@ -155,7 +154,7 @@ export class StreamConnection {
     try {
       outcome = await this.serve(opened);
     } catch (e) {
-      outcome = { error: errorChain(e) };
+      outcome = { error: messageWithCause(e) };
       sendAndClose(this.deps.ws, [{ kind: 'error', message: outcome.error ?? '' }], closeGraceMs);
     } finally {
       // Whatever arrives from now on is not for this session.
@@ -172,7 +171,7 @@ export class StreamConnection {
     try {
       session = await StreamSession.start(opened);
     } catch (e) {
-      throw new Error(`could not open a stream: ${errorChain(e)}`);
+      throw new Error(`could not open a stream: ${messageWithCause(e)}`);
     }
     for (;;) {
       const next = await this.next();

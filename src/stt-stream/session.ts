@@ -1,4 +1,4 @@
-import { errorChain } from './error-chain.js';
+import { messageWithCause } from '../util/index.js';
 import { unknownFrameMessage, parseClientText, type ServerFrame } from './frames.js';
 import { normalise } from './normalise.js';
 import type { Transcriber } from './transcriber.js';
@@ -157,7 +157,7 @@ export class StreamSession {
       }
       return undefined;
     } catch (e) {
-      return errorChain(e);
+      return messageWithCause(e);
     } finally {
       this.pending = this.pending.slice(offset);
     }

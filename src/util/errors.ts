@@ -10,13 +10,20 @@ export function toError(e: unknown): Error {
 }
 
 /**
- * An error's message with its cause's, for errors that say little alone: fetch's "fetch failed"
- * names no host, no DNS or TLS failure; its cause does.
+ * An error's message with its causes', joined with ": " (as the original prints anyhow's `{:#}`), for
+ * errors that say little alone: fetch's "fetch failed" names no host, no DNS or TLS failure; its
+ * cause does. A cause whose words the message already holds is not said twice.
  */
 export function messageWithCause(e: unknown): string {
   const error = toError(e);
-  const cause = error.cause instanceof Error ? error.cause.message : undefined;
-  return cause && !error.message.includes(cause) ? `${error.message}: ${cause}` : error.message;
+  let text = error.message;
+  let cause = error.cause;
+  for (let depth = 0; cause !== undefined && cause !== null && depth < 8; depth++) {
+    const next = toError(cause);
+    if (!text.includes(next.message)) text = `${text}: ${next.message}`;
+    cause = next.cause;
+  }
+  return text;
 }
 
 /** Process exit codes of the CLI; documented in README and `--help`. */

@@ -1,4 +1,3 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ResidencyStore } from '../../config/index.js';
 import { createEngines, EngineDispatcher, watchdogLimits } from '../../engines/index.js';
@@ -8,6 +7,7 @@ import {
   CatalogStore,
   DISCOVERY_FILE,
   LOCAL_API_PORT_ENV,
+  readDiscovery,
   resolveLocalApiPort,
   serveLocalApi,
 } from '../../local-api/index.js';
@@ -85,7 +85,8 @@ export async function serveCommand(ctx: CommandContext, opts: { port?: string })
 export async function localApiCommand(ctx: CommandContext, opts: { json?: boolean }): Promise<void> {
   const config = await ctx.store.load();
   const discovery = join(ctx.store.dir, DISCOVERY_FILE);
-  const published = readDiscovery(discovery);
+  const found = await readDiscovery(ctx.store.dir).catch(() => 'unreadable' as const);
+  const published = typeof found === 'string' ? undefined : found;
   const port = resolveLocalApiPort(process.env, config.localApiPort, (m) => ctx.log.warn(m));
   const url = published?.url ?? `http://127.0.0.1:${port}`;
   let running = false;
@@ -106,16 +107,4 @@ export async function localApiCommand(ctx: CommandContext, opts: { json?: boolea
   ctx.out(`        e.g. TOKEN=$(node -p "require('${discovery.replaceAll('\\', '\\\\')}').token")`);
   ctx.out(`port:   local_api_port in config.toml (default 4787) or ${LOCAL_API_PORT_ENV}`);
   ctx.out(`try:    curl -H "Authorization: Bearer $TOKEN" ${url}/models`);
-}
-
-function readDiscovery(path: string): { url: string; token: string } | undefined {
-  if (!existsSync(path)) return undefined;
-  try {
-    const j = JSON.parse(readFileSync(path, 'utf8')) as { url?: unknown; token?: unknown };
-    return typeof j.url === 'string' && typeof j.token === 'string'
-      ? { url: j.url, token: j.token }
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }

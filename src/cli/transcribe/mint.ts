@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DISCOVERY_FILE } from '../../local-api/index.js';
+import { DISCOVERY_FILE, readDiscovery } from '../../local-api/index.js';
 import { ExitCode, UserError, messageWithCause } from '../../util/index.js';
 
 /** How long the local API gets to answer a mint; it is on loopback, so anything longer is a hung worker. */
@@ -17,24 +16,18 @@ export interface LocalApiAddress {
 /** `local-api.json` in the config folder: written while `run`, `ui` or `serve` runs, removed when it stops. */
 export async function readLocalApi(configDir: string): Promise<LocalApiAddress> {
   const path = join(configDir, DISCOVERY_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  const published = await readDiscovery(configDir);
+  if (published === 'absent') {
     throw new UserError(
       `no worker is running on ${configDir} (no ${DISCOVERY_FILE} there): start one (studio-worker run, ui or serve), name its folder with --config-dir, or stream elsewhere with --url`,
     );
   }
-  try {
-    const j = JSON.parse(text) as { url?: unknown; token?: unknown };
-    if (typeof j.url === 'string' && typeof j.token === 'string') return { url: j.url, token: j.token, path };
-  } catch {
-    // Reported below, with the file's name.
+  if (published === 'unreadable') {
+    throw new UserError(
+      `${path} is not the worker's discovery file ({"url", "token"}); restart the worker to rewrite it`,
+    );
   }
-  throw new UserError(
-    `${path} is not the worker's discovery file ({"url", "token"}); restart the worker to rewrite it`,
-  );
+  return { ...published, path };
 }
 
 /** What `POST /stream-tokens` answers. */
