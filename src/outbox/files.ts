@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { copyFile, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
@@ -46,10 +46,14 @@ export async function writeFileAtomic(
 export function writeFileAtomicSync(path: string, data: Uint8Array | string, spare?: string): void {
   const tmp = spare ?? tempPathBeside(path);
   try {
-    const fd = openSync(tmp, spare ? 'w' : 'wx', 0o600);
+    // A spare is opened without O_TRUNC and cut to length after the write: truncating a file that
+    // has blocks frees them first (~100 µs on this project's disks), writing over them does not.
+    const fd = openSync(tmp, spare ? 'r+' : 'wx', 0o600);
     try {
       const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-      for (let off = 0; off < bytes.byteLength;) off += writeSync(fd, bytes, off);
+      for (let off = 0; off < bytes.byteLength;)
+        off += writeSync(fd, bytes, off, bytes.byteLength - off, off);
+      if (spare) ftruncateSync(fd, bytes.byteLength);
     } finally {
       closeSync(fd);
     }
