@@ -91,3 +91,23 @@ export function roomNow(
   const room = gpu.freeBytes - ADMISSION_MARGIN_BYTES + reclaimBytes;
   return { gib: Math.max(0, room / GIB), freeBytes: gpu.freeBytes, reclaimBytes };
 }
+
+/**
+ * Unloads the warm models the admission chose to reclaim for `claim` before it runs; a failure is
+ * logged and the job goes on (the engine reports it if the memory is still short).
+ */
+export async function unloadReclaimed(
+  claim: Claim,
+  reclaim: readonly WarmModel[],
+  engines: { unloadWarm: (models: readonly WarmModel[], reason: string) => Promise<void> },
+  log: { info: (msg: string) => void; warn: (msg: string) => void },
+): Promise<void> {
+  if (reclaim.length === 0) return;
+  const names = reclaim.map((w) => w.model).join(', ');
+  log.info(`unloading ${names} to make room on the GPU for job ${claim.jobId}`);
+  await engines
+    .unloadWarm(reclaim, `job ${claim.jobId} (${claim.model}) needs the GPU memory`)
+    .catch((e: unknown) =>
+      log.warn(`could not unload ${names}: ${e instanceof Error ? e.message : String(e)}`),
+    );
+}

@@ -1,18 +1,17 @@
-import { rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { EngineResult, WarmModel } from '../engines/index.js';
 import { EngineError } from '../engines/index.js';
 import type { StoredResult } from '../outbox/index.js';
 import type { Claim, RejectCode } from '../protocol/index.js';
-import { isAbortError, linkSignals, toError } from '../util/index.js';
-import { admit } from './admission.js';
+import { finishesWithin, isAbortError, linkSignals, toError } from '../util/index.js';
+import { admit, unloadReclaimed } from './admission.js';
 import { availability, type Availability } from './availability.js';
 import { holderName } from './gate.js';
 import { rejectionReason } from './decide.js';
 import type { JobIO } from './job-io.js';
 import { handOver } from './hand-over.js';
 import type { Current, CurrentJob, Holding, JobRunnerOptions } from './runner-types.js';
-import { makeScratchDir } from './scratch.js';
+import { LazyScratch } from './scratch.js';
 import { storeFresh, tidyStoredResults } from './store-result.js';
 
 /**
@@ -26,6 +25,8 @@ export class JobRunner {
   /** An offer that arrived while the previous result was still uploading (see `offer`). */
   private heldOffer: Claim | undefined;
   private running: Promise<void> | undefined;
+  /** Uploads whose answer is still being read beside the next job (see `letUploadFinishBeside`). */
+  private readonly finishingBeside = new Set<Promise<void>>();
   private paused = false;
   private draining = false;
   /** What was advertised when no job last held the GPU (see availability.ts). */
@@ -109,8 +110,12 @@ export class JobRunner {
 
   /** Decides on an offer; an accepted job starts running in the background. */
   offer(claim: Claim, diskRechecked = false): void {
-    // The studio offers the next job once it has the previous result, maybe before our HTTP client
-    // has read its answer: such an offer waits for that moment instead of being turned down.
+    // An offer on the session that holds the uploading job: the studio has that result (see
+    // `letUploadFinishBeside`). On a newer session it waits for the upload's end instead.
+    const uploading = this.current;
+    if (uploading?.phase === 'uploading' && uploading.jobId !== claim.jobId && !this.draining) {
+      if (this.holds(uploading.jobId)) this.letUploadFinishBeside(uploading, claim.jobId);
+    }
     if (this.current?.phase === 'uploading' && this.heldOffer === undefined && !this.draining) {
       this.opts.log.debug(
         `job ${claim.jobId} offered while the result of job ${this.current.jobId} is still uploading; it starts once that is delivered`,
@@ -205,30 +210,36 @@ export class JobRunner {
   async drain(graceMs: number): Promise<void> {
     this.draining = true;
     try {
-      await this.waitForRunning(graceMs);
+      if (!this.running && this.finishingBeside.size === 0) return;
+      const running = Promise.all([this.running, ...this.finishingBeside]);
+      const what = this.current ? `job ${this.current.jobId}` : 'the last upload’s answer';
+      this.opts.log.info(`waiting up to ${Math.round(graceMs / 1000)} s for ${what} to finish`);
+      if (await finishesWithin(running, graceMs)) return;
+      this.opts.log.warn(`grace period over: cancelling ${what}`);
+      this.abort.abort(new Error('worker shutting down'));
+      await running;
     } finally {
       // Nothing more is stored: the delivered results' files kept for reuse can go.
       this.opts.results.outbox.dropSpares();
     }
   }
 
-  private async waitForRunning(graceMs: number): Promise<void> {
-    const running = this.running;
-    if (!running) return;
-    this.opts.log.info(
-      `waiting up to ${Math.round(graceMs / 1000)} s for job ${this.current?.jobId} to finish`,
+  /**
+   * flows.md §3/§5: the studio marks an upload done before it offers the next job, maybe before it
+   * answers it. So the job stops being current and frees the gate for the offer (synchronously: no
+   * local request slips in between); its answer is read beside the next job; `drain` waits for it.
+   */
+  private letUploadFinishBeside(uploading: Current, nextJobId: string): void {
+    this.opts.log.debug(
+      `job ${nextJobId} offered while the result of job ${uploading.jobId} is still uploading: the studio has it, the next job starts`,
     );
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      running.then(() => false),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), graceMs))),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      this.opts.log.warn(`grace period over: cancelling job ${this.current?.jobId}`);
-      this.abort.abort(new Error('worker shutting down'));
-      await running;
-    }
+    this.current = undefined;
+    uploading.releaseGate();
+    const running = this.running;
+    if (running === undefined) return;
+    this.running = undefined;
+    this.finishingBeside.add(running);
+    void running.finally(() => this.finishingBeside.delete(running));
   }
 
   private hold(): Holding {
@@ -270,17 +281,8 @@ export class JobRunner {
   private async runJob(claim: Claim, log: Logger, reclaim: readonly WarmModel[] = []): Promise<void> {
     const { jobId } = claim;
     const started = Date.now();
-    if (reclaim.length > 0) {
-      const names = reclaim.map((w) => w.model).join(', ');
-      log.info(`unloading ${names} to make room on the GPU for job ${jobId}`);
-      await this.opts.dispatcher
-        .unloadWarm(reclaim, `job ${jobId} (${claim.model}) needs the GPU memory`)
-        .catch((e: unknown) => log.warn(`could not unload ${names}: ${toError(e).message}`));
-    }
-    // The scratch folder is made on first use: engines that answer with bytes in memory (the
-    // synthetic image, llm and stt jobs) never touch the disk for it.
-    let workDir: string | undefined;
-    const scratch = (): string => (workDir ??= makeScratchDir(this.opts.workRoot));
+    await unloadReclaimed(claim, reclaim, this.opts.dispatcher, log);
+    const scratch = new LazyScratch(this.opts.workRoot);
     try {
       let result: EngineResult;
       try {
@@ -288,7 +290,7 @@ export class JobRunner {
           signal: this.abort.signal,
           log: log.child({ category: 'engine' }),
           get workDir() {
-            return scratch();
+            return scratch.path;
           },
           claim,
           ...(this.opts.models ? { models: this.opts.models } : {}),
@@ -313,12 +315,7 @@ export class JobRunner {
       }
       await this.deliverStored(claim, started, log, stored);
     } finally {
-      if (workDir !== undefined) {
-        const dir = workDir;
-        await rm(dir, { recursive: true, force: true }).catch((e: unknown) =>
-          log.warn({ err: toError(e) }, `could not remove scratch folder ${dir}`),
-        );
-      }
+      await scratch.remove(log);
     }
   }
 
@@ -359,11 +356,12 @@ export class JobRunner {
   }
 
   private completed(claim: Claim, started: number, log: Logger, bytes?: number): void {
+    const { jobId, task } = claim;
     const ms = Date.now() - started;
-    log.info(`completed ${claim.task.kind} job ${claim.jobId} in ${ms} ms`);
+    log.info(`completed ${task.kind} job ${jobId} in ${ms} ms`);
     this.opts.events.emit('job:completed', {
-      jobId: claim.jobId,
-      kind: claim.task.kind,
+      jobId,
+      kind: task.kind,
       ms,
       ...(bytes === undefined ? {} : { bytes }),
     });
@@ -387,11 +385,10 @@ export class JobRunner {
 
   private sendFail(claim: Claim, error: string, retryable: boolean, log: Logger): void {
     const { jobId } = claim;
-    if (this.holds(jobId)) {
-      this.io.fail(jobId, error, retryable);
-    } else {
+    if (this.holds(jobId)) this.io.fail(jobId, error, retryable);
+    else {
       log.warn(
-        `not reporting the failure of job ${jobId}: its studio session ended, and the studio has released it`,
+        `not reporting the failure of job ${jobId}: the studio no longer holds it for this worker (its session ended, or it has offered the next job)`,
       );
     }
     this.opts.events.emit('job:failed', { jobId, kind: claim.task.kind, error, retryable });

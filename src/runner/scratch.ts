@@ -19,6 +19,29 @@ export function makeScratchDir(root: string): string {
 }
 
 /**
+ * A job's scratch folder, made on first use (engines that answer with bytes in memory — the
+ * synthetic image, llm and stt jobs — never touch the disk for it) and removed by `remove`.
+ */
+export class LazyScratch {
+  private dir: string | undefined;
+
+  constructor(private readonly root: string) {}
+
+  get path(): string {
+    return (this.dir ??= makeScratchDir(this.root));
+  }
+
+  /** Removes the folder if it was made; a failure is logged, never thrown (the job is over). */
+  async remove(log: { warn: (obj: object, msg: string) => void }): Promise<void> {
+    const dir = this.dir;
+    if (dir === undefined) return;
+    await rm(dir, { recursive: true, force: true }).catch((e: unknown) =>
+      log.warn({ err: e }, `could not remove scratch folder ${dir}`),
+    );
+  }
+}
+
+/**
  * Removes scratch folders that a worker killed mid-job left behind: those of processes that are
  * gone, and unnamed ones of older versions over an hour old. Returns the names removed.
  */

@@ -19,3 +19,19 @@ export function backoffDelay(attempt: number, { baseMs, capMs, jitter = 0 }: Bac
   const exact = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt));
   return jitter > 0 ? Math.round(exact * (1 + Math.random() * jitter)) : exact;
 }
+
+/** Whether `work` settles within `ms` (it goes on either way; a rejection counts as settled). */
+export async function finishesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -13,8 +13,9 @@ import type { JobIO } from '../../src/runner/index.js';
 import { GatedEngine } from '../support/gated-engine.js';
 
 // The one-job gate against small fakes of the session and the upload (real engine, real disk): a
-// studio job holds the gate from its accept until its result is delivered, and the offer the
-// studio sends before it answers the upload starts only then.
+// studio job holds the gate from its accept until its result is delivered, or until the studio,
+// having its bytes, offers the next job before it answers the upload: the gate passes straight to
+// that job then, and the answer is read beside it.
 
 let dir: string;
 beforeEach(async () => {
@@ -31,6 +32,7 @@ function deferred<T>() {
 }
 
 function setUp() {
+  const session = { generation: 1 as number | undefined };
   const frames: { type: string; jobId: string; code?: string; reason?: string }[] = [];
   const uploads = new Map<string, ReturnType<typeof deferred<DeliveryOutcome>>>();
   const uploading = new Map<string, ReturnType<typeof deferred<void>>>();
@@ -47,7 +49,7 @@ function setUp() {
     ),
     completeJson: (jobId) => (frames.push({ type: 'completeJson', jobId }), true),
     fail: (jobId) => (frames.push({ type: 'fail', jobId }), true),
-    generation: () => 1,
+    generation: () => session.generation,
     // An upload the test answers: the studio's `/complete` is slow to reply.
     deliver: (entry) => {
       const u = upload(entry.jobId);
@@ -74,7 +76,7 @@ function setUp() {
       events.on('job:completed', (e) => e.jobId === jobId && resolve());
       events.on('job:failed', (e) => e.jobId === jobId && resolve());
     });
-  return { runner, frames, gate, engine, upload, settled };
+  return { runner, frames, gate, engine, upload, settled, session };
 }
 
 const image = (jobId: string) =>
@@ -93,7 +95,7 @@ const image = (jobId: string) =>
   });
 
 describe('the one-job gate in the runner', () => {
-  it('holds the next offer, sent before /complete answers, until the result is delivered; the gate passes straight to it and the first job’s cleanup never frees it', async () => {
+  it('starts the next offer, sent before /complete answers, at once: the gate passes straight to it and the first job’s answer and cleanup never free it', async () => {
     const { runner, frames, gate, engine, upload, settled } = setUp();
     runner.offer(image('a'));
     expect(gate.holder).toMatchObject({ source: 'studio', id: 'a' });
@@ -101,25 +103,27 @@ describe('the one-job gate in the runner', () => {
 
     // The studio has the bytes and offers the next job before it answers the upload.
     runner.offer(image('held-b'));
-    expect(frames).toEqual([{ type: 'accept', jobId: 'a' }]);
-    expect(gate.holder?.id).toBe('a');
+    expect(frames).toEqual([
+      { type: 'accept', jobId: 'a' },
+      { type: 'accept', jobId: 'held-b' },
+    ]);
+    expect(gate.holder).toMatchObject({ source: 'studio', id: 'held-b' });
     expect(gate.tryAcquire('local', 'local-1')).toBeUndefined();
-    // A second offer meanwhile is not held too: busy, and the studio requeues it without an attempt.
+    expect(runner.currentJob?.jobId).toBe('held-b');
+    await engine.whenStarted('held-b');
+    // A second offer meanwhile: busy, and the studio requeues it without an attempt.
     runner.offer(image('c'));
     expect(frames.at(-1)).toMatchObject({ type: 'reject', jobId: 'c', code: 'busy' });
 
+    // Job a's answer and its own end (bookkeeping) come after: the gate stays b's.
     const aDone = settled('a');
     upload('a').answer.resolve({ outcome: 'delivered' });
     await aDone;
-    expect(frames.filter((f) => f.type === 'accept').map((f) => f.jobId)).toEqual(['a', 'held-b']);
-    expect(gate.holder).toMatchObject({ source: 'studio', id: 'held-b' });
-
-    // Job a's own end (scratch folder, bookkeeping) comes after: the gate stays b's.
-    await engine.whenStarted('held-b');
     await new Promise((r) => setTimeout(r, 50));
     expect(gate.holder?.id).toBe('held-b');
     expect(gate.tryAcquire('local', 'local-2')).toBeUndefined();
     expect(runner.currentJob?.jobId).toBe('held-b');
+    expect(runner.storedResultCount).toBe(0);
 
     const bDone = settled('held-b');
     engine.release('held-b');
@@ -128,6 +132,46 @@ describe('the one-job gate in the runner', () => {
     upload('held-b').answer.resolve({ outcome: 'delivered' });
     await bDone;
     expect(gate.holder).toBeUndefined();
+  });
+
+  it('a stop waits for an upload answer still being read beside the next job', async () => {
+    const { runner, engine, upload, settled } = setUp();
+    runner.offer(image('a'));
+    await upload('a').started;
+    runner.offer(image('held-b'));
+    await engine.whenStarted('held-b');
+    const bDone = settled('held-b');
+    engine.release('held-b');
+    await upload('held-b').started;
+    upload('held-b').answer.resolve({ outcome: 'delivered' });
+    await bDone;
+    expect(runner.currentJob).toBeUndefined();
+
+    let drained = false;
+    const drain = runner.drain(10_000).then(() => (drained = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(drained).toBe(false);
+    upload('a').answer.resolve({ outcome: 'delivered' });
+    await drain;
+    expect(runner.storedResultCount).toBe(0);
+  });
+
+  it('holds an offer that comes on a new session while the result of the old one is uploading, until that upload ends', async () => {
+    const { runner, frames, gate, upload, settled, session } = setUp();
+    runner.offer(image('a'));
+    await upload('a').started;
+    // The session that accepted job a dropped and a new one came up: this offer says nothing
+    // about whether the studio has job a's bytes.
+    session.generation = 2;
+    runner.offer(image('held-b'));
+    expect(frames).toEqual([{ type: 'accept', jobId: 'a' }]);
+    expect(gate.holder?.id).toBe('a');
+
+    const aDone = settled('a');
+    upload('a').answer.resolve({ outcome: 'delivered' });
+    await aDone;
+    expect(frames.filter((f) => f.type === 'accept').map((f) => f.jobId)).toEqual(['a', 'held-b']);
+    expect(gate.holder).toMatchObject({ source: 'studio', id: 'held-b' });
   });
 
   it('turns a studio offer down as busy while a local request holds the gate, and takes the next once it is free', async () => {
