@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { request } from 'undici';
@@ -10,7 +9,8 @@ import { ensureFreeSpace } from './disk.js';
 import { wantedSha256 } from './names.js';
 import { displayUrl, formatBytes, urlKey } from './format.js';
 import { discard, statusError } from './http.js';
-import { fileSize, hashPrefix, partialPaths, removePartial, resumePoint, writeMeta } from './partial.js';
+import { hashInWorker, startHashWriter } from './hash-writer.js';
+import { fileSize, partialPaths, removePartial, resumePoint, writeMeta } from './partial.js';
 import type { PartialMeta } from './partial.js';
 import type { DownloadProgress } from './progress.js';
 
@@ -54,114 +54,120 @@ export async function downloadAttempt(file: ModelFile, ctx: DownloadContext): Pr
   const { offset, validator } = await resumePoint(paths, file.url);
   if (file.approxBytes) await ensureFreeSpace(ctx.root, file.approxBytes - offset, ctx.freeBytes);
 
-  // Hashed before the request: hashing gigabytes while an answer waits would trip its stall timeout.
-  let hash = createHash('sha256');
-  if (offset > 0) await hashPrefix(paths.part, offset, hash);
-
-  const headers: Record<string, string> = { 'accept-encoding': 'identity' };
-  if (offset > 0 && validator) Object.assign(headers, { range: `bytes=${offset}-`, 'if-range': validator });
-  const res = await request(file.url, {
-    method: 'GET',
-    headers,
-    dispatcher: ctx.dispatcher,
-    signal: ctx.signal,
-  });
-
-  let start: number;
-  let meta: PartialMeta;
+  // The writer hashes a resumed download's partial before the request (hashing gigabytes while an
+  // answer waits would trip its stall timeout). With approxBytes known it starts now, so a worker
+  // thread's start overlaps the request; otherwise once Content-Length tells the size.
+  let writer =
+    offset > 0 || file.approxBytes
+      ? await startHashWriter(paths.part, { prefix: offset, inWorker: hashInWorker(file.approxBytes) })
+      : undefined;
   try {
-    const answer = await checkAnswer(res, file, offset, ctx);
-    start = answer.start;
-    if (answer.total !== undefined) await ensureFreeSpace(ctx.root, answer.total - start, ctx.freeBytes);
-    const etag = header(res.headers.etag);
-    const lastModified = header(res.headers['last-modified']);
-    meta = {
-      url: urlKey(file.url),
-      bytes: start,
-      ...(etag ? { etag } : {}),
-      ...(lastModified ? { lastModified } : {}),
-      ...(answer.total !== undefined ? { totalBytes: answer.total } : {}),
-    };
-    await writeMeta(paths.meta, meta);
-  } catch (e) {
-    // An answer we will not read must still be drained, or its connection stays busy forever.
-    await discard(res.body);
-    throw e;
-  }
-  const total = meta.totalBytes;
-  if (offset > 0 && start === 0) hash = createHash('sha256');
+    const headers: Record<string, string> = { 'accept-encoding': 'identity' };
+    if (offset > 0 && validator) Object.assign(headers, { range: `bytes=${offset}-`, 'if-range': validator });
+    const res = await request(file.url, {
+      method: 'GET',
+      headers,
+      dispatcher: ctx.dispatcher,
+      signal: ctx.signal,
+    });
 
-  ctx.progress.start(start, total);
-  // Without a length, stop a runaway body at the approxBytes tolerance instead of filling the disk.
-  const limit =
-    total ?? (file.approxBytes ? Math.floor(file.approxBytes * (1 + APPROX_TOLERANCE)) : Infinity);
-  let size = start;
-  let tooLong = false;
-  try {
-    // Chunks are gathered into ~1 MiB writes, and one write is in flight while the next chunks are
-    // read and hashed, so network, hashing and disk overlap. Whatever arrived before a cut is
-    // flushed in `finally` (a stream pipeline would drop its buffered chunks when torn down), so
-    // the partial file holds every byte received.
-    const out = await open(paths.part, start > 0 ? 'a' : 'w');
-    let inFlight: Promise<unknown> = Promise.resolve();
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    const flush = async (): Promise<void> => {
-      await inFlight;
-      if (batchBytes === 0) return;
-      const data = Buffer.concat(batch, batchBytes);
-      batch = [];
-      batchBytes = 0;
-      inFlight = out.write(data);
-    };
+    let start: number;
+    let meta: PartialMeta;
     try {
-      for await (const chunk of res.body as AsyncIterable<Buffer>) {
-        if (size + chunk.length > limit) {
-          tooLong = true;
-          throw new EngineError(
-            `wrong size: ${file.filename} is longer than the ${limit} bytes expected`,
-            false,
-          );
-        }
-        hash.update(chunk);
-        size += chunk.length;
-        ctx.progress.add(chunk.length);
-        batch.push(chunk);
-        batchBytes += chunk.length;
-        if (batchBytes >= WRITE_BATCH_BYTES) await flush();
-      }
-    } finally {
-      try {
-        await flush();
-        await inFlight;
-      } finally {
-        await out.close();
-      }
+      const answer = await checkAnswer(res, file, offset, ctx);
+      start = answer.start;
+      if (answer.total !== undefined) await ensureFreeSpace(ctx.root, answer.total - start, ctx.freeBytes);
+      const etag = header(res.headers.etag);
+      const lastModified = header(res.headers['last-modified']);
+      meta = {
+        url: urlKey(file.url),
+        bytes: start,
+        ...(etag ? { etag } : {}),
+        ...(lastModified ? { lastModified } : {}),
+        ...(answer.total !== undefined ? { totalBytes: answer.total } : {}),
+      };
+      await writeMeta(paths.meta, meta);
+      writer ??= await startHashWriter(paths.part, { prefix: 0, inWorker: hashInWorker(answer.total) });
+    } catch (e) {
+      // An answer we will not read must still be drained, or its connection stays busy forever.
+      await discard(res.body);
+      throw e;
     }
-  } catch (e) {
-    if (tooLong) await removePartial(paths);
-    else await writeMeta(paths.meta, { ...meta, bytes: await fileSize(paths.part) });
-    throw e;
-  }
+    const total = meta.totalBytes;
 
-  if (total !== undefined && size < total) {
-    throw new EngineError(`connection ended after ${formatBytes(size)} of ${formatBytes(total)}`, true);
+    ctx.progress.start(start, total);
+    // Without a length, stop a runaway body at the approxBytes tolerance instead of filling the disk.
+    const limit =
+      total ?? (file.approxBytes ? Math.floor(file.approxBytes * (1 + APPROX_TOLERANCE)) : Infinity);
+    let size = start;
+    let tooLong = false;
+    let sha256 = '';
+    try {
+      // Chunks are gathered into ~1 MiB batches that the writer hashes and writes (a worker thread
+      // for a big file, else one write in flight), while the next chunks are read, so network,
+      // hashing and disk overlap. Whatever arrived before a cut is flushed in `finally` (a stream
+      // pipeline would drop its buffered chunks when torn down), so the partial holds every byte
+      // received. Opening from 0 after a resume was refused (200) forgets the partial's hash.
+      const out = writer;
+      await out.open(start);
+      let batch: Buffer[] = [];
+      let batchBytes = 0;
+      const flush = async (): Promise<void> => {
+        if (batchBytes === 0) return;
+        const chunks = batch;
+        batch = [];
+        batchBytes = 0;
+        await out.write(chunks);
+      };
+      try {
+        for await (const chunk of res.body as AsyncIterable<Buffer>) {
+          if (size + chunk.length > limit) {
+            tooLong = true;
+            throw new EngineError(
+              `wrong size: ${file.filename} is longer than the ${limit} bytes expected`,
+              false,
+            );
+          }
+          size += chunk.length;
+          ctx.progress.add(chunk.length);
+          batch.push(chunk);
+          batchBytes += chunk.length;
+          if (batchBytes >= WRITE_BATCH_BYTES) await flush();
+        }
+      } finally {
+        try {
+          await flush();
+        } finally {
+          sha256 = await out.finish();
+        }
+      }
+    } catch (e) {
+      if (tooLong) await removePartial(paths);
+      else await writeMeta(paths.meta, { ...meta, bytes: await fileSize(paths.part) });
+      throw e;
+    }
+
+    if (total !== undefined && size < total) {
+      throw new EngineError(`connection ended after ${formatBytes(size)} of ${formatBytes(total)}`, true);
+    }
+    const wrongSize = approxSizeProblem(file, size);
+    const want = wantedSha256(file);
+    const wrongHash =
+      want && want !== sha256 ? `sha256 of ${file.filename} is ${sha256}, expected ${want}` : undefined;
+    if (wrongSize || wrongHash) {
+      await removePartial(paths);
+      throw new EngineError(
+        `${wrongSize ? `wrong size: ${wrongSize}` : `wrong hash: ${wrongHash}`} (${displayUrl(file.url)})`,
+        false,
+      );
+    }
+    await rename(paths.part, join(ctx.root, file.filename));
+    await rm(paths.meta, { force: true });
+    return { bytes: size, sha256 };
+  } finally {
+    // Stops a worker thread whatever happened (a no-op after `finish`): it would keep the process alive.
+    await writer?.abort();
   }
-  const wrongSize = approxSizeProblem(file, size);
-  const sha256 = hash.digest('hex');
-  const want = wantedSha256(file);
-  const wrongHash =
-    want && want !== sha256 ? `sha256 of ${file.filename} is ${sha256}, expected ${want}` : undefined;
-  if (wrongSize || wrongHash) {
-    await removePartial(paths);
-    throw new EngineError(
-      `${wrongSize ? `wrong size: ${wrongSize}` : `wrong hash: ${wrongHash}`} (${displayUrl(file.url)})`,
-      false,
-    );
-  }
-  await rename(paths.part, join(ctx.root, file.filename));
-  await rm(paths.meta, { force: true });
-  return { bytes: size, sha256 };
 }
 
 /**
