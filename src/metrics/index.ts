@@ -11,10 +11,10 @@ export class WorkerMetrics {
   readonly registry = new Registry();
   private readonly offs: (() => void)[] = [];
   private readonly received = new Map<string, number>();
+  private defaultsStarted = false;
 
   constructor(private readonly worker: Worker) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry });
     const jobs = new Counter({
       name: 'studio_worker_jobs_total',
       help: 'Jobs that ended here, by task kind and outcome (completed, failed, rejected).',
@@ -135,6 +135,19 @@ export class WorkerMetrics {
     return { status: 503, body: { ok: false, state: s.state, session, reason } };
   }
 
+  /**
+   * The exposition text of every metric. Node's own (process, heap, event-loop lag, GC) start with
+   * the first scrape: their collectors sample the event loop every 10 ms and watch every GC, work
+   * an unscraped worker would do for nobody.
+   */
+  async text(): Promise<string> {
+    if (!this.defaultsStarted) {
+      this.defaultsStarted = true;
+      collectDefaultMetrics({ register: this.registry });
+    }
+    return this.registry.metrics();
+  }
+
   stop(): void {
     for (const off of this.offs.splice(0)) off();
   }
@@ -149,7 +162,7 @@ export async function serveMetricsRoute(
   const path = (req.url ?? '').split('?')[0];
   if (req.method !== 'GET' || (path !== '/metrics' && path !== '/healthz')) return false;
   if (path === '/metrics') {
-    const text = await metrics.registry.metrics();
+    const text = await metrics.text();
     res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
   } else {
     const { status, body } = metrics.health();

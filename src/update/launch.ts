@@ -1,5 +1,7 @@
 import path from 'node:path';
-import semver from 'semver';
+// One module per function: the package's index loads all 47 of its modules.
+import gt from 'semver/functions/gt.js';
+import valid from 'semver/functions/valid.js';
 import { installedVersion } from './install.js';
 import { readUpdateState } from './state.js';
 import { SUPERVISED_ENV, superviseInstalled, type Handoff } from './supervise.js';
@@ -22,8 +24,8 @@ export async function launchInstalledUpdate(opts: LaunchInstalledOptions): Promi
   if (process.env[SUPERVISED_ENV] === '1') return undefined;
   const versionsDir = opts.versionsDir ?? path.join(opts.configDir, 'versions');
   const { current, badVersions } = await readUpdateState(opts.configDir);
-  if (!current || badVersions.includes(current) || !semver.valid(current)) return undefined;
-  if (!semver.gt(current, opts.version)) return undefined;
+  if (!current || badVersions.includes(current) || !valid(current)) return undefined;
+  if (!gt(current, opts.version)) return undefined;
   const target = await installedVersion(versionsDir, current);
   if (!target) return undefined;
   return superviseInstalled({

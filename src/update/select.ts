@@ -1,4 +1,7 @@
-import semver from 'semver';
+// One module per function: the package's index loads all 47 of its modules.
+import gt from 'semver/functions/gt.js';
+import prerelease from 'semver/functions/prerelease.js';
+import valid from 'semver/functions/valid.js';
 import type { Release, ReleaseFeed } from '../protocol/index.js';
 
 /** The package asset of a release: `npm pack` output of version `v`. */
@@ -45,12 +48,12 @@ export function selectUpdate(feed: ReleaseFeed, opts: SelectOptions): Selection 
   let best: UpdateCandidate | undefined;
   for (const release of feed) {
     const version = versionOf(release.tag_name);
-    if (!version || !semver.gt(version, opts.current)) continue;
+    if (!version || !gt(version, opts.current)) continue;
     const skip = (reason: string): void => {
       skipped.push({ tag: release.tag_name, reason });
     };
     if (release.draft) continue; // a draft is not published: not even worth a mention
-    if ((release.prerelease || semver.prerelease(version)) && !opts.prerelease) {
+    if ((release.prerelease || prerelease(version)) && !opts.prerelease) {
       skip('pre-release (auto_update_prerelease is off)');
       continue;
     }
@@ -63,7 +66,7 @@ export function selectUpdate(feed: ReleaseFeed, opts: SelectOptions): Selection 
       skip(assets);
       continue;
     }
-    if (!best || semver.gt(version, best.version)) {
+    if (!best || gt(version, best.version)) {
       best = { version, tag: release.tag_name, prerelease: release.prerelease, ...assets };
     }
   }
@@ -72,7 +75,7 @@ export function selectUpdate(feed: ReleaseFeed, opts: SelectOptions): Selection 
 
 /** `v1.2.3` or `1.2.3` → `1.2.3`; anything else → undefined. */
 export function versionOf(tag: string): string | undefined {
-  return semver.valid(tag.startsWith('v') ? tag.slice(1) : tag) ?? undefined;
+  return valid(tag.startsWith('v') ? tag.slice(1) : tag) ?? undefined;
 }
 
 function assetsOf(

@@ -97,7 +97,7 @@ describe.skipIf(!present)(
       expect(w.worker.getStatus().state).toBe('running');
       const llama = w.worker.getStatus().engines.find((e) => e.engine === 'llama-cpp');
       expect(llama?.detail).toMatch(/last crash .*SIGABRT/);
-      expect(await metrics.registry.metrics()).toContain(
+      expect(await metrics.text()).toContain(
         'studio_worker_engine_crashes_total{engine="llama-cpp",signal="SIGABRT"} 1',
       );
     });

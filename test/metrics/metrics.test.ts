@@ -23,7 +23,7 @@ describe('Prometheus metrics and /healthz', () => {
       });
       await h.studio.admin.waitForJob(job.jobId);
       await w.next('job:completed').catch(() => undefined);
-      const text = await metrics.registry.metrics();
+      const text = await metrics.text();
       expect(text).toMatch(/^studio_worker_jobs_total\{kind="image",outcome="completed"\} 1$/m);
       expect(text).toMatch(/^studio_worker_job_duration_seconds_count\{kind="image"\} 1$/m);
       expect(text).toMatch(/^studio_worker_session_connected 1$/m);
@@ -57,7 +57,7 @@ describe('Prometheus metrics and /healthz', () => {
     });
     const metrics = new WorkerMetrics(w.worker);
     const value = async (name: string): Promise<string | undefined> =>
-      new RegExp(`^${name} (\\S+)$`, 'm').exec(await metrics.registry.metrics())?.[1];
+      new RegExp(`^${name} (\\S+)$`, 'm').exec(await metrics.text())?.[1];
     try {
       await w.next('session:welcomed');
       expect(await value('studio_worker_user_present')).toBe('1');

@@ -3,7 +3,6 @@ import { chmod, mkdir, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
 
 /** Far above any stable-diffusion.cpp build (the CUDA ones are a few hundred MB); a zip bomb stops here. */
@@ -94,7 +93,9 @@ function entryName(entry: Entry): string {
   return raw.toString(utf8 ? 'utf8' : 'latin1');
 }
 
-function openZip(path: string): Promise<ZipFile> {
+async function openZip(path: string): Promise<ZipFile> {
+  // Loaded when an archive is opened, not with the worker: most runs never extract one.
+  const { default: yauzl } = await import('yauzl');
   return new Promise((resolve, reject) => {
     yauzl.open(path, { lazyEntries: true, decodeStrings: false, autoClose: false }, (err, zip) => {
       if (err) reject(new Error(`${path} is not a readable zip archive: ${err.message}`));
