@@ -155,6 +155,30 @@ describe.skipIf(!haveStories)(`llama-cpp ${withStories}`, () => {
     expect(again.choices[0].message.content).not.toBe('');
   });
 
+  it('skips provisioning for a warm job from the same files (the loaded model holds them), not for other files', async () => {
+    const provisioned: string[] = [];
+    const counting: ModelProvider = {
+      fetchInput: (...args) => cache.fetchInput(...args),
+      provision: (files, signal) => {
+        provisioned.push(files.map((f) => f.filename).join());
+        return cache.provision(files, signal);
+      },
+    };
+    const fresh = new LlamaCppEngine({ ...cpu, log });
+    try {
+      await run(story(), { on: fresh, models: counting });
+      const warm = completion(await run(story(), { on: fresh, models: counting }));
+      expect(warm.choices[0].message.content).not.toBe('');
+      expect(provisioned).toEqual(['stories260K.gguf']);
+      await run(story(), { on: fresh, models: counting, files: [templated] });
+      await run(story(), { on: fresh, models: counting });
+      expect(provisioned).toEqual(['stories260K.gguf', 'stories260K-templated.gguf', 'stories260K.gguf']);
+      expect(fresh.loadCount).toBe(3);
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('loads again when the context size changes', async () => {
     const loads = engine.loadCount;
     await run(story(), { contextSize: 512 });

@@ -20,7 +20,7 @@ import { chatWrapperFor, generate } from './chat.js';
 import { loadError, MISSING_MESSAGE } from './errors.js';
 import { planGpuLayers, startLlama, type LlamaGpuChoice, type NodeLlamaCpp } from './runtime.js';
 import { ModelSlot } from './slot.js';
-import type { LoadedModel } from './slot.js';
+import type { LoadedModel, LoadSpec } from './slot.js';
 
 export interface LlamaCppEngineOptions {
   /**
@@ -61,6 +61,9 @@ export class LlamaCppEngine implements Engine {
   private runtime: Promise<Runtime> | undefined;
   private missing: string | undefined;
   private slot: ModelSlot | undefined;
+  /** What the slot's model was last loaded or used for: a job that matches skips provisioning. */
+  private warm:
+    { modelId: string; filesKey: string; vramThresholdGb: number | undefined; spec: LoadSpec } | undefined;
   private closed = false;
   /** The backend node-llama-cpp started on ("cuda", "vulkan", "metal", "the CPU"), once started. */
   private runningOn: string | undefined;
@@ -181,6 +184,20 @@ export class LlamaCppEngine implements Engine {
     });
     if (!models) throw new EngineError('llama-cpp needs model provisioning, and none was given', false);
     if (!modelSource.files.some((f) => f.role === 'model')) throw noModelFile();
+    // A warm job: the model the slot holds, from the same files, planned for the same memory. The
+    // slot's handle keeps those files in the cache, so no provisioning round trip and no planning.
+    const warm = this.warm;
+    const threshold = this.opts.vramThresholdGb?.();
+    const filesKey = JSON.stringify(modelSource.files);
+    if (
+      warm?.modelId === modelId &&
+      warm.filesKey === filesKey &&
+      warm.vramThresholdGb === threshold &&
+      warm.spec.contextSize === modelSource.cliDefaults.contextSize
+    ) {
+      const ran = await slot.useIfLoaded(warm.spec, (loaded) => use(mod, loaded));
+      if (ran) return ran.value;
+    }
     const provisioned = await provision(models, modelSource, modelId, signal);
     let handedOver = false;
     try {
@@ -202,7 +219,12 @@ export class LlamaCppEngine implements Engine {
           ? { onLoadProgress: (fraction: number) => onProgress({ message: 'loading the model', fraction }) }
           : {}),
       };
-      const { value, tookHandle } = await slot.use(spec, provisioned, signal, (loaded) => use(mod, loaded));
+      const { value, tookHandle } = await slot.use(spec, provisioned, signal, (loaded) => {
+        // Loaded under this spec (now or by an earlier job, whose handle the slot holds).
+        const { onLoadProgress: _progress, ...loadedSpec } = spec;
+        this.warm = { modelId, filesKey, vramThresholdGb: threshold, spec: loadedSpec };
+        return use(mod, loaded);
+      });
       handedOver = tookHandle;
       return value;
     } finally {

@@ -108,6 +108,28 @@ export class ModelSlot {
     return run;
   }
 
+  /**
+   * `use` for a model already loaded under `spec`'s key, without a provisioned handle (the slot's
+   * own keeps the file): runs `fn` after any job already running if that model is still the loaded
+   * one then; otherwise resolves undefined without running it (the caller takes the full way).
+   */
+  useIfLoaded<T>(spec: LoadSpec, fn: (loaded: LoadedModel) => Promise<T>): Promise<{ value: T } | undefined> {
+    const key = keyOf(spec);
+    const run = this.queue.then(async () => {
+      const entry = this.entry;
+      if (entry?.key !== key) return undefined;
+      this.jobs++;
+      this.clearIdleTimer();
+      try {
+        return { value: await fn(entry) };
+      } finally {
+        this.armIdleTimer();
+      }
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Disposes the loaded model (if any); later jobs load again. Idempotent. */
   async close(): Promise<void> {
     this.closed = true;
