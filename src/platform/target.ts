@@ -66,14 +66,14 @@ export function currentTarget(
   };
 }
 
-/** The arguments after node: entry script, global options, then the command. */
 /**
  * V8 flags for a long-running worker: a 1 MB young generation instead of up to 32 MB keeps an idle
- * worker's resident memory about 40 MB lower (measured in docs/benchmarks.md); the extra minor GCs
- * cost nothing next to an inference job. Flags must be on node's command line: V8 ignores them
- * once the heap exists.
+ * worker's resident memory about 40 MB lower, and one V8 background thread instead of four another
+ * ~4 MB (each thread's stack and malloc arena; measured in docs/benchmarks.md); the extra minor GCs
+ * and the background work queued on one thread cost nothing next to an inference job. Flags must be
+ * on node's command line: V8 ignores them once the heap exists.
  */
-export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const WORKER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 
 /** What follows node on a service's command line: V8 flags, the entry script, then our arguments. */
 export function cliArgs(t: ServiceTarget, command: readonly string[]): string[] {

@@ -75,7 +75,14 @@ describe('autostart reconciled with auto_start', () => {
     expect(result.where).toBe(path.join(home, 'Library', 'LaunchAgents', 'gg.minis.studio-worker.ui.plist'));
     expect(plistValue(parseXml(await readFile(result.where, 'utf8')))).toEqual({
       Label: 'gg.minis.studio-worker.ui',
-      ProgramArguments: [process.execPath, '--max-semi-space-size=1', t.entryScript, 'ui', '--no-open'],
+      ProgramArguments: [
+        process.execPath,
+        '--max-semi-space-size=1',
+        '--v8-pool-size=1',
+        t.entryScript,
+        'ui',
+        '--no-open',
+      ],
       RunAtLoad: true,
     });
     expect((await reconcileAutostart({ ...t, enabled: false, log })).action).toBe('removed');
@@ -114,7 +121,7 @@ describe('autostart reconciled with auto_start', () => {
       const t = target('win32');
       const reg = fakeReg();
       expect((await reconcileAutostart({ ...t, enabled: true, log, run: reg.run })).action).toBe('written');
-      const value = `"${process.execPath}" --max-semi-space-size=1 "${t.entryScript}" ui --no-open`;
+      const value = `"${process.execPath}" --max-semi-space-size=1 --v8-pool-size=1 "${t.entryScript}" ui --no-open`;
       expect(reg.calls).toEqual([
         ['reg', 'query', RUN_KEY, '/v', 'studio-worker'],
         ['reg', 'add', RUN_KEY, '/v', 'studio-worker', '/t', 'REG_SZ', '/d', value, '/f'],

@@ -41,7 +41,7 @@ describe('the install-service command', () => {
       const text = lines.join('\n');
       expect(text).toContain(`would write ${unit}:`);
       expect(text).toMatch(
-        /^ExecStart=\S+node\S* --max-semi-space-size=1 \S+\.m?js --config-dir \S+cfg run$/m,
+        /^ExecStart=\S+node\S* --max-semi-space-size=1 --v8-pool-size=1 \S+\.m?js --config-dir \S+cfg run$/m,
       );
       expect(text).toContain('dry run: nothing was run; to finish, run:\n  systemctl --user daemon-reload');
       expect(lines.at(-1)).toBe('logs: journalctl --user -u studio-worker -f');

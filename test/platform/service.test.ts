@@ -161,7 +161,13 @@ describe('install-service / uninstall-service', () => {
       const logDir = path.join(home, 'Library', 'Logs', 'studio-worker');
       expect(value).toEqual({
         Label: 'gg.minis.studio-worker',
-        ProgramArguments: [process.execPath, '--max-semi-space-size=1', t.entryScript, 'run'],
+        ProgramArguments: [
+          process.execPath,
+          '--max-semi-space-size=1',
+          '--v8-pool-size=1',
+          t.entryScript,
+          'run',
+        ],
         RunAtLoad: true,
         KeepAlive: true,
         EnvironmentVariables: { NODE_ENV: 'production' },
@@ -236,7 +242,7 @@ describe('install-service / uninstall-service', () => {
       const logFile = path.join(taskDir(), 'logs', 'worker.log');
       const outFile = path.join(taskDir(), 'logs', 'worker.out.log');
       expect(text('Actions/Exec/Arguments')).toBe(
-        `/d /s /c ""${process.execPath}" --max-semi-space-size=1 "${t.entryScript}" run --log-file ${logFile} >> "${outFile}" 2>&1"`,
+        `/d /s /c ""${process.execPath}" --max-semi-space-size=1 --v8-pool-size=1 "${t.entryScript}" run --log-file ${logFile} >> "${outFile}" 2>&1"`,
       );
       expect(text('Actions/Exec/Arguments')).not.toContain(`>> "${logFile}"`);
     });
@@ -328,6 +334,7 @@ describe('install-service / uninstall-service', () => {
           ProgramArguments: [
             process.execPath,
             '--max-semi-space-size=1',
+            '--v8-pool-size=1',
             t.entryScript,
             '--config-dir',
             path.join(cfg(), `gpu-${n}`),
