@@ -2,7 +2,9 @@
  * The local API: this worker's engines served to programs on this machine (the original's
  * local_api.rs), on 127.0.0.1:4787 behind a bearer token. See docs/local-api.md.
  */
-export { startLocalApi, MAX_BODY_BYTES, type LocalApi, type LocalApiOptions } from './server.js';
+export { startLocalApi, type LocalApi } from './listener.js';
+export type { LocalApiOptions } from './server.js';
+export { MAX_BODY_BYTES } from './limits.js';
 export { CatalogStore, CatalogModelSchema, CATALOG_FILE, type CatalogModel } from './catalog.js';
 export {
   ModelLifecycle,

@@ -14,7 +14,7 @@ import {
   resolveStreamPort,
   writeDiscovery,
 } from './discovery.js';
-import { startLocalApi, type LocalApi } from './server.js';
+import { startLocalApi, type LocalApi } from './listener.js';
 import { sweepLocalScratch } from './run-job.js';
 import { startStreamService, type StreamListenerStatus } from './stream.js';
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { ResidencyStore } from '../config/index.js';
@@ -16,15 +15,7 @@ import { chatTask, completionChunk, openAiError } from './openai.js';
 import { runLocalJob, type LocalJobDeps, type LocalResult } from './run-job.js';
 import { registerStreamRoutes, type StreamTokenSource } from './stream-routes.js';
 
-/** The original's limit on a request body. */
-export const MAX_BODY_BYTES = 1024 * 1024;
-
-/**
- * The limit on the routes whose inputs may ride inline as `data:` URLs (an image edit's init image
- * and mask, the audio to transcribe): a 1 MiB body cannot carry a photo. 32 MiB holds a 24 MiB file
- * in base64.
- */
-export const MAX_MEDIA_BODY_BYTES = 32 * 1024 * 1024;
+import { MAX_BODY_BYTES, MAX_MEDIA_BODY_BYTES } from './limits.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   webp: 'image/webp',
@@ -58,18 +49,13 @@ export interface LocalApiOptions extends LocalJobDeps {
   stream?: (() => StreamTokenSource | undefined) | undefined;
 }
 
-export interface LocalApi {
-  url: string;
-  port: number;
-  close: () => Promise<void>;
-}
-
 /**
- * The worker as a local generation server (see docs/local-api.md): the original's routes on
- * 127.0.0.1, every one behind the bearer token and the Host/Origin checks, one job at a time
- * through the gate the studio's jobs take too.
+ * The worker as a local generation server (see docs/local-api.md): the original's routes, every
+ * one behind the bearer token and the Host/Origin checks, one job at a time through the gate the
+ * studio's jobs take too. Ready to answer through `app.routing` on a server of the caller's (see
+ * listener.ts: loaded on the first request).
  */
-export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
+export async function buildLocalApiApp(opts: LocalApiOptions): Promise<FastifyInstance> {
   const app = Fastify({ bodyLimit: MAX_BODY_BYTES, logger: false });
   // JSON bodies, where an empty one (a DELETE or a load sent with the header anyway) is no body.
   app.removeContentTypeParser('application/json');
@@ -109,25 +95,8 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
   registerStreamRoutes(app, opts.catalog, opts.stream ?? (() => undefined), opts.log);
   registerDaemonRoutes(app, opts.daemon ?? (() => undefined), () => opts.gate.holder !== undefined);
 
-  await listen(app, opts.port);
-  const port = (app.server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}`, port, close: () => app.close() };
-}
-
-async function listen(app: FastifyInstance, port: number): Promise<void> {
-  try {
-    await app.listen({ host: '127.0.0.1', port });
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
-      throw new ApiError(
-        0,
-        'port_in_use',
-        `the local API cannot listen on 127.0.0.1:${port}: another program (or another worker) uses that port; set local_api_port in config.toml or STUDIO_WORKER_LOCAL_API_PORT`,
-      );
-    }
-    throw e;
-  }
+  await app.ready();
+  return app;
 }
 
 function registerJobRoutes(app: FastifyInstance, opts: LocalApiOptions): void {
