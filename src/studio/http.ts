@@ -14,6 +14,7 @@ import {
 import type { RegisterRequest, RegisterResponse, RegisterStatus } from '../protocol/index.js';
 import { isAbortError, toError } from '../util/index.js';
 import { StudioHttpError } from './errors.js';
+import { multipartBody } from './multipart.js';
 
 /** Answers larger than this are cut (JSON answers of the studio are tiny; error pages need not be kept whole). */
 const ANSWER_LIMIT = 1024 * 1024;
@@ -97,15 +98,32 @@ export class StudioHttp {
    */
   async uploadResult(o: UploadResultOptions): Promise<{ status: number }> {
     const operation = `upload result of job ${o.jobId}`;
-    const answer = await this.send(operation, routes.complete(o.workerId, o.jobId), o.signal, async () => {
-      const form = new FormData();
-      form.set(COMPLETE_FIELDS.prompt, o.prompt ?? '');
-      form.set(COMPLETE_FIELDS.ext, o.ext);
-      const type = contentTypeForExt(o.ext);
-      const file = o.data ? new Blob([o.data], { type }) : await openAsBlob(o.filePath, { type });
-      form.set(COMPLETE_FIELDS.file, file, `${o.jobId}.${o.ext}`);
-      return { method: 'POST', headers: { authorization: `Bearer ${o.authToken}` }, body: form };
-    });
+    const answer = await this.send(
+      operation,
+      routes.complete(o.workerId, o.jobId),
+      o.signal,
+      async (): Promise<RequestParts> => {
+        const type = contentTypeForExt(o.ext);
+        const filename = `${o.jobId}.${o.ext}`;
+        const authorization = `Bearer ${o.authToken}`;
+        if (o.data) {
+          // In memory: the whole body in one buffer.
+          const fields = [
+            [COMPLETE_FIELDS.prompt, o.prompt ?? ''],
+            [COMPLETE_FIELDS.ext, o.ext],
+          ] as const;
+          const file = { name: COMPLETE_FIELDS.file, filename, contentType: type, data: o.data };
+          const { body, contentType } = multipartBody(fields, file);
+          return { method: 'POST', headers: { authorization, 'content-type': contentType }, body };
+        }
+        // On disk: streamed from the file (a result may be larger than memory allows).
+        const form = new FormData();
+        form.set(COMPLETE_FIELDS.prompt, o.prompt ?? '');
+        form.set(COMPLETE_FIELDS.ext, o.ext);
+        form.set(COMPLETE_FIELDS.file, await openAsBlob(o.filePath, { type }), filename);
+        return { method: 'POST', headers: { authorization }, body: form };
+      },
+    );
     return { status: answer.status };
   }
 
@@ -153,7 +171,7 @@ export class StudioHttp {
 interface RequestParts {
   method: Dispatcher.HttpMethod;
   headers: Record<string, string>;
-  body?: string | FormData;
+  body?: string | FormData | Buffer;
 }
 
 const KNOWN_REGISTER_STATUSES: ReadonlySet<string> = new Set(['pending', 'approved', 'rejected']);
