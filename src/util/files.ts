@@ -33,12 +33,12 @@ export class CoalescedFileWriter {
   write(render: () => string): void {
     this.next = render;
     if (this.delayMs <= 0) {
-      this.writing ??= this.drain();
+      this.startDrain();
       return;
     }
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      this.writing ??= this.drain();
+      this.startDrain();
     }, this.delayMs).unref();
   }
 
@@ -47,9 +47,23 @@ export class CoalescedFileWriter {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
-      this.writing ??= this.drain();
+      this.startDrain();
     }
     while (this.writing) await this.writing;
+  }
+
+  /**
+   * Starts writing unless a write runs (it takes `next` too). `writing` is cleared only by the run
+   * that set it, after it settled: a run with nothing left to write (its `next` taken by the run
+   * before) settles at once, and must not leave a settled promise behind as "writing" — `flush`
+   * would spin on it and later writes would never start.
+   */
+  private startDrain(): void {
+    if (this.writing) return;
+    const run: Promise<void> = this.drain().finally(() => {
+      if (this.writing === run) this.writing = undefined;
+    });
+    this.writing = run;
   }
 
   private async drain(): Promise<void> {
@@ -63,6 +77,5 @@ export class CoalescedFileWriter {
         // See the class comment: a full disk costs this file, not the worker.
       }
     }
-    this.writing = undefined;
   }
 }

@@ -38,4 +38,24 @@ describe('CoalescedFileWriter', () => {
     await writer.flush();
     expect(await readFile(path, 'utf8')).toBe('2:flushed');
   });
+
+  it('keeps writing after a period whose change a running write already took (and its flush ends)', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'coalesce-'));
+    const path = join(dir, 'history.json');
+    const writer = new CoalescedFileWriter(path, 20);
+    // A change made while the first write runs: that write's loop takes it, so the period it
+    // started ends with nothing left to write.
+    writer.write(() => {
+      writer.write(() => 'B');
+      return 'A';
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await readFile(path, 'utf8')).toBe('B');
+    writer.write(() => 'C');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await readFile(path, 'utf8')).toBe('C');
+    writer.write(() => 'D');
+    await writer.flush();
+    expect(await readFile(path, 'utf8')).toBe('D');
+  });
 });
