@@ -2,7 +2,7 @@ import { initTelemetry } from '../telemetry/index.js';
 import { launchInstalledUpdate, startAutoUpdater } from '../update/index.js';
 import { VERSION } from '../version.js';
 import { acquireDaemonLock, LOCK_FILE, LockHeldError, Worker, type HeldLock } from '../worker/index.js';
-import { ExitCode, UserError } from '../util/index.js';
+import { ExitCode, UserError, useImageCodecProcess } from '../util/index.js';
 import type { LockRecord } from '../util/index.js';
 import { startMetricsServer, WorkerMetrics } from '../metrics/index.js';
 import { currentTarget, servicePlan, trimLogs } from '../platform/index.js';
@@ -38,6 +38,9 @@ export async function hostWorker(
   },
 ): Promise<void> {
   const argv = process.argv.slice(2);
+  // A long-running worker makes its images in a codec process that goes when idle: libvips would
+  // otherwise stay in this process for good after the first image (docs/benchmarks.md).
+  useImageCodecProcess();
   const config = await ctx.store.load();
   const telemetry = await initTelemetry({
     version: VERSION,

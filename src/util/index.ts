@@ -1,7 +1,7 @@
 export * from './errors.js';
 export * from './timers.js';
 export { linkSignals } from './abort-link.js';
-export { loadSharp } from './sharp.js';
+export { loadSharp, useImageCodecProcess } from './sharp.js';
 export { freeLoopbackPort, insecureProblem, isLoopbackHost } from './net.js';
 export { ffmpegPath } from './ffmpeg.js';
 export { CoalescedFileWriter, pidAlive } from './files.js';

@@ -14,7 +14,7 @@ import {
 import { ModelCache } from '../../models/index.js';
 import { JobGate } from '../../runner/index.js';
 import { expandHome } from '../../config/index.js';
-import { ExitCode, UserError } from '../../util/index.js';
+import { ExitCode, UserError, useImageCodecProcess } from '../../util/index.js';
 import type { CommandContext } from '../context.js';
 import { onShutdownSignal } from '../signals.js';
 
@@ -23,6 +23,8 @@ import { onShutdownSignal } from '../signals.js';
  * for local programs until Ctrl+C.
  */
 export async function serveCommand(ctx: CommandContext, opts: { port?: string }): Promise<void> {
+  // Long-running, as `run`: images are made in a codec process that goes when idle.
+  useImageCodecProcess();
   const config = await ctx.store.load();
   const port = opts.port === undefined ? undefined : Number(opts.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
