@@ -12,6 +12,12 @@ afterEach(() => {
 });
 
 const pixels = (w: number, h: number) => Buffer.alloc(w * h * 3, 90);
+/** A 2×2 PNG made in the codec process. */
+const tinyPng = (c: CodecProcess) =>
+  c
+    .sharp(pixels(2, 2), { raw: { width: 2, height: 2, channels: 3 } })
+    .png()
+    .toBuffer();
 
 describe('sharp in the image codec process', () => {
   it('runs a pipeline there and gives back the same bytes sharp makes in-process', async () => {
@@ -50,20 +56,12 @@ describe('sharp in the image codec process', () => {
     await expect(codec.sharp(Buffer.from('not an image')).metadata()).rejects.toThrow(
       /unsupported image format/,
     );
-    expect(
-      await codec
-        .sharp(pixels(2, 2), { raw: { width: 2, height: 2, channels: 3 } })
-        .png()
-        .toBuffer(),
-    ).toBeTruthy();
+    expect(await tinyPng(codec)).toBeTruthy();
   });
 
   it('a crash of the codec process fails the image being made, and the next image starts a new one', async () => {
     codec = new CodecProcess();
-    await codec
-      .sharp(pixels(2, 2), { raw: { width: 2, height: 2, channels: 3 } })
-      .png()
-      .toBuffer();
+    await tinyPng(codec);
     const child = (codec as unknown as { child: { kill: (s: string) => void } }).child;
     const dying = codec
       .sharp(pixels(2048, 2048), { raw: { width: 2048, height: 2048, channels: 3 } })
@@ -71,27 +69,16 @@ describe('sharp in the image codec process', () => {
       .toBuffer();
     child.kill('SIGKILL');
     await expect(dying).rejects.toThrow(/the image codec process exited \(SIGKILL\)/);
-    expect(
-      await codec
-        .sharp(pixels(2, 2), { raw: { width: 2, height: 2, channels: 3 } })
-        .png()
-        .toBuffer(),
-    ).toBeTruthy();
+    expect(await tinyPng(codec)).toBeTruthy();
   });
 
   it('exits when idle, and starts again for the next image', async () => {
     codec = new CodecProcess(100);
-    await codec
-      .sharp(pixels(2, 2), { raw: { width: 2, height: 2, channels: 3 } })
-      .png()
-      .toBuffer();
+    await tinyPng(codec);
     expect(codec.running).toBe(true);
     await new Promise((r) => setTimeout(r, 400));
     expect(codec.running).toBe(false);
-    await codec
-      .sharp(pixels(2, 2), { raw: { width: 2, height: 2, channels: 3 } })
-      .png()
-      .toBuffer();
+    await tinyPng(codec);
     expect(codec.running).toBe(true);
   });
 });
