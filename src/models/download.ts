@@ -1,9 +1,9 @@
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { EngineError } from '../engines/types.js';
+import { undici } from '../util/index.js';
 import type { ModelFile } from '../protocol/index.js';
 import { ensureFreeSpace } from './disk.js';
 import { wantedSha256 } from './names.js';
@@ -64,7 +64,7 @@ export async function downloadAttempt(file: ModelFile, ctx: DownloadContext): Pr
   try {
     const headers: Record<string, string> = { 'accept-encoding': 'identity' };
     if (offset > 0 && validator) Object.assign(headers, { range: `bytes=${offset}-`, 'if-range': validator });
-    const res = await request(file.url, {
+    const res = await undici().request(file.url, {
       method: 'GET',
       headers,
       dispatcher: ctx.dispatcher,

@@ -3,9 +3,9 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { request } from 'undici';
 import type { Dispatcher } from 'undici';
 import { EngineError } from '../engines/types.js';
+import { undici } from '../util/index.js';
 import { displayUrl } from './format.js';
 import { discard, parseWebUrl, statusError, withRetries } from './http.js';
 import type { RetryOptions } from './http.js';
@@ -34,7 +34,7 @@ export async function fetchInputFile(url: string, destDir: string, opts: FetchIn
   return withRetries(
     `download of input ${displayUrl(url)}`,
     async () => {
-      const res = await request(parsed, {
+      const res = await undici().request(parsed, {
         method: 'GET',
         headers: { 'accept-encoding': 'identity' },
         dispatcher: opts.dispatcher,

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
-import { Agent, interceptors } from 'undici';
 import type { Dispatcher } from 'undici';
 import { EngineError } from '../engines/types.js';
-import { backoffDelay, insecureProblem, sleep, toError } from '../util/index.js';
+import { backoffDelay, insecureProblem, sleep, toError, undici } from '../util/index.js';
 import type { BackoffOptions } from '../util/index.js';
 import { displayUrl } from './format.js';
 
@@ -18,6 +17,7 @@ export function createHttpAgent(opts: { allowInsecure?: boolean } = {}): {
   dispatcher: Dispatcher;
   close: () => Promise<void>;
 } {
+  const { Agent, interceptors } = undici();
   const agent = new Agent({
     headersTimeout: STALL_MS,
     bodyTimeout: STALL_MS,

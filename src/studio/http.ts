@@ -1,7 +1,7 @@
-import { openAsBlob } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { Agent, FormData, request } from 'undici';
-import type { Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import type { z } from 'zod';
 import {
   COMPLETE_FIELDS,
@@ -12,9 +12,9 @@ import {
   studioUrl,
 } from '../protocol/index.js';
 import type { RegisterRequest, RegisterResponse, RegisterStatus } from '../protocol/index.js';
-import { isAbortError, toError } from '../util/index.js';
+import { isAbortError, toError, undiciCore } from '../util/index.js';
 import { StudioHttpError } from './errors.js';
-import { multipartBody } from './multipart.js';
+import { multipartBody, multipartFileBody } from './multipart.js';
 
 /** Answers larger than this are cut (JSON answers of the studio are tiny; error pages need not be kept whole). */
 const ANSWER_LIMIT = 1024 * 1024;
@@ -57,7 +57,7 @@ export class StudioHttp {
 
   constructor(private readonly opts: StudioHttpOptions) {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.agent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: this.timeoutMs } });
+    this.agent = new (undiciCore().Agent)({ keepAliveTimeout: 10_000, connect: { timeout: this.timeoutMs } });
   }
 
   async postRegisterRequest(body: RegisterRequest, signal?: AbortSignal): Promise<RegisterResponse> {
@@ -117,11 +117,21 @@ export class StudioHttp {
           return { method: 'POST', headers: { authorization, 'content-type': contentType }, body };
         }
         // On disk: streamed from the file (a result may be larger than memory allows).
-        const form = new FormData();
-        form.set(COMPLETE_FIELDS.prompt, o.prompt ?? '');
-        form.set(COMPLETE_FIELDS.ext, o.ext);
-        form.set(COMPLETE_FIELDS.file, await openAsBlob(o.filePath, { type }), filename);
-        return { method: 'POST', headers: { authorization }, body: form };
+        const fields = [
+          [COMPLETE_FIELDS.prompt, o.prompt ?? ''],
+          [COMPLETE_FIELDS.ext, o.ext],
+        ] as const;
+        const { size } = await stat(o.filePath);
+        const file = {
+          name: COMPLETE_FIELDS.file,
+          filename,
+          contentType: type,
+          path: o.filePath,
+          bytes: size,
+        };
+        const { body, contentType, length } = multipartFileBody(fields, file);
+        const headers = { authorization, 'content-type': contentType, 'content-length': String(length) };
+        return { method: 'POST', headers, body };
       },
     );
     return { status: answer.status };
@@ -148,10 +158,9 @@ export class StudioHttp {
     let answer: Answer;
     try {
       const parts = await build();
-      const res = await request(url, {
+      const res = await undiciCore().request(this.agent, String(url), {
         ...parts,
         headers: { ...parts.headers, 'user-agent': this.opts.userAgent },
-        dispatcher: this.agent,
         signal,
         headersTimeout: this.timeoutMs,
         bodyTimeout: this.timeoutMs,
@@ -171,7 +180,7 @@ export class StudioHttp {
 interface RequestParts {
   method: Dispatcher.HttpMethod;
   headers: Record<string, string>;
-  body?: string | FormData | Buffer;
+  body?: string | Buffer | Readable;
 }
 
 const KNOWN_REGISTER_STATUSES: ReadonlySet<string> = new Set(['pending', 'approved', 'rejected']);

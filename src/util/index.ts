@@ -17,3 +17,4 @@ export { currentProgressListener, reportProgress, withProgressListener } from '.
 export type { ProgressListener } from './progress-scope.js';
 export { builtModulePath } from './built-path.js';
 export { childTrees, type ChildTree } from './rss.js';
+export { undici, undiciCore, type UndiciCore } from './undici.js';
