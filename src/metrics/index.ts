@@ -4,109 +4,32 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Worker, WorkerStatus } from '../worker/index.js';
+import type { Registry } from 'prom-client';
+import type { Worker } from '../worker/index.js';
+import { MetricsTally } from './tally.js';
 
 export class WorkerMetrics {
-  readonly registry = new Registry();
-  private readonly offs: (() => void)[] = [];
-  private readonly received = new Map<string, number>();
-  private defaultsStarted = false;
+  private readonly tally: MetricsTally;
+  private registry: Promise<Registry> | undefined;
 
   constructor(private readonly worker: Worker) {
-    const registers = [this.registry];
-    const jobs = new Counter({
-      name: 'studio_worker_jobs_total',
-      help: 'Jobs that ended here, by task kind and outcome (completed, failed, rejected).',
-      labelNames: ['kind', 'outcome'] as const,
-      registers,
-    });
-    const duration = new Histogram({
-      name: 'studio_worker_job_duration_seconds',
-      help: 'Time from accepting a job to its result being handed over, by task kind.',
-      labelNames: ['kind'] as const,
-      buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800],
-      registers,
-    });
-    const downloaded = new Counter({
-      name: 'studio_worker_model_download_bytes_total',
-      help: 'Bytes of model files downloaded into the model cache.',
-      registers,
-    });
-    const crashes = new Counter({
-      name: 'studio_worker_engine_crashes_total',
-      help: 'Engine child processes that died while serving a job (each failed only that job), by engine and signal.',
-      labelNames: ['engine', 'signal'] as const,
-      registers,
-    });
-    // One status for all the gauges of a scrape: getStatus() asks every engine whether it can run.
-    let scraped: WorkerStatus | undefined;
-    const status = (): WorkerStatus => {
-      if (!scraped) {
-        scraped = this.worker.getStatus();
-        setImmediate(() => (scraped = undefined));
-      }
-      return scraped;
-    };
-    new Gauge({
-      name: 'studio_worker_session_connected',
-      help: '1 while the studio session is welcomed, else 0.',
-      registers,
-      collect() {
-        this.set(status().session.state === 'welcomed' ? 1 : 0);
-      },
-    });
-    new Gauge({
-      name: 'studio_worker_outbox_pending',
-      help: 'Finished results the studio has not taken yet (kept for a re-offer).',
-      registers,
-      collect() {
-        this.set(status().pendingResults);
-      },
-    });
-    new Gauge({
-      name: 'studio_worker_gpu_memory_free_bytes',
-      help: 'Free memory of the GPU the worker uses (NaN when it cannot be read).',
-      registers,
-      collect() {
-        this.set(status().gpu?.freeBytes ?? Number.NaN);
-      },
-    });
-    new Gauge({
-      name: 'studio_worker_gpu_temperature_celsius',
-      help: 'Temperature of the GPU the worker uses (NaN when it cannot be read).',
-      registers,
-      collect() {
-        this.set(status().gpu?.temperatureC ?? Number.NaN);
-      },
-    });
-    new Gauge({
-      name: 'studio_worker_user_present',
-      help: '1 while someone uses this machine, 0 while idle (no input for 2 minutes); NaN while presence cannot be read.',
-      registers,
-      collect() {
-        const presence = status().presence?.presence;
-        this.set(presence === 'active' ? 1 : presence === 'idle' ? 0 : Number.NaN);
-      },
-    });
-    const on = this.worker.events.on.bind(this.worker.events);
-    this.offs.push(
-      on('job:completed', (e) => {
-        jobs.inc({ kind: e.kind, outcome: 'completed' });
-        duration.observe({ kind: e.kind }, e.ms / 1000);
-      }),
-      on('job:failed', (e) => jobs.inc({ kind: e.kind ?? 'unknown', outcome: 'failed' })),
-      on('job:rejected', (e) => jobs.inc({ kind: e.kind ?? 'unknown', outcome: 'rejected' })),
-      on('engine:crashed', (e) =>
-        crashes.inc({ engine: e.engine, signal: e.signal ?? `exit ${e.code ?? 'unknown'}` }),
-      ),
-      on('model:download', (p) => {
-        const before = this.received.get(p.filename) ?? 0;
-        if (p.receivedBytes > before) downloaded.inc(p.receivedBytes - before);
-        if (p.done) this.received.delete(p.filename);
-        else this.received.set(p.filename, p.receivedBytes);
-      }),
-    );
+    this.tally = new MetricsTally(worker);
+  }
+
+  /**
+   * The exposition text and its content type. prom-client, and Node's own metrics with it (their
+   * collectors sample the event loop every 10 ms and watch every GC), load with the first scrape;
+   * the worker's own counts are kept from its start by the tally.
+   */
+  async scrape(): Promise<{ text: string; contentType: string }> {
+    this.registry ??= import('./registry.js').then((m) => m.buildRegistry(this.worker, this.tally));
+    const registry = await this.registry;
+    return { text: await registry.metrics(), contentType: registry.contentType };
+  }
+
+  /** The exposition text alone. */
+  async text(): Promise<string> {
+    return (await this.scrape()).text;
   }
 
   /**
@@ -135,21 +58,8 @@ export class WorkerMetrics {
     return { status: 503, body: { ok: false, state: s.state, session, reason } };
   }
 
-  /**
-   * The exposition text of every metric. Node's own (process, heap, event-loop lag, GC) start with
-   * the first scrape: their collectors sample the event loop every 10 ms and watch every GC, work
-   * an unscraped worker would do for nobody.
-   */
-  async text(): Promise<string> {
-    if (!this.defaultsStarted) {
-      this.defaultsStarted = true;
-      collectDefaultMetrics({ register: this.registry });
-    }
-    return this.registry.metrics();
-  }
-
   stop(): void {
-    for (const off of this.offs.splice(0)) off();
+    this.tally.stop();
   }
 }
 
@@ -162,8 +72,8 @@ export async function serveMetricsRoute(
   const path = (req.url ?? '').split('?')[0];
   if (req.method !== 'GET' || (path !== '/metrics' && path !== '/healthz')) return false;
   if (path === '/metrics') {
-    const text = await metrics.text();
-    res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(text);
+    const { text, contentType } = await metrics.scrape();
+    res.writeHead(200, { 'content-type': contentType }).end(text);
   } else {
     const { status, body } = metrics.health();
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
