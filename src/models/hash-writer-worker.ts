@@ -5,9 +5,10 @@
  * order. It opens the file itself and closes it on `finish`, `close` or the first failure.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync, writevSync } from 'node:fs';
+import { closeSync, openSync, writevSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
+import { hashPrefix } from './partial.js';
 
 export interface HashWriterWorkerData {
   path: string;
@@ -40,8 +41,6 @@ export type FromHashWriter =
   | { type: 'done'; sha256: string }
   | { type: 'closed' }
   | { type: 'failed'; error: SystemErrorFields };
-
-const PREFIX_READ_BYTES = 1024 * 1024;
 
 if (!parentPort) throw new Error('hash-writer-worker.js runs as a worker thread only');
 const port: MessagePort = parentPort;
@@ -78,23 +77,6 @@ function fail(e: unknown): void {
     // The failure already reported is the one that matters.
   }
   post({ type: 'failed', error: failure });
-}
-
-/** Feeds the file's first `bytes` bytes (or all of it, if shorter) into the hash. */
-function hashPrefix(bytes: number): void {
-  const input = openSync(path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(Math.min(PREFIX_READ_BYTES, bytes));
-    let position = 0;
-    while (position < bytes) {
-      const n = readSync(input, buf, 0, Math.min(buf.length, bytes - position), position);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      position += n;
-    }
-  } finally {
-    closeSync(input);
-  }
 }
 
 /** Writes `views` at the file's end, in order, however many calls that takes. */
@@ -152,10 +134,7 @@ function handle(message: ToHashWriter): void {
   }
 }
 
-try {
-  if (prefix > 0) hashPrefix(prefix);
-  post({ type: 'ready' });
-} catch (e) {
-  fail(e);
-}
-port.on('message', handle);
+// Messages wait on the port until the prefix is hashed: they all come after it.
+hashPrefix(path, prefix, hash)
+  .then(() => post({ type: 'ready' }), fail)
+  .finally(() => port.on('message', handle));

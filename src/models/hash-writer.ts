@@ -33,9 +33,8 @@ export interface HashWriter {
   /** Opens the file: appending at `start` (= the prefix) or, when `start` is 0, from scratch. */
   open(start: number): Promise<void>;
   /**
-   * Hashes and writes `chunks`, in order. The writer may take their memory over (moved to the worker
-   * thread: the caller must not use them again). Resolves when the caller may send more; a failed
-   * earlier write rejects it.
+   * Hashes and writes `chunks`, in order (the worker thread gets a copy: the caller's buffers stay
+   * its own). Resolves when the caller may send more; a failed earlier write rejects it.
    */
   write(chunks: Buffer[]): Promise<void>;
   /** Waits until every byte is written, closes the file and returns the hex digest of the whole. */

@@ -1,8 +1,7 @@
 import { createRequire } from 'node:module';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -30,6 +29,7 @@ import { LocalFirstModels } from '../../src/generate/index.js';
 import { ModelCache } from '../../src/models/index.js';
 import type { ModelSource } from '../../src/protocol/index.js';
 import { claimFor } from './contract.js';
+import { standInStreamModel } from '../support/stand-in-stream-model.js';
 
 // The parakeet engine: streaming speech-to-text on sherpa-onnx in a supervised engine process.
 // No streaming model's weights can be had here, so the real sherpa-onnx is exercised up to the
@@ -174,19 +174,7 @@ describe('the parakeet engine', () => {
       const crashes: EngineCrash[] = [];
       const engine = new ParakeetEngine({ log, onCrash: (c) => crashes.push(c) });
       engines.push(engine);
-      const modelDir = join(dir, 'stand-in');
-      await mkdir(modelDir, { recursive: true });
-      const names = ['encoder.onnx', 'decoder.onnx', 'joiner.onnx', 'tokens.txt'];
-      for (const name of names) await writeFile(join(modelDir, name), 'STAND-IN: not an ONNX model\n');
-      const source: ModelSource = {
-        engine: 'parakeet',
-        files: names.map((filename) => ({
-          role: 'model' as const,
-          filename,
-          url: pathToFileURL(join(modelDir, filename)).href,
-        })),
-        cliDefaults: cli,
-      };
+      const source = await standInStreamModel(join(dir, 'stand-in'));
       const cache = new ModelCache({ root: join(dir, 'models'), log });
       const models = new LocalFirstModels(cache, false);
       const load = engine.preload('stand-in-stt', source, models, new AbortController().signal);

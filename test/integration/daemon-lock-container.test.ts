@@ -7,7 +7,7 @@ import type { LockRecord } from '../../src/util/index.js';
 import type { Harness } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
 
-import { CLI } from '../support/cli.js';
+import { CLI, runEnv } from '../support/cli.js';
 const UNSHARE = ['--pid', '--fork', '--mount-proc', '--uts'];
 const canUnshare =
   process.platform === 'linux' &&
@@ -51,13 +51,7 @@ function container(name: string, configDir: string, env: NodeJS.ProcessEnv = {})
       'run',
     ],
     {
-      env: {
-        ...process.env,
-        LOG_LEVEL: 'warn',
-        STUDIO_WORKER_LOCAL_API_PORT: '0',
-        STUDIO_WORKER_STREAM_PORT: '0',
-        ...env,
-      },
+      env: runEnv(env),
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );

@@ -17,6 +17,7 @@ import { CatalogStore } from '../../src/local-api/index.js';
 import { GatedEngine } from '../support/gated-engine.js';
 import type { Harness, RunningWorker } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
+import { localApiCaller } from '../support/local-api.js';
 
 // The original's daemon-control routes on the local API, over real HTTP, against a real worker
 // connected to the dev studio with its dashboard (which keeps the history and logs they answer from).
@@ -51,11 +52,10 @@ describe('the daemon-control routes of the local API (real worker, dev studio, r
   let url: string;
   let token: string;
 
-  const call = (path: string, init: RequestInit = {}) =>
-    fetch(`${url}${path}`, {
-      ...init,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
-    });
+  const call = localApiCaller(
+    () => url,
+    () => token,
+  );
   const json = async <T>(path: string, init?: RequestInit): Promise<T> => {
     const res = await call(path, init);
     expect(res.status).toBe(200);

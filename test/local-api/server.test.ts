@@ -16,6 +16,7 @@ import { CatalogStore, serveLocalApi, type ServedLocalApi } from '../../src/loca
 import { ModelCache } from '../../src/models/index.js';
 import { JobGate } from '../../src/runner/index.js';
 import { encodeWavPcm16 } from '../../src/results/index.js';
+import { localApiCaller } from '../support/local-api.js';
 
 const MODEL = join(import.meta.dirname, '../../../shared/models/stories260K.gguf');
 const HAS_MODEL = existsSync(MODEL);
@@ -98,11 +99,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const call = (path: string, init: RequestInit = {}) =>
-  fetch(`${api.url}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
-  });
+const call = localApiCaller(
+  () => api.url,
+  () => token,
+);
 
 describe('the local API (real HTTP)', () => {
   it('sweeps at start the scratch folders of local jobs whose worker is gone, and only those', () => {

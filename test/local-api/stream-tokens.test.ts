@@ -14,6 +14,7 @@ import { JobGate } from '../../src/runner/index.js';
 import { Client, Refused, until } from '../stt-stream/client.js';
 import { pcm } from '../stt-stream/scripted.js';
 import { ScriptedStreamEngine } from '../support/scripted-stream-engine.js';
+import { localApiCaller } from '../support/local-api.js';
 
 // POST /stream-tokens and the LAN stream listener beside the local API, over real HTTP and real
 // WebSockets (the `ws` package). The speech model is the SCRIPTED STAND-IN of
@@ -77,11 +78,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const call = (path: string, init: RequestInit = {}) =>
-  fetch(`${api.url}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
-  });
+const call = localApiCaller(
+  () => api.url,
+  () => token,
+);
 const mint = (body: unknown) => call('/stream-tokens', { method: 'POST', body: JSON.stringify(body) });
 const listenerPort = () => {
   const s = api.stream();

@@ -1,8 +1,7 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachDaemonControlWithoutDashboard } from '../../src/dashboard/index.js';
 import { SyntheticEngine } from '../../src/engines/index.js';
@@ -13,6 +12,8 @@ import { pcm } from '../stt-stream/scripted.js';
 import type { Harness, RunningWorker } from '../support/harness.js';
 import { startHarness } from '../support/harness.js';
 import { ScriptedStreamEngine } from '../support/scripted-stream-engine.js';
+import { localApiCaller } from '../support/local-api.js';
+import { standInStreamModel } from '../support/stand-in-stream-model.js';
 
 // The stream listener as a real worker serves it beside its local API (connected to the dev
 // studio): a session is a local job in `/jobs` and `/daemon/status`, the status says where the
@@ -44,11 +45,7 @@ async function apiOf(h: Harness, w: RunningWorker): Promise<Api> {
   const { token } = JSON.parse(await readFile(join(h.configDir, 'local-api.json'), 'utf8')) as {
     token: string;
   };
-  const call = (path: string, init: RequestInit = {}) =>
-    fetch(`${url}${path}`, {
-      ...init,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...init.headers },
-    });
+  const call = localApiCaller(url, token);
   return { url, call };
 }
 
@@ -180,22 +177,10 @@ describe('the real parakeet engine in a worker: stand-in model files (no weights
   it.skipIf(!HAS_SHERPA)(
     "stand-in: loading non-ONNX files fails the model with sherpa-onnx's own error; the worker and its listener live on",
     async () => {
-      const dir = join(h.configDir, 'stand-in-model');
-      await mkdir(dir, { recursive: true });
-      const names = ['encoder.onnx', 'decoder.onnx', 'joiner.onnx', 'tokens.txt'];
-      for (const name of names) await writeFile(join(dir, name), 'STAND-IN: not an ONNX model\n');
       await new CatalogStore(h.configDir).upsert({
         id: 'stand-in',
         kind: 'audio_stt',
-        source: {
-          engine: 'parakeet',
-          files: names.map((filename) => ({
-            role: 'model' as const,
-            filename,
-            url: pathToFileURL(join(dir, filename)).href,
-          })),
-          cliDefaults: cli,
-        },
+        source: await standInStreamModel(join(h.configDir, 'stand-in-model')),
       });
       const w = h.startWorker({
         engines: [new SyntheticEngine(), new ParakeetEngine()],

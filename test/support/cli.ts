@@ -40,13 +40,7 @@ export interface RunProcess {
  */
 export function startRun(configDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): RunProcess {
   const child = spawn(process.execPath, [CLI, '--config-dir', configDir, 'run', ...args], {
-    env: {
-      ...process.env,
-      LOG_LEVEL: 'warn',
-      STUDIO_WORKER_LOCAL_API_PORT: '0',
-      STUDIO_WORKER_STREAM_PORT: '0',
-      ...env,
-    },
+    env: runEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -62,5 +56,16 @@ export function startRun(configDir: string, args: string[] = [], env: NodeJS.Pro
       child.kill('SIGTERM');
       await exited;
     },
+  };
+}
+
+/** The environment a test's `run` gets: this process's, quiet logs, its listeners on any free port, then `env`. */
+export function runEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    LOG_LEVEL: 'warn',
+    STUDIO_WORKER_LOCAL_API_PORT: '0',
+    STUDIO_WORKER_STREAM_PORT: '0',
+    ...env,
   };
 }
