@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import type { Agent, Dispatcher } from 'undici';
 import type { z } from 'zod';
 import {
   COMPLETE_FIELDS,
@@ -12,7 +11,7 @@ import {
   studioUrl,
 } from '../protocol/index.js';
 import type { RegisterRequest, RegisterResponse, RegisterStatus } from '../protocol/index.js';
-import { isAbortError, toError, undiciCore } from '../util/index.js';
+import { HttpAgents, httpRequest, isAbortError, toError } from '../util/index.js';
 import { StudioHttpError } from './errors.js';
 import { multipartBody, multipartFileBody } from './multipart.js';
 
@@ -46,18 +45,19 @@ interface Answer {
 }
 
 /**
- * The studio's HTTP routes (registration and the multipart `complete` upload) over one keep-alive
- * undici agent. Every failure is a StudioHttpError naming the operation, except an abort, which
+ * The studio's HTTP routes (registration and the multipart `complete` upload) over keep-alive
+ * node:http(s) connections. Every failure is a StudioHttpError naming the operation, except an abort, which
  * rejects with the signal's AbortError untouched so callers can tell "stopped" from "failed".
  */
 export class StudioHttp {
-  private readonly agent: Agent;
+  private readonly agents = new HttpAgents({ idleMs: 10_000 });
   private readonly timeoutMs: number;
+  /** Requests not yet answered in full: `close` lets them finish. */
+  private readonly inFlight = new Set<Promise<unknown>>();
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: StudioHttpOptions) {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
-    this.agent = new (undiciCore().Agent)({ keepAliveTimeout: 10_000, connect: { timeout: this.timeoutMs } });
   }
 
   async postRegisterRequest(body: RegisterRequest, signal?: AbortSignal): Promise<RegisterResponse> {
@@ -137,9 +137,9 @@ export class StudioHttp {
     return { status: answer.status };
   }
 
-  /** Closes the keep-alive connections. Idempotent. */
+  /** Lets the requests in flight finish, then closes the keep-alive connections. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= this.agent.close();
+    this.closing ??= Promise.allSettled([...this.inFlight]).then(() => this.agents.close());
     return this.closing;
   }
 
@@ -154,18 +154,37 @@ export class StudioHttp {
     build: () => Promise<RequestParts> | RequestParts,
     accept: (status: number) => boolean = () => false,
   ): Promise<Answer> {
+    if (this.closing) {
+      throw new StudioHttpError({ operation, detail: 'the studio client is closed', retryable: false });
+    }
+    const sending = this.exchange(operation, route, signal, build, accept);
+    this.inFlight.add(sending);
+    try {
+      return await sending;
+    } finally {
+      this.inFlight.delete(sending);
+    }
+  }
+
+  private async exchange(
+    operation: string,
+    route: string,
+    signal: AbortSignal | undefined,
+    build: () => Promise<RequestParts> | RequestParts,
+    accept: (status: number) => boolean,
+  ): Promise<Answer> {
     const url = studioUrl(this.opts.apiBaseUrl, route);
     let answer: Answer;
     try {
       const parts = await build();
-      const res = await undiciCore().request(this.agent, String(url), {
+      const res = await httpRequest(url, {
         ...parts,
         headers: { ...parts.headers, 'user-agent': this.opts.userAgent },
         signal,
-        headersTimeout: this.timeoutMs,
-        bodyTimeout: this.timeoutMs,
+        timeoutMs: this.timeoutMs,
+        agents: this.agents,
       });
-      answer = { status: res.statusCode, text: await readCapped(res.body, ANSWER_LIMIT) };
+      answer = { status: res.status, text: await readCapped(res.body, ANSWER_LIMIT) };
     } catch (e) {
       const err = toError(e);
       if (signal?.aborted || isAbortError(err)) throw err;
@@ -178,7 +197,7 @@ export class StudioHttp {
 }
 
 interface RequestParts {
-  method: Dispatcher.HttpMethod;
+  method: 'GET' | 'POST';
   headers: Record<string, string>;
   body?: string | Buffer | Readable;
 }

@@ -17,4 +17,6 @@ export { currentProgressListener, reportProgress, withProgressListener } from '.
 export type { ProgressListener } from './progress-scope.js';
 export { builtModulePath } from './built-path.js';
 export { childTrees, type ChildTree } from './rss.js';
-export { undici, undiciCore, type UndiciCore } from './undici.js';
+export { undici } from './undici.js';
+export { HttpAgents, HttpTimeoutError, httpRequest } from './http-request.js';
+export type { HttpAnswer, HttpRequestOptions } from './http-request.js';

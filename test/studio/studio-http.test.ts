@@ -163,6 +163,34 @@ describe('StudioHttp errors', () => {
     expect(err.message).toMatch(/^upload result of job j1: .*ECONNREFUSED/);
   });
 
+  it('turns a studio that never answers into a retryable timeout naming the operation', async () => {
+    const s = await server(() => {
+      /* never answers */
+    });
+    const http = new StudioHttp({ apiBaseUrl: s.url, userAgent: 'studio-worker/0.1.0', log, timeoutMs: 200 });
+    cleanups.push(() => http.close());
+    const err = (await http.getRegisterStatus('rr-1', 'x').catch((e: unknown) => e)) as StudioHttpError;
+    expect(err).toBeInstanceOf(StudioHttpError);
+    expect(err.retryable).toBe(true);
+    expect(err.message).toMatch(/^poll register request rr-1: no answer from 127\.0\.0\.1:\d+ for 200 ms$/);
+  });
+
+  it('lets a request in flight finish when closed, and refuses new ones after', async () => {
+    const s = await server((_req, res) => setTimeout(() => json(res, 200, { status: 'pending' }), 100));
+    const http = new StudioHttp({
+      apiBaseUrl: s.url,
+      userAgent: 'studio-worker/0.1.0',
+      log,
+      timeoutMs: 5000,
+    });
+    const pending = http.getRegisterStatus('rr-1', 'x');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const closed = http.close();
+    expect(await pending).toEqual({ status: 'pending' });
+    await closed;
+    await expect(http.getRegisterStatus('rr-1', 'x')).rejects.toThrow(/the studio client is closed/);
+  });
+
   it('rejects with the AbortError itself when the caller aborts', async () => {
     const s = await server(() => {
       /* never answers */
