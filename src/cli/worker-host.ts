@@ -1,7 +1,14 @@
 import { initTelemetry } from '../telemetry/index.js';
 import { launchInstalledUpdate, startAutoUpdater } from '../update/index.js';
 import { VERSION } from '../version.js';
-import { acquireDaemonLock, LOCK_FILE, LockHeldError, Worker, type HeldLock } from '../worker/index.js';
+import {
+  acquireDaemonLock,
+  LOCK_FILE,
+  LockHeldError,
+  startIdleHeapTrim,
+  Worker,
+  type HeldLock,
+} from '../worker/index.js';
 import { ExitCode, UserError, useImageCodecProcess } from '../util/index.js';
 import type { LockRecord } from '../util/index.js';
 import { startMetricsServer, WorkerMetrics } from '../metrics/index.js';
@@ -98,12 +105,14 @@ export async function hostWorker(
       let detach = (): Promise<void> => Promise.resolve();
       let metrics: { close: () => Promise<void> } | undefined;
       let updater: ReturnType<typeof startAutoUpdater> | undefined;
+      const isIdle = (): boolean => worker.getStatus().currentJob === undefined;
+      const stopHeapTrim = startIdleHeapTrim({ events: worker.events, isIdle, log: ctx.log });
       try {
         detach = (await opts.attach?.(worker, metricsOf)) ?? detach;
         metrics = opts.metricsListen ? await serveMetrics(ctx, metricsOf(), opts.metricsListen) : undefined;
         updater = startAutoUpdater({
           config: () => worker.currentConfig,
-          isIdle: () => worker.getStatus().currentJob === undefined,
+          isIdle,
           log: ctx.log.child({ category: 'update' }),
           version: VERSION,
           argv,
@@ -112,6 +121,7 @@ export async function hostWorker(
         });
         await worker.run();
       } finally {
+        stopHeapTrim();
         updater?.stop();
         offToken();
         await detach();

@@ -18,5 +18,6 @@ export type { ProgressListener } from './progress-scope.js';
 export { builtModulePath } from './built-path.js';
 export { childTrees, type ChildTree } from './rss.js';
 export { undici } from './undici.js';
+export { fullGc } from './full-gc.js';
 export { HttpAgents, HttpTimeoutError, httpRequest } from './http-request.js';
 export type { HttpAnswer, HttpRequestOptions } from './http-request.js';
