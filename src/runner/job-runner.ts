@@ -110,15 +110,16 @@ export class JobRunner {
 
   /** Decides on an offer; an accepted job starts running in the background. */
   offer(claim: Claim, diskRechecked = false): void {
-    // An offer on the session that holds the uploading job: the studio has that result (see
-    // `letUploadFinishBeside`). On a newer session it waits for the upload's end instead.
-    const uploading = this.current;
-    if (uploading?.phase === 'uploading' && uploading.jobId !== claim.jobId && !this.draining) {
-      if (this.holds(uploading.jobId)) this.letUploadFinishBeside(uploading, claim.jobId);
-    }
-    if (this.current?.phase === 'uploading' && this.heldOffer === undefined && !this.draining) {
+    // During an upload: an offer on the session that holds it takes the gate at once (the studio has
+    // that result, see `letUploadFinishBeside`); the uploading job offered again (its session dropped)
+    // is answered when the upload ends; another job on a newer session meets the held gate: busy, as
+    // the original (that offer proves nothing about the result, and a busy reject costs no attempt).
+    const uploading = this.current?.phase === 'uploading' && !this.draining ? this.current : undefined;
+    if (uploading && uploading.jobId !== claim.jobId && this.holds(uploading.jobId)) {
+      this.letUploadFinishBeside(uploading, claim.jobId);
+    } else if (uploading?.jobId === claim.jobId && this.heldOffer === undefined) {
       this.opts.log.debug(
-        `job ${claim.jobId} offered while the result of job ${this.current.jobId} is still uploading; it starts once that is delivered`,
+        `job ${claim.jobId} offered again while its result uploads; answered when that ends`,
       );
       this.heldOffer = claim;
       return;

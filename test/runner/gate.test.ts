@@ -156,22 +156,48 @@ describe('the one-job gate in the runner', () => {
     expect(runner.storedResultCount).toBe(0);
   });
 
-  it('holds an offer that comes on a new session while the result of the old one is uploading, until that upload ends', async () => {
+  it('turns another job offered on a new session down as busy while the old session’s result is uploading, as the original does', async () => {
     const { runner, frames, gate, upload, settled, session } = setUp();
     runner.offer(image('a'));
     await upload('a').started;
     // The session that accepted job a dropped and a new one came up: this offer says nothing
     // about whether the studio has job a's bytes.
     session.generation = 2;
-    runner.offer(image('held-b'));
-    expect(frames).toEqual([{ type: 'accept', jobId: 'a' }]);
+    runner.offer(image('b'));
+    expect(frames).toEqual([
+      { type: 'accept', jobId: 'a' },
+      { type: 'reject', jobId: 'b', code: 'busy', reason: expect.any(String) as string },
+    ]);
     expect(gate.holder?.id).toBe('a');
 
     const aDone = settled('a');
     upload('a').answer.resolve({ outcome: 'delivered' });
     await aDone;
-    expect(frames.filter((f) => f.type === 'accept').map((f) => f.jobId)).toEqual(['a', 'held-b']);
-    expect(gate.holder).toMatchObject({ source: 'studio', id: 'held-b' });
+    expect(gate.holder).toBeUndefined();
+    // Offered again once the worker is free (the studio requeued it without counting an attempt).
+    const bDone = settled('b');
+    runner.offer(image('b'));
+    expect(gate.holder).toMatchObject({ source: 'studio', id: 'b' });
+    await upload('b').started;
+    upload('b').answer.resolve({ outcome: 'delivered' });
+    await bDone;
+  });
+
+  it('answers the uploading job offered again on a new session once its upload ends', async () => {
+    const { runner, frames, gate, engine, upload, session } = setUp();
+    runner.offer(image('a'));
+    await upload('a').started;
+    session.generation = 2;
+    runner.offer(image('a'));
+    expect(frames).toEqual([{ type: 'accept', jobId: 'a' }]);
+    // The old session's claim was released: its upload is refused (409), the result kept; the held
+    // re-offer is then accepted and answered from that result, without running the job again.
+    upload('a').answer.resolve({ outcome: 'not-ours', error: 'HTTP 409' });
+    await expect
+      .poll(() => frames.filter((f) => f.jobId === 'a').map((f) => f.type))
+      .toEqual(['accept', 'accept']);
+    await expect.poll(() => gate.holder).toBeUndefined();
+    expect(engine.runs).toEqual(['a']);
   });
 
   it('turns a studio offer down as busy while a local request holds the gate, and takes the next once it is free', async () => {

@@ -1,0 +1,70 @@
+import { readFile, readdir } from 'node:fs/promises';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { WorkerEvent } from '../../src/dev-studio/index.js';
+import { startRun, type RunProcess } from '../support/cli.js';
+import { startHarness, type Harness } from '../support/harness.js';
+
+let h: Harness | undefined;
+let run: RunProcess | undefined;
+afterEach(async () => {
+  await run?.stop();
+  await h?.close();
+  run = undefined;
+  h = undefined;
+});
+
+/** The pids of the image codec processes (src/util/sharp-child.ts) that `parent` started. */
+async function codecChildPids(parent: number): Promise<number[]> {
+  const tasks = await readdir(`/proc/${parent}/task`).catch(() => [] as string[]);
+  const pids: number[] = [];
+  for (const task of tasks) {
+    const list = await readFile(`/proc/${parent}/task/${task}/children`, 'utf8').catch(() => '');
+    for (const pid of list.trim().split(/\s+/).filter(Boolean).map(Number)) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (cmdline.includes('sharp-child.js')) pids.push(pid);
+    }
+  }
+  return pids;
+}
+
+describe.skipIf(process.platform !== 'linux')('a crash of the image codec process under `run`', () => {
+  it('fails only the image being made (retryable); the retry completes in a new codec process, the worker and its session stay', async () => {
+    h = await startHarness();
+    const workerId = await h.register();
+    const sessions: WorkerEvent[] = [];
+    h.studio.events.on('worker', (e: WorkerEvent) => {
+      if (e.workerId === workerId) sessions.push(e);
+    });
+    run = startRun(h.configDir);
+    const pid = run.child.pid ?? 0;
+    // Big enough that the codec process is still loading sharp or encoding when it is killed.
+    const job = h.studio.admin.enqueueJob({
+      task: { kind: 'image', prompt: 'a fox', width: 2048, height: 2048 },
+    });
+    let codec: number | undefined;
+    await expect
+      .poll(async () => (codec = (await codecChildPids(pid))[0]), { timeout: 30_000, interval: 10 })
+      .toBeDefined();
+    process.kill(codec!, 'SIGKILL');
+
+    const done = await h.studio.admin.waitForJob(job.jobId, { timeoutMs: 60_000 });
+    expect(done).toMatchObject({ status: 'completed', attempts: 1 });
+    expect(done.failures).toHaveLength(1);
+    expect(done.failures[0]).toMatchObject({ attempt: 1, via: 'fail', retryable: true });
+    expect(done.failures[0]?.error).toMatch(
+      /the image codec process exited \(SIGKILL\) while making an image/,
+    );
+    // The retry's image was made by a codec process started for it.
+    const now = await codecChildPids(pid);
+    expect(now).toHaveLength(1);
+    expect(now).not.toContain(codec);
+
+    const next = await h.studio.admin.waitForJob(
+      h.studio.admin.enqueueJob({ task: { kind: 'image', prompt: 'a hen', width: 32, height: 32 } }).jobId,
+      { timeoutMs: 30_000 },
+    );
+    expect(next.status).toBe('completed');
+    expect(run.child.exitCode).toBeNull();
+    expect(sessions.map((e) => e.type)).toEqual(['connected', 'welcomed']);
+  });
+});
