@@ -1,4 +1,4 @@
-import { readFile, readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalFirstModels } from '../../src/generate/index.js';
 import { useImageCodecProcess } from '../../src/util/index.js';
@@ -13,6 +13,7 @@ import {
   sdcppReady,
   sdcppSkipReason,
 } from '../support/sdcpp-real.js';
+import { codecChildPids } from '../support/engine-children.js';
 
 // The REAL sd-cli, built from ../shared/vendor, with images made as `run`, `ui` and `serve` make
 // them: in the image codec process (src/util/sharp-remote.ts), not with sharp in this process.
@@ -29,19 +30,6 @@ afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
 
-/** The image codec processes this test process started. */
-async function codecChildren(): Promise<number[]> {
-  const pids: number[] = [];
-  for (const task of await readdir(`/proc/${process.pid}/task`)) {
-    const list = await readFile(`/proc/${process.pid}/task/${task}/children`, 'utf8').catch(() => '');
-    for (const pid of list.trim().split(/\s+/).filter(Boolean)) {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes('sharp-child.js')) pids.push(Number(pid));
-    }
-  }
-  return pids;
-}
-
 describe.skipIf(!sdcppReady || process.platform !== 'linux')(
   `sd-cli's PNG made into the job's format in the image codec process${sdcppSkipReason}`,
   { timeout: 180_000 },
@@ -57,7 +45,7 @@ describe.skipIf(!sdcppReady || process.platform !== 'linux')(
       expect(await imageMeta(webp)).toMatchObject({ width: 64, height: 64, format: 'webp' });
       // The conversion started the codec process, a child of this one.
       expect(codec.running).toBe(true);
-      expect(await codecChildren()).toHaveLength(1);
+      expect(await codecChildPids(process.pid)).toHaveLength(1);
       const jpeg = await runReal(engine, realClaim({ width: 72, height: 40, ext: 'jpeg' }), {
         log: captureLog().log,
         models,

@@ -1,7 +1,7 @@
-import { readFile, readdir } from 'node:fs/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { WorkerEvent } from '../../src/dev-studio/index.js';
 import { startRun, type RunProcess } from '../support/cli.js';
+import { codecChildPids } from '../support/engine-children.js';
 import { startHarness, type Harness } from '../support/harness.js';
 
 let h: Harness | undefined;
@@ -12,20 +12,6 @@ afterEach(async () => {
   run = undefined;
   h = undefined;
 });
-
-/** The pids of the image codec processes (src/util/sharp-child.ts) that `parent` started. */
-async function codecChildPids(parent: number): Promise<number[]> {
-  const tasks = await readdir(`/proc/${parent}/task`).catch(() => [] as string[]);
-  const pids: number[] = [];
-  for (const task of tasks) {
-    const list = await readFile(`/proc/${parent}/task/${task}/children`, 'utf8').catch(() => '');
-    for (const pid of list.trim().split(/\s+/).filter(Boolean).map(Number)) {
-      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (cmdline.includes('sharp-child.js')) pids.push(pid);
-    }
-  }
-  return pids;
-}
 
 describe.skipIf(process.platform !== 'linux')('a crash of the image codec process under `run`', () => {
   it('fails only the image being made (retryable); the retry completes in a new codec process, the worker and its session stay', async () => {
