@@ -28,7 +28,8 @@ export const CODEC_IDLE_EXIT_MS = 30_000;
  */
 export class CodecProcess {
   private child: ChildProcess | undefined;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** The pipelines each codec process has not answered yet: a dead one's fail, a new one's do not. */
+  private readonly pending = new WeakMap<ChildProcess, Map<number, Pending>>();
   private nextId = 1;
   private idleTimer: NodeJS.Timeout | undefined;
 
@@ -72,18 +73,34 @@ export class CodecProcess {
 
   private run(op: Omit<CodecOp, 'id'>): Promise<unknown> {
     const child = this.child ?? this.start();
+    const pending = this.pendingOf(child);
     clearTimeout(this.idleTimer);
     child.ref();
     child.channel?.ref();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      pending.set(id, { resolve, reject });
       child.send({ id, ...op } satisfies CodecOp, (err) => {
         if (!err) return;
-        this.pending.delete(id);
+        pending.delete(id);
+        // A channel that broke (the process died while taking the image) is never used again.
+        this.forget(child);
         reject(new Error(`could not hand an image to the image codec process: ${err.message}`));
       });
     });
+  }
+
+  private pendingOf(child: ChildProcess): Map<number, Pending> {
+    let pending = this.pending.get(child);
+    if (!pending) this.pending.set(child, (pending = new Map<number, Pending>()));
+    return pending;
+  }
+
+  /** The next image starts a new codec process; this one is killed if it still lives. */
+  private forget(child: ChildProcess): void {
+    if (this.child !== child) return;
+    this.child = undefined;
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 
   private start(): ChildProcess {
@@ -92,22 +109,25 @@ export class CodecProcess {
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       execArgv: [],
     });
+    const pending = this.pendingOf(child);
     child.on('message', (m: CodecAnswer) => {
-      const p = this.pending.get(m.id);
+      const p = pending.get(m.id);
       if (!p) return;
-      this.pending.delete(m.id);
+      pending.delete(m.id);
       if (m.ok) p.resolve(m.value);
       else p.reject(new Error(m.message));
-      if (this.pending.size === 0 && this.child === child) this.idle(child);
+      if (pending.size === 0 && this.child === child) this.idle(child);
     });
     child.on('error', () => undefined); // Its exit says the rest.
+    // The channel closes as the process dies, sometimes well before its exit is seen.
+    child.on('disconnect', () => this.forget(child));
     child.on('exit', (code, signal) => {
-      if (this.child === child) this.child = undefined;
+      this.forget(child);
       const how = signal ?? `code ${code}`;
-      for (const p of this.pending.values()) {
+      for (const p of pending.values()) {
         p.reject(new Error(`the image codec process exited (${how}) while making an image`));
       }
-      this.pending.clear();
+      pending.clear();
     });
     this.child = child;
     return child;
@@ -118,7 +138,12 @@ export class CodecProcess {
     child.unref();
     child.channel?.unref();
     this.idleTimer = setTimeout(() => {
-      if (this.child === child && this.pending.size === 0) this.stop();
+      if (this.child === child && this.pendingOf(child).size === 0) this.stop();
     }, this.idleExitMs).unref();
   }
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
 }
