@@ -53,17 +53,14 @@ export class CoalescedFileWriter {
   }
 
   /**
-   * Starts writing unless a write runs (it takes `next` too). `writing` is cleared only by the run
-   * that set it, after it settled: a run with nothing left to write (its `next` taken by the run
-   * before) settles at once, and must not leave a settled promise behind as "writing" — `flush`
-   * would spin on it and later writes would never start.
+   * Starts writing unless a write runs (it takes `next` too) or nothing waits. `drain` always
+   * reaches an await before it can end, so `writing` is set first; it clears `writing` itself right
+   * after its last look at `next`, leaving no moment where a new change would wait on a run that
+   * has already finished.
    */
   private startDrain(): void {
-    if (this.writing) return;
-    const run: Promise<void> = this.drain().finally(() => {
-      if (this.writing === run) this.writing = undefined;
-    });
-    this.writing = run;
+    if (this.writing || !this.next) return;
+    this.writing = this.drain();
   }
 
   private async drain(): Promise<void> {
@@ -71,11 +68,14 @@ export class CoalescedFileWriter {
       this.next = undefined;
       const tmp = `${this.path}.${process.pid}.tmp`;
       try {
-        await writeFile(tmp, render(), { mode: 0o600 });
+        // Rendered after an await: a render that throws must not end the run before `writing` is set.
+        const text = await Promise.resolve().then(render);
+        await writeFile(tmp, text, { mode: 0o600 });
         await rename(tmp, this.path);
       } catch {
         // See the class comment: a full disk costs this file, not the worker.
       }
     }
+    this.writing = undefined;
   }
 }
