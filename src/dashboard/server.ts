@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { ConfigStore } from '../config/index.js';
 import type { WorkerEvents } from '../events/index.js';
 import type { WorkerLogger } from '../logs/index.js';
-import { toError } from '../util/index.js';
+import { listenOn, toError } from '../util/index.js';
 import type { Worker } from '../worker/index.js';
 import type { LogRecord, UpdateCheckResponse } from './api-types.js';
 import { createDaemonControl } from './daemon-control.js';
@@ -156,13 +156,7 @@ export async function startDashboard(opts: DashboardOptions): Promise<Dashboard>
     await serveAsset(res, assetsDir, pathname);
   };
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, opts.port, '127.0.0.1');
   port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}/?token=${opts.token}`;
   log.info(`dashboard listening on http://127.0.0.1:${port}/`);

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
-import { toError } from '../util/index.js';
+import { listenOn, toError } from '../util/index.js';
 import { ApiError } from './errors.js';
 import type { LocalApiOptions } from './server.js';
 
@@ -55,13 +55,7 @@ export async function startLocalApi(opts: LocalApiOptions): Promise<LocalApi> {
 
 async function listen(server: Server, port: number): Promise<void> {
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(server, port, '127.0.0.1');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new ApiError(

@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Worker } from '../worker/index.js';
+import { listenOn } from '../util/index.js';
 import { MetricsTally } from './tally.js';
 
 export class WorkerMetrics {
@@ -95,10 +96,7 @@ export async function startMetricsServer(
       })
       .catch(() => res.writeHead(500).end());
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, resolve);
-  });
+  await listenOn(server, port, host);
   const address = server.address() as AddressInfo;
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, openSync, writevSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { MessagePort } from 'node:worker_threads';
-import { hashPrefix } from './partial.js';
+import { hashPrefix } from './hash-prefix.js';
 
 export interface HashWriterWorkerData {
   path: string;

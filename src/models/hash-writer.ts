@@ -11,7 +11,7 @@ import type {
   SystemErrorFields,
   ToHashWriter,
 } from './hash-writer-worker.js';
-import { hashPrefix } from './partial.js';
+import { hashPrefix } from './hash-prefix.js';
 
 /**
  * A download at least this big is hashed and written by a worker thread; a smaller one on the main
@@ -28,8 +28,6 @@ const MAX_IN_FLIGHT = 4;
  * `finish`; `abort` may come at any time and does nothing after `finish`.
  */
 export interface HashWriter {
-  /** Whether a worker thread does the hashing and writing. */
-  readonly inWorker: boolean;
   /** Opens the file: appending at `start` (= the prefix) or, when `start` is 0, from scratch. */
   open(start: number): Promise<void>;
   /**
@@ -95,7 +93,6 @@ function withPath(e: unknown, path: string): unknown {
 
 /** Hashes and writes on the main thread, with one write in flight while the next batch gathers. */
 class InThreadWriter implements HashWriter {
-  readonly inWorker = false;
   hash: Hash = createHash('sha256');
   private out: FileHandle | undefined;
   private inFlight: Promise<void> = Promise.resolve();
@@ -149,7 +146,6 @@ class InThreadWriter implements HashWriter {
  * hashes and writes it; at most MAX_IN_FLIGHT batches wait there.
  */
 class WorkerWriter implements HashWriter {
-  readonly inWorker = true;
   private readonly worker: Worker;
   private pending = 0;
   private isReady = false;

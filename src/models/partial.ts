@@ -1,6 +1,4 @@
-import { createReadStream } from 'node:fs';
 import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import type { Hash } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { urlKey } from './format.js';
@@ -57,14 +55,6 @@ export async function fileSize(path: string): Promise<number> {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
     throw e;
-  }
-}
-
-/** Feeds the first `bytes` of `path` into `hash` (the part already downloaded, before appending). */
-export async function hashPrefix(path: string, bytes: number, hash: Hash): Promise<void> {
-  if (bytes === 0) return;
-  for await (const chunk of createReadStream(path, { start: 0, end: bytes - 1 })) {
-    hash.update(chunk as Buffer);
   }
 }
 

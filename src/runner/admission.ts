@@ -1,6 +1,7 @@
 import type { WarmModel } from '../engines/index.js';
 import type { GpuReading } from '../platform/index.js';
 import type { Claim } from '../protocol/index.js';
+import { toError } from '../util/index.js';
 
 /** Kept free on the GPU beyond a job's estimate (CUDA context, allocator slack), as the original keeps. */
 export const ADMISSION_MARGIN_BYTES = 1024 ** 3;
@@ -107,7 +108,5 @@ export async function unloadReclaimed(
   log.info(`unloading ${names} to make room on the GPU for job ${claim.jobId}`);
   await engines
     .unloadWarm(reclaim, `job ${claim.jobId} (${claim.model}) needs the GPU memory`)
-    .catch((e: unknown) =>
-      log.warn(`could not unload ${names}: ${e instanceof Error ? e.message : String(e)}`),
-    );
+    .catch((e: unknown) => log.warn(`could not unload ${names}: ${toError(e).message}`));
 }

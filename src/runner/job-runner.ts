@@ -22,7 +22,7 @@ import { storeFresh, tidyStoredResults } from './store-result.js';
  */
 export class JobRunner {
   private current: Current | undefined;
-  /** An offer that arrived while the previous result was still uploading (see `offer`). */
+  /** The uploading job, offered again on a newer session: answered once its upload ends (see `offer`). */
   private heldOffer: Claim | undefined;
   private running: Promise<void> | undefined;
   /** Uploads whose answer is still being read beside the next job (see `letUploadFinishBeside`). */

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pidAlive } from '../util/index.js';
+import { pidAlive, toError } from '../util/index.js';
 
 /**
  * Scratch folders are `<prefix><pid>-<random>` (`job-` under the worker's work folder,
@@ -36,7 +36,7 @@ export class LazyScratch {
     const dir = this.dir;
     if (dir === undefined) return;
     await rm(dir, { recursive: true, force: true }).catch((e: unknown) =>
-      log.warn({ err: e }, `could not remove scratch folder ${dir}`),
+      log.warn({ err: toError(e) }, `could not remove scratch folder ${dir}`),
     );
   }
 }

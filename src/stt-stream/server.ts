@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import WebSocket, { WebSocketServer } from 'ws';
-import { toError } from '../util/index.js';
+import { listenOn, toError } from '../util/index.js';
 import {
   StreamConnection,
   sendAndClose,
@@ -163,13 +163,7 @@ export async function startStreamListener(opts: StreamListenerOptions): Promise<
     sessions.set(connection, done);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? DEFAULT_STREAM_PORT, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, opts.port ?? DEFAULT_STREAM_PORT, host);
   const port = (server.address() as AddressInfo).port;
   log?.info({ op: 'stream', addr: `${host}:${port}` }, 'stream listener listening');
 

@@ -93,8 +93,8 @@ export class StudioHttp {
   }
 
   /**
-   * Uploads a finished job's bytes as the contract's multipart `complete` request. The file is
-   * streamed from disk (a Blob over the open file), never read into memory: results can be large.
+   * Uploads a finished job's bytes as the contract's multipart `complete` request: from memory as one
+   * buffer when the bytes are at hand, else streamed from disk (a result may be larger than memory).
    */
   async uploadResult(o: UploadResultOptions): Promise<{ status: number }> {
     const operation = `upload result of job ${o.jobId}`;
@@ -106,21 +106,15 @@ export class StudioHttp {
         const type = contentTypeForExt(o.ext);
         const filename = `${o.jobId}.${o.ext}`;
         const authorization = `Bearer ${o.authToken}`;
-        if (o.data) {
-          // In memory: the whole body in one buffer.
-          const fields = [
-            [COMPLETE_FIELDS.prompt, o.prompt ?? ''],
-            [COMPLETE_FIELDS.ext, o.ext],
-          ] as const;
-          const file = { name: COMPLETE_FIELDS.file, filename, contentType: type, data: o.data };
-          const { body, contentType } = multipartBody(fields, file);
-          return { method: 'POST', headers: { authorization, 'content-type': contentType }, body };
-        }
-        // On disk: streamed from the file (a result may be larger than memory allows).
         const fields = [
           [COMPLETE_FIELDS.prompt, o.prompt ?? ''],
           [COMPLETE_FIELDS.ext, o.ext],
         ] as const;
+        if (o.data) {
+          const file = { name: COMPLETE_FIELDS.file, filename, contentType: type, data: o.data };
+          const { body, contentType } = multipartBody(fields, file);
+          return { method: 'POST', headers: { authorization, 'content-type': contentType }, body };
+        }
         const { size } = await stat(o.filePath);
         const file = {
           name: COMPLETE_FIELDS.file,
@@ -157,25 +151,8 @@ export class StudioHttp {
     if (this.closing) {
       throw new StudioHttpError({ operation, detail: 'the studio client is closed', retryable: false });
     }
-    const sending = this.exchange(operation, route, signal, build, accept);
-    this.inFlight.add(sending);
-    try {
-      return await sending;
-    } finally {
-      this.inFlight.delete(sending);
-    }
-  }
-
-  private async exchange(
-    operation: string,
-    route: string,
-    signal: AbortSignal | undefined,
-    build: () => Promise<RequestParts> | RequestParts,
-    accept: (status: number) => boolean,
-  ): Promise<Answer> {
     const url = studioUrl(this.opts.apiBaseUrl, route);
-    let answer: Answer;
-    try {
+    const exchange = (async (): Promise<Answer> => {
       const parts = await build();
       const res = await httpRequest(url, {
         ...parts,
@@ -184,11 +161,19 @@ export class StudioHttp {
         timeoutMs: this.timeoutMs,
         agents: this.agents,
       });
-      answer = { status: res.status, text: await readCapped(res.body, ANSWER_LIMIT) };
+      return { status: res.status, text: await readCapped(res.body, ANSWER_LIMIT) };
+    })();
+    // `close` lets it finish.
+    this.inFlight.add(exchange);
+    let answer: Answer;
+    try {
+      answer = await exchange;
     } catch (e) {
       const err = toError(e);
       if (signal?.aborted || isAbortError(err)) throw err;
       throw StudioHttpError.fromNetwork(operation, err);
+    } finally {
+      this.inFlight.delete(exchange);
     }
     this.opts.log.debug({ operation, status: answer.status }, `${operation}: HTTP ${answer.status}`);
     if ((answer.status >= 200 && answer.status < 300) || accept(answer.status)) return answer;

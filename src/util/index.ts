@@ -2,7 +2,7 @@ export * from './errors.js';
 export * from './timers.js';
 export { linkSignals } from './abort-link.js';
 export { loadSharp, useImageCodecProcess } from './sharp.js';
-export { freeLoopbackPort, insecureProblem, isLoopbackHost } from './net.js';
+export { freeLoopbackPort, insecureProblem, isLoopbackHost, listenOn } from './net.js';
 export { ffmpegPath } from './ffmpeg.js';
 export { CoalescedFileWriter, pidAlive } from './files.js';
 export {

@@ -1,4 +1,4 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
 
 // The transport rule for everything this worker downloads (models, job inputs, updates).
 
@@ -26,6 +26,17 @@ export function freeLoopbackPort(): Promise<number> {
       const address = srv.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Listens on `host`:`port`; rejects with the listen error (EADDRINUSE, EACCES, …) instead of emitting it. */
+export function listenOn(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
     });
   });
 }

@@ -27,9 +27,8 @@ export const CODEC_IDLE_EXIT_MS = 30_000;
  * worker. The process starts with the first pipeline and exits after `CODEC_IDLE_EXIT_MS` idle.
  */
 export class CodecProcess {
-  private child: ChildProcess | undefined;
-  /** The pipelines each codec process has not answered yet: a dead one's fail, a new one's do not. */
-  private readonly pending = new WeakMap<ChildProcess, Map<number, Pending>>();
+  /** The codec process in use, with the pipelines it has not answered yet (a dead one's fail with it). */
+  private current: Running | undefined;
   private nextId = 1;
   private idleTimer: NodeJS.Timeout | undefined;
 
@@ -40,14 +39,14 @@ export class CodecProcess {
 
   /** Whether a codec process runs now (for tests and status). */
   get running(): boolean {
-    return this.child !== undefined;
+    return this.current !== undefined;
   }
 
   /** Stops the codec process (pipelines still running fail). */
   stop(): void {
     clearTimeout(this.idleTimer);
-    this.child?.disconnect();
-    this.child = undefined;
+    this.current?.child.disconnect();
+    this.current = undefined;
   }
 
   private pipeline(create: unknown[]): unknown {
@@ -72,8 +71,8 @@ export class CodecProcess {
   }
 
   private run(op: Omit<CodecOp, 'id'>): Promise<unknown> {
-    const child = this.child ?? this.start();
-    const pending = this.pendingOf(child);
+    const running = this.current ?? this.start();
+    const { child, pending } = running;
     clearTimeout(this.idleTimer);
     child.ref();
     child.channel?.ref();
@@ -84,66 +83,62 @@ export class CodecProcess {
         if (!err) return;
         pending.delete(id);
         // A channel that broke (the process died while taking the image) is never used again.
-        this.forget(child);
+        this.forget(running);
         reject(new Error(`could not hand an image to the image codec process: ${err.message}`));
       });
     });
   }
 
-  private pendingOf(child: ChildProcess): Map<number, Pending> {
-    let pending = this.pending.get(child);
-    if (!pending) this.pending.set(child, (pending = new Map<number, Pending>()));
-    return pending;
-  }
-
   /** The next image starts a new codec process; this one is killed if it still lives. */
-  private forget(child: ChildProcess): void {
-    if (this.child !== child) return;
-    this.child = undefined;
+  private forget(running: Running): void {
+    if (this.current !== running) return;
+    this.current = undefined;
+    const { child } = running;
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 
-  private start(): ChildProcess {
+  private start(): Running {
     const child = fork(builtModulePath(import.meta.url, './sharp-child.js'), [], {
       serialization: 'advanced',
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       execArgv: [],
     });
-    const pending = this.pendingOf(child);
+    const running: Running = { child, pending: new Map() };
+    const { pending } = running;
     child.on('message', (m: CodecAnswer) => {
       const p = pending.get(m.id);
       if (!p) return;
       pending.delete(m.id);
       if (m.ok) p.resolve(m.value);
       else p.reject(new Error(m.message));
-      if (pending.size === 0 && this.child === child) this.idle(child);
+      if (pending.size === 0 && this.current === running) this.idle(running);
     });
     child.on('error', () => undefined); // Its exit says the rest.
     // The channel closes as the process dies, sometimes well before its exit is seen.
-    child.on('disconnect', () => this.forget(child));
+    child.on('disconnect', () => this.forget(running));
     child.on('exit', (code, signal) => {
-      this.forget(child);
+      this.forget(running);
       const how = signal ?? `code ${code}`;
       for (const p of pending.values()) {
         p.reject(new Error(`the image codec process exited (${how}) while making an image`));
       }
       pending.clear();
     });
-    this.child = child;
-    return child;
+    this.current = running;
+    return running;
   }
 
   /** Nothing pending: the worker may exit without waiting for it, and it stops after a while. */
-  private idle(child: ChildProcess): void {
-    child.unref();
-    child.channel?.unref();
+  private idle(running: Running): void {
+    running.child.unref();
+    running.child.channel?.unref();
     this.idleTimer = setTimeout(() => {
-      if (this.child === child && this.pendingOf(child).size === 0) this.stop();
+      if (this.current === running && running.pending.size === 0) this.stop();
     }, this.idleExitMs).unref();
   }
 }
 
-interface Pending {
-  resolve: (v: unknown) => void;
-  reject: (e: Error) => void;
+interface Running {
+  child: ChildProcess;
+  pending: Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>;
 }

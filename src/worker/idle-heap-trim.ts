@@ -27,16 +27,13 @@ export interface IdleHeapTrimOptions {
  * Returns a function that stops it.
  */
 export function startIdleHeapTrim(opts: IdleHeapTrimOptions): () => void {
-  const gc = opts.gc ?? fullGc();
-  if (!gc) {
-    opts.log.debug('idle heap trim off: no full GC available in this node');
-    return () => undefined;
-  }
   const delayMs = opts.delayMs ?? IDLE_TRIM_DELAY_MS;
   let timer: NodeJS.Timeout | undefined;
   const trim = (): void => {
     timer = undefined;
-    if (!opts.isIdle()) return;
+    // Looked up on first use: a worker that never idles after a job never turns the GC flag on.
+    const gc = opts.gc ?? fullGc();
+    if (!gc || !opts.isIdle()) return;
     const before = process.memoryUsage.rss();
     gc();
     // The second collection, once the first one's sweeping is done, compacts what that left scattered.

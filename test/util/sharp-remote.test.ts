@@ -62,7 +62,7 @@ describe('sharp in the image codec process', () => {
   it('a crash of the codec process fails the image being made, and the next image starts a new one', async () => {
     codec = new CodecProcess();
     await tinyPng(codec);
-    const child = (codec as unknown as { child: { kill: (s: string) => void } }).child;
+    const child = (codec as unknown as { current: { child: { kill: (s: string) => void } } }).current.child;
     const dying = codec
       .sharp(pixels(2048, 2048), { raw: { width: 2048, height: 2048, channels: 3 } })
       .png()
